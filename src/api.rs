@@ -1,0 +1,107 @@
+//! The control socket's wire types, shared by the daemon and the CLI client.
+//!
+//! Times are RFC 3339 UTC strings; secrets never appear in any of these types except
+//! [`CredentialsReply`], which only `/v1/credentials/{name}` returns.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::SystemTime;
+
+/// Where a profile is in its life cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileState {
+    /// Not fetched yet.
+    Pending,
+    /// Valid credentials, refresh scheduled.
+    Fresh,
+    /// A fetch is under way.
+    Refreshing,
+    /// The last fetch failed; valid credentials may still be held; backing off.
+    Retrying,
+    /// No valid credentials; still trying.
+    Expired,
+    /// Only a human can help (e.g. SSO login).
+    LoginRequired,
+    /// A failure that retrying will not fix (access denied, bad role); still retried slowly.
+    Error,
+}
+
+impl fmt::Display for ProfileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProfileState::Pending => "pending",
+            ProfileState::Fresh => "fresh",
+            ProfileState::Refreshing => "refreshing",
+            ProfileState::Retrying => "retrying",
+            ProfileState::Expired => "expired",
+            ProfileState::LoginRequired => "login_required",
+            ProfileState::Error => "error",
+        })
+    }
+}
+
+/// One profile as `GET /v1/status` and `GET /v1/profiles/{name}` show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileStatus {
+    /// Section name in the credentials file.
+    pub name: String,
+    /// The config `kind`.
+    pub kind: String,
+    /// Current state.
+    pub state: ProfileState,
+    /// Expiry of the credentials held, as the source reported it.
+    pub expires_at: Option<String>,
+    /// When the next fetch is planned.
+    pub next_refresh_at: Option<String>,
+    /// When the last successful fetch finished.
+    pub last_refresh_at: Option<String>,
+    /// Why the last fetch failed, cleared on success.
+    pub last_error: Option<String>,
+    /// The account of the credentials held.
+    pub account_id: Option<String>,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// credfresh version.
+    pub version: String,
+    /// Daemon process id.
+    pub pid: u32,
+    /// When the daemon started.
+    pub started_at: String,
+    /// The credentials file being kept fresh.
+    pub credentials_file: String,
+    /// Last credentials file write failure, cleared after a successful write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_error: Option<String>,
+    /// Every managed profile, sources before dependents.
+    pub profiles: Vec<ProfileStatus>,
+}
+
+/// `POST /v1/reload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReply {
+    /// Whether the new config was applied.
+    pub ok: bool,
+    /// What happened, or why the config was rejected.
+    pub message: String,
+}
+
+/// An error reply body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Formats a time as RFC 3339 UTC with seconds, as every time in the API is.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Parses a time written by [`rfc3339`].
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}

@@ -1,0 +1,844 @@
+//! The credfresh config file: parsed from TOML into raw types that remember where each value
+//! came from, then validated into a [`Config`] that cannot hold an invalid state.
+//!
+//! Every error names the file, the line and the profile, and says what to change.
+
+use crate::env::Environment;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Lead time before expiry at which credentials are refreshed, unless configured.
+pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
+/// Session length asked of STS unless a profile sets `duration`.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+/// The longest session STS grants (role chaining and most roles allow less).
+pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+/// A validated config: every profile is well-formed, names are unique, and chains are acyclic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this config was read from.
+    pub path: PathBuf,
+    /// Daemon-wide settings.
+    pub daemon: DaemonSettings,
+    /// Managed profiles, sources before the profiles that assume from them.
+    pub profiles: Vec<Profile>,
+}
+
+/// The `[daemon]` table with every default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonSettings {
+    /// The shared credentials file credfresh keeps fresh.
+    pub credentials_file: PathBuf,
+    /// The control socket.
+    pub socket: PathBuf,
+    /// How long before expiry to refresh.
+    pub refresh_before: Duration,
+    /// How log lines are formatted.
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// One managed profile: a section of the credentials file credfresh owns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// Section name in the credentials file.
+    pub name: String,
+    /// Line in the config file where the profile starts (for messages).
+    pub line: usize,
+    /// Where the credentials come from.
+    pub source: ProfileSource,
+}
+
+/// How a profile obtains credentials.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProfileSource {
+    /// `sts:AssumeRole` with credentials of another profile.
+    AssumeRole(AssumeRole),
+    /// Whatever the AWS SDK's own profile chain resolves for an AWS profile.
+    AwsProfile {
+        /// The profile in `~/.aws/config` / `~/.aws/credentials`.
+        aws_profile: String,
+    },
+}
+
+impl ProfileSource {
+    /// The `kind` key as written in the config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProfileSource::AssumeRole(_) => "assume_role",
+            ProfileSource::AwsProfile { .. } => "aws_profile",
+        }
+    }
+
+    /// The managed profile this one needs credentials from, if any.
+    pub fn managed_source(&self) -> Option<&str> {
+        match self {
+            ProfileSource::AssumeRole(AssumeRole {
+                source: SourceRef::Managed(name),
+                ..
+            }) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of an `assume_role` profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssumeRole {
+    /// The role to assume.
+    pub role_arn: String,
+    /// Whose credentials call `AssumeRole`.
+    pub source: SourceRef,
+    /// Session length asked of STS.
+    pub duration: Duration,
+    /// `RoleSessionName`, visible in CloudTrail.
+    pub session_name: String,
+    /// `ExternalId`, when the role's trust policy requires one.
+    pub external_id: Option<String>,
+    /// STS region; the SDK's default region when unset.
+    pub region: Option<String>,
+}
+
+/// The `source_profile` of an `assume_role` profile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceRef {
+    /// Another managed `[[profile]]`: a chain refreshed in dependency order.
+    Managed(String),
+    /// A profile the AWS SDK resolves from `~/.aws/config` and `~/.aws/credentials`.
+    Aws(String),
+}
+
+/// A problem in the config, located as precisely as possible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The profile concerned, when there is one.
+    pub profile: Option<String>,
+    /// What is wrong and what to change.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(profile) = &self.profile {
+            write!(f, "profile \"{profile}\": ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// All problems found in one config file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    daemon: Option<RawDaemon>,
+    #[serde(default)]
+    profile: Vec<Spanned<RawProfile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    credentials_file: Option<Spanned<String>>,
+    socket: Option<Spanned<String>>,
+    refresh_before: Option<Spanned<String>>,
+    log_format: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    role_arn: Option<Spanned<String>>,
+    source_profile: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+    session_name: Option<Spanned<String>>,
+    external_id: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    aws_profile: Option<Spanned<String>>,
+}
+
+impl RawProfile {
+    /// The optional keys that are set, with their spans, for "does not apply" checks.
+    fn set_keys(&self) -> Vec<(&'static str, &Spanned<String>)> {
+        [
+            ("role_arn", &self.role_arn),
+            ("source_profile", &self.source_profile),
+            ("duration", &self.duration),
+            ("session_name", &self.session_name),
+            ("external_id", &self.external_id),
+            ("region", &self.region),
+            ("aws_profile", &self.aws_profile),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+const ASSUME_ROLE_KEYS: &[&str] = &[
+    "role_arn",
+    "source_profile",
+    "duration",
+    "session_name",
+    "external_id",
+    "region",
+];
+const AWS_PROFILE_KEYS: &[&str] = &["aws_profile"];
+const KINDS: &str = "assume_role, aws_profile";
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (create it from config.example.toml, run `credfresh init`, or pass --config)"
+        } else {
+            ""
+        };
+        ConfigErrors(vec![ConfigError {
+            path: path.to_owned(),
+            line: None,
+            profile: None,
+            message: format!("cannot read the config file: {e}{hint}"),
+        }])
+    })?;
+    parse(path, &text, env)
+}
+
+/// Validates config `text` that was read from `path`.
+pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, ConfigErrors> {
+    let mut v = Validator {
+        path,
+        text,
+        errors: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| v.line_of(s.start));
+            let message = e.message().trim().to_owned();
+            return Err(ConfigErrors(vec![ConfigError {
+                path: path.to_owned(),
+                line,
+                profile: None,
+                message: fix_hint(&message),
+            }]));
+        }
+    };
+    let daemon = v.daemon(raw.daemon, env);
+    let mut profiles = v.profiles(&raw.profile);
+    let aws_config = AwsConfigIndex::read(&env.aws_config_file());
+    let credentials = AwsConfigIndex::read(&daemon.credentials_file);
+    v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
+    v.check_conflicts(&raw.profile, &aws_config);
+    let profiles = v.order(&raw.profile, profiles);
+    if v.errors.is_empty() {
+        Ok(Config {
+            path: path.to_owned(),
+            daemon,
+            profiles,
+        })
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+/// Adds what to do to the toml crate's messages for the mistakes people make most.
+fn fix_hint(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        format!("{message}; remove it or fix its spelling (config.example.toml lists every key)")
+    } else if message.starts_with("missing field") {
+        format!("{message}; add it (config.example.toml lists every key)")
+    } else {
+        message.to_owned()
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&mut self, span: std::ops::Range<usize>, profile: Option<&str>, message: String) {
+        let line = Some(self.line_of(span.start));
+        self.errors.push(ConfigError {
+            path: self.path.to_owned(),
+            line,
+            profile: profile.map(str::to_owned),
+            message,
+        });
+    }
+
+    fn duration(
+        &mut self,
+        value: &Spanned<String>,
+        profile: Option<&str>,
+        key: &str,
+    ) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref().trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.error(
+                    value.span(),
+                    profile,
+                    format!("`{key}` must be longer than zero"),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    value.span(),
+                    profile,
+                    format!(
+                        "`{key}` = \"{}\" is not a duration ({e}); write it like \"15m\", \"1h\" or \"90s\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn daemon(&mut self, raw: Option<RawDaemon>, env: &Environment) -> DaemonSettings {
+        let mut settings = DaemonSettings {
+            credentials_file: env.default_credentials_file(),
+            socket: env.default_socket(),
+            refresh_before: DEFAULT_REFRESH_BEFORE,
+            log_format: LogFormat::Text,
+        };
+        let Some(raw) = raw else { return settings };
+        if let Some(p) = raw.credentials_file {
+            if p.get_ref().trim().is_empty() {
+                self.error(
+                    p.span(),
+                    None,
+                    "`credentials_file` is empty; remove the key to use the default".into(),
+                );
+            } else {
+                settings.credentials_file = env.expand(p.get_ref());
+            }
+        }
+        if let Some(p) = raw.socket {
+            if p.get_ref().trim().is_empty() {
+                self.error(
+                    p.span(),
+                    None,
+                    "`socket` is empty; remove the key to use the default".into(),
+                );
+            } else {
+                settings.socket = env.expand(p.get_ref());
+            }
+        }
+        if let Some(d) = raw.refresh_before {
+            if let Some(d) = self.duration(&d, None, "refresh_before") {
+                settings.refresh_before = d;
+            }
+        }
+        if let Some(f) = raw.log_format {
+            match f.get_ref().as_str() {
+                "text" => settings.log_format = LogFormat::Text,
+                "json" => settings.log_format = LogFormat::Json,
+                other => self.error(
+                    f.span(),
+                    None,
+                    format!("`log_format` = \"{other}\" is not known; use \"text\" or \"json\""),
+                ),
+            }
+        }
+        settings
+    }
+
+    /// Validates each profile on its own; `None` marks one that had errors.
+    fn profiles(&mut self, raw: &[Spanned<RawProfile>]) -> Vec<Option<Profile>> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for p in raw {
+            let name = p.get_ref().name.get_ref().as_str();
+            let name_span = p.get_ref().name.span();
+            if let Some(first) = seen.get(name) {
+                let msg = format!(
+                    "duplicate profile name (first defined on line {first}); give each [[profile]] its own name"
+                );
+                self.error(name_span.clone(), Some(name), msg);
+            } else {
+                seen.insert(name, self.line_of(name_span.start));
+            }
+            out.push(self.profile(p));
+        }
+        out
+    }
+
+    fn profile(&mut self, raw: &Spanned<RawProfile>) -> Option<Profile> {
+        let line = self.line_of(raw.span().start);
+        let p = raw.get_ref();
+        let name = p.name.get_ref().as_str();
+        let before = self.errors.len();
+        if let Err(why) = check_profile_name(name) {
+            self.error(p.name.span(), Some(name), why);
+        }
+        let allowed = match p.kind.get_ref().as_str() {
+            "assume_role" => ASSUME_ROLE_KEYS,
+            "aws_profile" => AWS_PROFILE_KEYS,
+            other => {
+                let msg = format!("`kind` = \"{other}\" is not supported; use one of: {KINDS}");
+                self.error(p.kind.span(), Some(name), msg);
+                return None;
+            }
+        };
+        for (key, value) in p.set_keys() {
+            if !allowed.contains(&key) {
+                let msg = format!(
+                    "`{key}` does not apply to kind \"{}\"; remove it (that kind takes: {})",
+                    p.kind.get_ref(),
+                    allowed.join(", ")
+                );
+                self.error(value.span(), Some(name), msg);
+            }
+        }
+        let source = match p.kind.get_ref().as_str() {
+            "assume_role" => self.assume_role(raw, name),
+            _ => match &p.aws_profile {
+                Some(a) if !a.get_ref().trim().is_empty() => Some(ProfileSource::AwsProfile {
+                    aws_profile: a.get_ref().trim().to_owned(),
+                }),
+                _ => {
+                    let msg =
+                        "kind \"aws_profile\" needs `aws_profile` = the AWS profile to resolve"
+                            .into();
+                    self.error(raw.span(), Some(name), msg);
+                    None
+                }
+            },
+        };
+        (self.errors.len() == before)
+            .then_some(())
+            .and(source)
+            .map(|source| Profile {
+                name: name.to_owned(),
+                line,
+                source,
+            })
+    }
+
+    fn assume_role(&mut self, raw: &Spanned<RawProfile>, name: &str) -> Option<ProfileSource> {
+        let p = raw.get_ref();
+        let role_arn = match &p.role_arn {
+            Some(arn) => {
+                if let Err(why) = check_role_arn(arn.get_ref()) {
+                    self.error(arn.span(), Some(name), why);
+                }
+                arn.get_ref().clone()
+            }
+            None => {
+                let msg = "kind \"assume_role\" needs `role_arn`, e.g. \"arn:aws:iam::123456789012:role/MyRole\"";
+                self.error(raw.span(), Some(name), msg.into());
+                String::new()
+            }
+        };
+        let source = match &p.source_profile {
+            Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_owned(),
+            _ => {
+                let msg = "kind \"assume_role\" needs `source_profile`: an AWS profile or another [[profile]] name";
+                self.error(raw.span(), Some(name), msg.into());
+                String::new()
+            }
+        };
+        let duration = match &p.duration {
+            Some(d) => match self.duration(d, Some(name), "duration") {
+                Some(d) if d > MAX_DURATION => {
+                    let msg = format!(
+                        "`duration` = \"{}\" is longer than STS allows (12h); shorten it",
+                        humantime::format_duration(d)
+                    );
+                    self.error(
+                        p.duration.as_ref().map(|d| d.span()).unwrap_or_default(),
+                        Some(name),
+                        msg,
+                    );
+                    DEFAULT_DURATION
+                }
+                Some(d) if d.subsec_nanos() != 0 => {
+                    let msg = "`duration` must be whole seconds".to_owned();
+                    self.error(
+                        p.duration.as_ref().map(|d| d.span()).unwrap_or_default(),
+                        Some(name),
+                        msg,
+                    );
+                    DEFAULT_DURATION
+                }
+                Some(d) => d,
+                None => DEFAULT_DURATION,
+            },
+            None => DEFAULT_DURATION,
+        };
+        let session_name = match &p.session_name {
+            Some(s) => {
+                if let Err(why) = check_session_name(s.get_ref()) {
+                    self.error(s.span(), Some(name), why);
+                }
+                s.get_ref().clone()
+            }
+            None => default_session_name(name),
+        };
+        let external_id = p.external_id.as_ref().map(|e| e.get_ref().clone());
+        let region = match &p.region {
+            Some(r) if check_region(r.get_ref()) => Some(r.get_ref().clone()),
+            Some(r) => {
+                let msg = format!(
+                    "`region` = \"{}\" is not an AWS region name like \"eu-west-1\"",
+                    r.get_ref()
+                );
+                self.error(r.span(), Some(name), msg);
+                None
+            }
+            None => None,
+        };
+        Some(ProfileSource::AssumeRole(AssumeRole {
+            role_arn,
+            // Resolved to managed or AWS in `check_sources`, once all names are known.
+            source: SourceRef::Aws(source),
+            duration,
+            session_name,
+            external_id,
+            region,
+        }))
+    }
+
+    /// Decides whether each `source_profile` is managed (a chain) or an AWS profile that exists.
+    fn check_sources(
+        &mut self,
+        raw: &[Spanned<RawProfile>],
+        profiles: &mut [Option<Profile>],
+        aws_config: &AwsConfigIndex,
+        credentials: &AwsConfigIndex,
+    ) {
+        let managed: HashSet<&str> = raw
+            .iter()
+            .map(|p| p.get_ref().name.get_ref().as_str())
+            .collect();
+        for (i, p) in profiles.iter_mut().enumerate() {
+            let Some(Profile {
+                source: ProfileSource::AssumeRole(ar),
+                name,
+                ..
+            }) = p
+            else {
+                continue;
+            };
+            let SourceRef::Aws(src) = &ar.source else {
+                continue;
+            };
+            if managed.contains(src.as_str()) {
+                ar.source = SourceRef::Managed(src.clone());
+            } else if !aws_config.has_profile(src) && !credentials.has_section(src) {
+                let span = raw[i]
+                    .get_ref()
+                    .source_profile
+                    .as_ref()
+                    .map(|s| s.span())
+                    .unwrap_or_default();
+                let msg = format!(
+                    "source_profile \"{src}\" is neither a [[profile]] in this file nor a profile in {} or {}; fix the name or add that profile",
+                    aws_config.path.display(),
+                    credentials.path.display()
+                );
+                self.error(span, Some(name.as_str()), msg);
+            }
+        }
+    }
+
+    /// Rejects managed names that `~/.aws/config` defines as a role or SSO profile: the SDKs
+    /// would use those settings and ignore the keys credfresh writes.
+    fn check_conflicts(&mut self, raw: &[Spanned<RawProfile>], aws_config: &AwsConfigIndex) {
+        for p in raw {
+            let name = p.get_ref().name.get_ref();
+            if let Some((key, line)) = aws_config.credential_key(name) {
+                let msg = format!(
+                    "{}:{line} defines [profile {name}] with `{key}`, so the AWS SDKs would ignore the keys credfresh writes for it; rename this [[profile]] or remove `{key}` there",
+                    aws_config.path.display()
+                );
+                self.error(p.get_ref().name.span(), Some(name), msg);
+            }
+        }
+    }
+
+    /// Orders profiles so every managed source comes before the profiles that use it, and
+    /// reports cycles.
+    fn order(
+        &mut self,
+        raw: &[Spanned<RawProfile>],
+        profiles: Vec<Option<Profile>>,
+    ) -> Vec<Profile> {
+        let by_name: BTreeMap<&str, usize> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.get_ref().name.get_ref().as_str(), i))
+            .collect();
+        // 0 = unvisited, 1 = on the current path, 2 = done.
+        let mut mark = vec![0u8; raw.len()];
+        let mut order = Vec::with_capacity(raw.len());
+        let mut cycles = Vec::new();
+        for start in 0..raw.len() {
+            let mut path = Vec::new();
+            let mut at = Some(start);
+            while let Some(i) = at {
+                match mark[i] {
+                    2 => break,
+                    1 => {
+                        let from = path.iter().position(|&p| p == i).unwrap_or(0);
+                        cycles.push(path[from..].to_vec());
+                        break;
+                    }
+                    _ => {}
+                }
+                mark[i] = 1;
+                path.push(i);
+                at = profiles[i]
+                    .as_ref()
+                    .and_then(|p| p.source.managed_source())
+                    .and_then(|s| by_name.get(s).copied());
+            }
+            for &i in path.iter().rev() {
+                mark[i] = 2;
+                order.push(i);
+            }
+        }
+        for cycle in cycles {
+            let names: Vec<&str> = cycle
+                .iter()
+                .map(|&i| raw[i].get_ref().name.get_ref().as_str())
+                .collect();
+            let first = cycle[0];
+            let span = raw[first]
+                .get_ref()
+                .source_profile
+                .as_ref()
+                .map(|s| s.span())
+                .unwrap_or_default();
+            let msg = format!(
+                "source_profile chain is a cycle: {} -> {}; one profile in it must take credentials from an AWS profile",
+                names.join(" -> "),
+                names[0]
+            );
+            self.error(span, Some(names[0]), msg);
+        }
+        let mut profiles: Vec<Option<Profile>> = profiles;
+        order
+            .into_iter()
+            .filter_map(|i| profiles[i].take())
+            .collect()
+    }
+}
+
+/// The default `RoleSessionName`: `credfresh-<profile>`, cut to what STS accepts.
+fn default_session_name(profile: &str) -> String {
+    let mut s: String = format!("credfresh-{profile}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.truncate(64);
+    s
+}
+
+fn check_profile_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("`name` is empty; give the profile the section name it should have in the credentials file".into());
+    }
+    if name.trim() != name || name.chars().any(|c| c.is_control() || c == '[' || c == ']') {
+        return Err(format!(
+            "`name` = \"{}\" cannot be a credentials file section; use letters, digits and -_.@+",
+            name.escape_debug()
+        ));
+    }
+    if name.starts_with("profile ") {
+        return Err(
+            "`name` must not start with \"profile \": the credentials file uses bare section names"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn check_role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|r| !r.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`role_arn` = \"{arn}\" is not an IAM role ARN; write it like \"arn:aws:iam::123456789012:role/MyRole\""
+        ))
+    }
+}
+
+fn check_session_name(name: &str) -> Result<(), String> {
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`session_name` = \"{}\" is not accepted by STS; use 2 to 64 of letters, digits and +=,.@-_",
+            name.escape_debug()
+        ))
+    }
+}
+
+fn check_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.contains('-')
+}
+
+/// Section names and keys of an AWS config or credentials file, with line numbers.
+struct AwsConfigIndex {
+    path: PathBuf,
+    /// section header (as written, trimmed) -> (key, line) pairs.
+    sections: HashMap<String, Vec<(String, usize)>>,
+}
+
+impl AwsConfigIndex {
+    fn read(path: &Path) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        AwsConfigIndex {
+            path: path.to_owned(),
+            sections: index_ini(&text),
+        }
+    }
+
+    /// A `[profile NAME]` (or `[NAME]` for default) in the config file.
+    fn has_profile(&self, name: &str) -> bool {
+        self.config_section(name).is_some()
+    }
+
+    fn has_section(&self, name: &str) -> bool {
+        self.sections.contains_key(name)
+    }
+
+    fn config_section(&self, name: &str) -> Option<&Vec<(String, usize)>> {
+        self.sections.get(&format!("profile {name}")).or_else(|| {
+            (name == "default")
+                .then(|| self.sections.get("default"))
+                .flatten()
+        })
+    }
+
+    /// The first key of `[profile NAME]` that makes the SDKs ignore static keys for it.
+    fn credential_key(&self, name: &str) -> Option<(&str, usize)> {
+        const KEYS: &[&str] = &[
+            "role_arn",
+            "sso_session",
+            "sso_start_url",
+            "sso_account_id",
+            "sso_role_name",
+            "credential_process",
+            "web_identity_token_file",
+            "credential_source",
+        ];
+        self.config_section(name)?
+            .iter()
+            .find(|(k, _)| KEYS.contains(&k.as_str()))
+            .map(|(k, l)| (k.as_str(), *l))
+    }
+}
+
+/// Reads section headers and key names the way botocore does, enough to find profiles.
+fn index_ini(text: &str) -> HashMap<String, Vec<(String, usize)>> {
+    let mut sections: HashMap<String, Vec<(String, usize)>> = HashMap::new();
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix('[') {
+            if let Some(end) = rest.find(']') {
+                let name = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+                sections.entry(name.clone()).or_default();
+                current = Some(name);
+                continue;
+            }
+        }
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        if let (Some(section), Some(eq)) = (&current, t.find('=')) {
+            let key = t[..eq].trim().to_ascii_lowercase();
+            if let Some(keys) = sections.get_mut(section) {
+                keys.push((key, i + 1));
+            }
+        }
+    }
+    sections
+}
+
+#[cfg(test)]
+mod tests;

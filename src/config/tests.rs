@@ -1,0 +1,252 @@
+use super::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    env: Environment,
+}
+
+fn fixture(aws_config: &str, credentials: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+    std::fs::write(dir.path().join(".aws/config"), aws_config).unwrap();
+    std::fs::write(dir.path().join(".aws/credentials"), credentials).unwrap();
+    let env = Environment::new(dir.path(), &[]);
+    Fixture { dir, env }
+}
+
+fn base() -> Fixture {
+    fixture(
+        "[profile sso-admin]\nregion = eu-west-1\n",
+        "[base]\naws_access_key_id = AKIA\n",
+    )
+}
+
+fn errors(f: &Fixture, text: &str) -> Vec<ConfigError> {
+    match parse(&f.dir.path().join("c.toml"), text, &f.env) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(ConfigErrors(e)) => e,
+    }
+}
+
+fn one_error(f: &Fixture, text: &str) -> ConfigError {
+    let e = errors(f, text);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    e.into_iter().next().unwrap()
+}
+
+#[test]
+fn full_config_validates_with_defaults() {
+    let f = base();
+    let text = r#"
+[daemon]
+refresh_before = "10m"
+log_format = "json"
+credentials_file = "~/creds"
+
+[[profile]]
+name = "metaflow"
+kind = "assume_role"
+role_arn = "arn:aws:iam::123456789012:role/MetaflowUserRole"
+source_profile = "mid"
+duration = "30s"
+
+[[profile]]
+name = "mid"
+kind = "assume_role"
+role_arn = "arn:aws:iam::123456789012:role/Mid"
+source_profile = "base"
+external_id = "x-1"
+region = "eu-west-1"
+
+[[profile]]
+name = "wrapped"
+kind = "aws_profile"
+aws_profile = "sso-admin"
+"#;
+    // `base` lives in the default credentials file, not in ~/creds.
+    let e = errors(&f, text);
+    assert!(e[0].message.contains("source_profile \"base\""), "{e:?}");
+
+    let text = text.replace("credentials_file = \"~/creds\"\n", "");
+    let c = parse(Path::new("c.toml"), &text, &f.env).unwrap();
+    assert_eq!(c.daemon.refresh_before, Duration::from_secs(600));
+    assert_eq!(c.daemon.log_format, LogFormat::Json);
+    assert_eq!(
+        c.daemon.credentials_file,
+        f.dir.path().join(".aws/credentials")
+    );
+    let names: Vec<&str> = c.profiles.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["mid", "metaflow", "wrapped"], "sources come first");
+    let ProfileSource::AssumeRole(ar) = &c.profiles[1].source else {
+        panic!()
+    };
+    assert_eq!(ar.source, SourceRef::Managed("mid".into()));
+    assert_eq!(ar.duration, Duration::from_secs(30));
+    assert_eq!(ar.session_name, "credfresh-metaflow");
+    let ProfileSource::AssumeRole(mid) = &c.profiles[0].source else {
+        panic!()
+    };
+    assert_eq!(mid.source, SourceRef::Aws("base".into()));
+    assert_eq!(mid.external_id.as_deref(), Some("x-1"));
+    assert_eq!(c.profiles[1].line, 6, "the [[profile]] header line");
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let f = base();
+    let e = one_error(&f, "[daemon]\nrefresh_before = \n");
+    assert_eq!(e.line, Some(2));
+    assert!(e
+        .to_string()
+        .starts_with(&format!("{}:2: ", f.dir.path().join("c.toml").display())));
+}
+
+#[test]
+fn unknown_key_is_located_and_explained() {
+    let f = base();
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\nsource_profile = \"base\"\nduraton = \"1h\"\n",
+    );
+    assert_eq!(e.line, Some(6), "{e}");
+    assert!(e.message.contains("duraton"), "{e}");
+    assert!(e.message.contains("remove it"), "{e}");
+}
+
+#[test]
+fn bad_values_each_name_line_and_profile() {
+    let f = base();
+    let text = r#"[[profile]]
+name = "a"
+kind = "assume_role"
+role_arn = "arn:aws:iam::1234:role/R"
+source_profile = "base"
+duration = "forever"
+session_name = "x"
+region = "Mars"
+"#;
+    let e = errors(&f, text);
+    let lines: Vec<Option<usize>> = e.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(4), Some(6), Some(7), Some(8)], "{e:#?}");
+    assert!(e.iter().all(|e| e.profile.as_deref() == Some("a")));
+    assert!(e[1].message.contains("\"15m\""), "{}", e[1]);
+}
+
+#[test]
+fn missing_and_misplaced_keys() {
+    let f = base();
+    let e = errors(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"assume_role\"\naws_profile = \"x\"\n",
+    );
+    let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter().any(|m| m.contains("needs `role_arn`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|m| m.contains("needs `source_profile`")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.contains(":4: profile \"a\": `aws_profile` does not apply")),
+        "{text:?}"
+    );
+
+    let e = one_error(&f, "[[profile]]\nname = \"a\"\n");
+    assert!(e.message.contains("missing field `kind`"), "{e}");
+
+    let e = one_error(&f, "[[profile]]\nname = \"a\"\nkind = \"magic\"\n");
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("assume_role, aws_profile"), "{e}");
+}
+
+#[test]
+fn duplicate_names_are_rejected() {
+    let f = base();
+    let p = "[[profile]]\nname = \"a\"\nkind = \"aws_profile\"\naws_profile = \"base\"\n";
+    let e = one_error(&f, &format!("{p}{p}"));
+    assert_eq!(e.line, Some(6));
+    assert!(e.message.contains("first defined on line 2"), "{e}");
+}
+
+#[test]
+fn cycles_are_rejected() {
+    let f = base();
+    let p = |n: &str, s: &str| {
+        format!("[[profile]]\nname = \"{n}\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\nsource_profile = \"{s}\"\n")
+    };
+    let e = one_error(
+        &f,
+        &format!("{}{}{}", p("a", "b"), p("b", "c"), p("c", "a")),
+    );
+    assert!(e.message.contains("a -> b -> c -> a"), "{e}");
+    let e = one_error(&f, &p("self", "self"));
+    assert!(e.message.contains("self -> self"), "{e}");
+}
+
+#[test]
+fn unknown_source_profile_is_rejected() {
+    let f = base();
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\nsource_profile = \"nope\"\n",
+    );
+    assert_eq!(e.line, Some(5));
+    assert!(e.message.contains("source_profile \"nope\""), "{e}");
+}
+
+#[test]
+fn conflict_with_aws_config_is_rejected() {
+    let f = fixture(
+        "[default]\nregion = us-east-1\n\n[profile metaflow]\nregion = eu-west-1\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n",
+        "[base]\naws_access_key_id = AKIA\n",
+    );
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"metaflow\"\nkind = \"aws_profile\"\naws_profile = \"base\"\n",
+    );
+    assert_eq!(e.line, Some(2));
+    assert!(
+        e.message
+            .contains("config:6 defines [profile metaflow] with `role_arn`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_daemon_settings() {
+    let f = base();
+    let e = errors(
+        &f,
+        "[daemon]\nlog_format = \"xml\"\nrefresh_before = \"0s\"\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    let e = one_error(&f, "[daemon]\nsokcet = \"/tmp/x\"\n");
+    assert!(e.message.contains("sokcet"));
+}
+
+#[test]
+fn empty_config_is_valid_and_manages_nothing() {
+    let f = base();
+    let c = parse(Path::new("c.toml"), "", &f.env).unwrap();
+    assert!(c.profiles.is_empty());
+    assert_eq!(c.daemon.refresh_before, DEFAULT_REFRESH_BEFORE);
+}
+
+#[test]
+fn missing_file_says_how_to_create_one() {
+    let f = base();
+    let e = load(&f.dir.path().join("nope.toml"), &f.env).unwrap_err();
+    assert!(e.to_string().contains("credfresh init"), "{e}");
+}
+
+#[test]
+fn default_session_name_is_sts_safe() {
+    assert_eq!(
+        default_session_name("my profile/x"),
+        "credfresh-my-profile-x"
+    );
+    assert!(default_session_name(&"x".repeat(100)).len() <= 64);
+}

@@ -1,0 +1,1087 @@
+//! Editing and atomically rewriting the AWS shared credentials file.
+//!
+//! The file belongs to the user and to every other tool that touches it, so the editor
+//! only rewrites the lines it owns (four keys in each managed section) and leaves every
+//! other byte alone. The writer replaces the file via a temporary file and `rename`, so
+//! readers (SDKs, the CLI) never observe a half-written file.
+//!
+//! Parsing follows what botocore (Python `configparser`) and the AWS SDKs agree on:
+//! whole-line `#`/`;` comments, `key = value` (also `key: value`), keys compared
+//! ASCII-case-insensitively, and indented lines after a key continuing that key's value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tempfile::NamedTempFile;
+
+/// Key recording when the credentials in a managed section expire, so the daemon (and
+/// curious humans) can tell from the file alone whether a refresh is due.
+pub const EXPIRATION_KEY: &str = "x_credfresh_expiration";
+
+/// The keys owned by credfresh in a managed section, in the order new sections list them.
+const MANAGED_KEYS: [&str; 4] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    EXPIRATION_KEY,
+];
+
+/// How many times [`write_atomic`] redoes its edit when another writer keeps changing the file.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// Bound on symlink hops, so a symlink loop fails instead of spinning (same as Linux's limit).
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// First second `humantime` cannot format (year 10000); later expirations are rejected.
+const MAX_EXPIRATION_SECS: u64 = 253_402_300_800;
+
+/// One managed profile's credentials to put into the file.
+///
+/// Borrowed rather than owned so callers can keep secrets in `secrecy` wrappers and only
+/// expose them for the duration of the edit.
+#[derive(Clone, Copy)]
+pub struct SectionUpdate<'a> {
+    /// Section (profile) name, without brackets.
+    pub name: &'a str,
+    /// `aws_access_key_id` value.
+    pub access_key_id: &'a str,
+    /// `aws_secret_access_key` value (secret: never logged).
+    pub secret_access_key: &'a str,
+    /// `aws_session_token` value (secret: never logged).
+    pub session_token: &'a str,
+    /// When these credentials expire; written as [`EXPIRATION_KEY`].
+    pub expiration: SystemTime,
+}
+
+/// Redacts the secret key and session token so an update can be logged safely.
+impl fmt::Debug for SectionUpdate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SectionUpdate")
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &"<redacted>")
+            .field("expiration", &self.expiration)
+            .finish()
+    }
+}
+
+/// Why an edit was refused: writing would produce a file that readers misread or reject.
+///
+/// Messages name sections, keys and line numbers, never credential values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// A managed section header appears more than once; readers either reject the file
+    /// (botocore) or merge the sections (SDKs), so there is no safe section to update.
+    #[error(
+        "section [{name}] appears more than once in the credentials file (again on line {line})"
+    )]
+    DuplicateSection {
+        /// The section name.
+        name: String,
+        /// 1-based line number of the second header.
+        line: usize,
+    },
+    /// The same section is listed twice in one batch of updates.
+    #[error("section [{name}] is listed more than once in the requested updates")]
+    DuplicateUpdate {
+        /// The section name.
+        name: String,
+    },
+    /// The section name cannot be written as a header that every reader parses the same way.
+    #[error("invalid section name {name:?}: must be non-empty, without surrounding whitespace, control characters, brackets, '#' or ';'")]
+    InvalidSectionName {
+        /// The rejected name.
+        name: String,
+    },
+    /// A value would be altered or cut short by readers (trimmed, comment-stripped, split).
+    #[error("value for {key} in section [{section}] is empty or contains whitespace or control characters")]
+    InvalidValue {
+        /// The section name.
+        section: String,
+        /// Which key's value was rejected (the value itself is never included).
+        key: &'static str,
+    },
+    /// The expiration cannot be written as an RFC 3339 timestamp (before 1970 or after 9999).
+    #[error("expiration for section [{section}] is outside the range 1970..=9999")]
+    ExpirationOutOfRange {
+        /// The section name.
+        section: String,
+    },
+}
+
+/// Why [`write_atomic`] failed. The target file is left as it was, except for
+/// [`WriteError::Io`] with operation `"sync directory"`, which happens after the rename.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A filesystem operation failed.
+    #[error("failed to {op} {}", .path.display())]
+    Io {
+        /// What was being attempted, e.g. `"read"` or `"replace"`.
+        op: &'static str,
+        /// The path the operation was applied to.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The edit refused the current contents.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// Another writer changed the file between every read and rename; giving up rather
+    /// than overwriting its changes.
+    #[error("gave up updating {} after {attempts} attempts: it kept changing concurrently", .path.display())]
+    Contended {
+        /// The (symlink-resolved) file being updated.
+        path: PathBuf,
+        /// How many edits were attempted.
+        attempts: u32,
+    },
+}
+
+/// What [`write_atomic`] did, so callers can log or notify only on real changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The file was replaced with new contents.
+    Written,
+    /// The edit produced identical contents; nothing was written.
+    Unchanged,
+}
+
+/// Returns `original` with every update applied, preserving all bytes outside the managed
+/// keys so that hand-edited content survives credfresh.
+///
+/// Existing managed sections are updated in place (only lines whose value changes are
+/// rewritten); missing ones are appended. Applying values already present returns
+/// `original` unchanged, so callers can skip the write.
+pub fn apply_updates(original: &str, updates: &[SectionUpdate<'_>]) -> Result<String, EditError> {
+    let desired = validate(updates)?;
+    let lines = parse(original);
+    let eol = if original.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut out = String::with_capacity(original.len() + 256 * desired.len());
+    let mut seen: Vec<bool> = vec![false; desired.len()];
+
+    let is_header = |l: &Line<'_>| matches!(l.kind, Kind::Header(_));
+    let mut start = lines.iter().position(is_header).unwrap_or(lines.len());
+    lines[..start].iter().for_each(|l| out.push_str(l.raw));
+    while start < lines.len() {
+        let end = lines[start + 1..]
+            .iter()
+            .position(is_header)
+            .map_or(lines.len(), |p| start + 1 + p);
+        let section = &lines[start..end];
+        let managed = match section[0].kind {
+            Kind::Header(name) => desired.iter().position(|d| d.name == name),
+            _ => None,
+        };
+        match managed {
+            Some(i) if seen[i] => {
+                return Err(EditError::DuplicateSection {
+                    name: desired[i].name.to_owned(),
+                    line: start + 1,
+                });
+            }
+            Some(i) => {
+                seen[i] = true;
+                edit_section(&mut out, section, &desired[i], eol);
+            }
+            None => section.iter().for_each(|l| out.push_str(l.raw)),
+        }
+        start = end;
+    }
+
+    for d in desired
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| !**s)
+        .map(|(d, _)| d)
+    {
+        if !out.is_empty() {
+            end_line(&mut out, eol);
+            if !ends_with_blank_line(&out) {
+                out.push_str(eol);
+            }
+        }
+        out.push('[');
+        out.push_str(d.name);
+        out.push(']');
+        out.push_str(eol);
+        for (key, value) in MANAGED_KEYS.iter().zip(d.values()) {
+            push_key(&mut out, key, value, eol);
+        }
+    }
+    Ok(out)
+}
+
+/// Returns the keys (lowercased, as readers see them) and trimmed values of section `name`,
+/// or `None` if there is no such section; lets the daemon and tests see what SDKs will read.
+///
+/// Continuation lines are joined with `\n`; repeated sections are merged and repeated keys
+/// keep the last value, as the AWS SDKs do.
+pub fn read_section(contents: &str, name: &str) -> Option<BTreeMap<String, String>> {
+    let mut found = None::<BTreeMap<String, String>>;
+    let mut in_section = false;
+    let mut last_key: Option<String> = None;
+    for line in parse(contents) {
+        match line.kind {
+            Kind::Header(header) => {
+                in_section = header == name;
+                last_key = None;
+                if in_section {
+                    found.get_or_insert_with(BTreeMap::new);
+                }
+            }
+            Kind::Key { key, value } if in_section => {
+                let key = key.to_ascii_lowercase();
+                if let Some(map) = found.as_mut() {
+                    map.insert(key.clone(), value.to_owned());
+                }
+                last_key = Some(key);
+            }
+            Kind::Continuation => {
+                if let (true, Some(key), Some(map)) = (in_section, &last_key, found.as_mut()) {
+                    if let Some(v) = map.get_mut(key) {
+                        v.push('\n');
+                        v.push_str(line.text.trim());
+                    }
+                }
+            }
+            Kind::Other => last_key = None,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Reads `path` (missing = empty), applies `edit`, and atomically replaces the file, so
+/// readers only ever see the old or the new contents and concurrent edits are not lost.
+///
+/// - Symlinks (chains too) are followed: the final target is replaced, the links stay.
+/// - A missing parent directory is created with mode 0700.
+/// - The new file is written to a `.credfresh-*.tmp` file (mode 0600) in the target's
+///   directory, synced, and renamed over the target; the directory is then synced.
+/// - Just before the rename the target is re-read; if another writer changed it, the edit
+///   is redone on the new contents (up to 10 attempts, then [`WriteError::Contended`]).
+///   This narrows but cannot close the window for writers that do not cooperate.
+/// - If `edit` returns its input unchanged, nothing is written ([`WriteOutcome::Unchanged`]).
+/// - On failure the old file is intact and no temporary file is left behind.
+pub fn write_atomic(
+    path: &Path,
+    edit: impl Fn(&str) -> Result<String, EditError>,
+) -> Result<WriteOutcome, WriteError> {
+    let target = resolve_symlinks(path)?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut base = read_or_empty(&target)?;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let new = edit(&base)?;
+        if new == base {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        ensure_dir(dir)?;
+        let tmp = write_temp(dir, &new)?;
+        let current = read_or_empty(&target)?;
+        if current != base {
+            tracing::debug!(path = %target.display(), attempt, "file changed during update; redoing edit");
+            base = current;
+            continue; // dropping `tmp` deletes it
+        }
+        tmp.persist(&target)
+            .map_err(|e| io_error("replace", &target)(e.error))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error("sync directory", dir))?;
+        return Ok(WriteOutcome::Written);
+    }
+    Err(WriteError::Contended {
+        path: target,
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// A validated update with its expiration pre-formatted.
+struct Desired<'a> {
+    name: &'a str,
+    credentials: [&'a str; 3],
+    expiration: String,
+}
+
+impl Desired<'_> {
+    /// Values in [`MANAGED_KEYS`] order.
+    fn values(&self) -> [&str; 4] {
+        let [id, secret, token] = self.credentials;
+        [id, secret, token, &self.expiration]
+    }
+}
+
+/// Rejects updates that would produce a file readers parse differently from what we meant.
+fn validate<'a>(updates: &[SectionUpdate<'a>]) -> Result<Vec<Desired<'a>>, EditError> {
+    let mut desired: Vec<Desired<'a>> = Vec::with_capacity(updates.len());
+    for u in updates {
+        let name = u.name;
+        let bad_char = |c: char| c.is_control() || matches!(c, '[' | ']' | '#' | ';');
+        if name.is_empty() || name.trim() != name || name.contains(bad_char) {
+            return Err(EditError::InvalidSectionName {
+                name: name.to_owned(),
+            });
+        }
+        if desired.iter().any(|d| d.name == name) {
+            return Err(EditError::DuplicateUpdate {
+                name: name.to_owned(),
+            });
+        }
+        let credentials = [u.access_key_id, u.secret_access_key, u.session_token];
+        for (key, value) in MANAGED_KEYS.iter().zip(credentials) {
+            if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c.is_control()) {
+                return Err(EditError::InvalidValue {
+                    section: name.to_owned(),
+                    key,
+                });
+            }
+        }
+        let in_range = u
+            .expiration
+            .duration_since(UNIX_EPOCH)
+            .is_ok_and(|d| d.as_secs() < MAX_EXPIRATION_SECS);
+        if !in_range {
+            return Err(EditError::ExpirationOutOfRange {
+                section: name.to_owned(),
+            });
+        }
+        let expiration = humantime::format_rfc3339_seconds(u.expiration).to_string();
+        desired.push(Desired {
+            name,
+            credentials,
+            expiration,
+        });
+    }
+    Ok(desired)
+}
+
+/// Writes one existing managed section: managed keys updated in place (duplicates and
+/// their continuation lines dropped), missing ones inserted after the last key line.
+fn edit_section(out: &mut String, section: &[Line<'_>], d: &Desired<'_>, eol: &str) {
+    let values = d.values();
+    // Trailing blank/comment lines are usually about the next section; insert before them.
+    let insert_after = section
+        .iter()
+        .rposition(|l| matches!(l.kind, Kind::Key { .. } | Kind::Continuation))
+        .unwrap_or(0);
+    let mut present = [false; 4];
+    let mut dropping = false; // whether continuation lines belong to a line we replaced
+    for (i, line) in section.iter().enumerate() {
+        match line.kind {
+            Kind::Key { key, value } => {
+                let managed = MANAGED_KEYS
+                    .iter()
+                    .position(|k| k.eq_ignore_ascii_case(key));
+                dropping = managed.is_some();
+                match managed {
+                    None => out.push_str(line.raw),
+                    Some(k) if present[k] => {} // duplicate: readers reject or pick one
+                    Some(k) => {
+                        present[k] = true;
+                        if value == values[k] && !has_continuation(&section[i + 1..]) {
+                            dropping = false;
+                            out.push_str(line.raw);
+                        } else {
+                            push_key(out, MANAGED_KEYS[k], values[k], line.eol);
+                        }
+                    }
+                }
+            }
+            Kind::Continuation if dropping => {}
+            Kind::Other => {
+                dropping = false;
+                out.push_str(line.raw);
+            }
+            _ => out.push_str(line.raw),
+        }
+        if i == insert_after {
+            for k in (0..4).filter(|&k| !present[k]) {
+                end_line(out, eol);
+                push_key(out, MANAGED_KEYS[k], values[k], eol);
+            }
+        }
+    }
+}
+
+/// Whether the key line just before `rest` has continuation lines.
+fn has_continuation(rest: &[Line<'_>]) -> bool {
+    rest.iter()
+        .take_while(|l| !matches!(l.kind, Kind::Key { .. } | Kind::Header(_) | Kind::Other))
+        .any(|l| matches!(l.kind, Kind::Continuation))
+}
+
+/// Appends `key = value` terminated by `eol` (which may be empty at end of file).
+fn push_key(out: &mut String, key: &str, value: &str, eol: &str) {
+    out.push_str(key);
+    out.push_str(" = ");
+    out.push_str(value);
+    out.push_str(eol);
+}
+
+/// Terminates the last line of `out` if it lacks a line ending, so text can follow it.
+fn end_line(out: &mut String, eol: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(eol);
+    }
+}
+
+/// Whether the last (terminated) line of `out` is blank, so no separator is needed.
+fn ends_with_blank_line(out: &str) -> bool {
+    let body = out.strip_suffix('\n').unwrap_or(out);
+    body.rsplit('\n')
+        .next()
+        .is_some_and(|l| l.trim().is_empty())
+}
+
+/// One physical line of the file.
+struct Line<'a> {
+    /// The line including its terminator, for verbatim copying.
+    raw: &'a str,
+    /// The line without its terminator.
+    text: &'a str,
+    /// `"\n"`, `"\r\n"`, or `""` for a last line without newline.
+    eol: &'a str,
+    kind: Kind<'a>,
+}
+
+/// What a line means to readers of the file.
+enum Kind<'a> {
+    Blank,
+    Comment,
+    /// `[name]`, name trimmed.
+    Header(&'a str),
+    /// `key = value` (or `key: value`), both trimmed.
+    Key {
+        key: &'a str,
+        value: &'a str,
+    },
+    /// Indented line after a key line: part of that key's value.
+    Continuation,
+    /// Anything else (readers reject these); copied verbatim.
+    Other,
+}
+
+/// Splits `contents` into classified lines, keeping terminators.
+fn parse(contents: &str) -> Vec<Line<'_>> {
+    let mut after_key = false;
+    contents
+        .split_inclusive('\n')
+        .map(|raw| {
+            let text = raw
+                .strip_suffix('\n')
+                .map_or(raw, |t| t.strip_suffix('\r').unwrap_or(t));
+            let eol = &raw[text.len()..];
+            let trimmed = text.trim();
+            let kind = if trimmed.is_empty() {
+                Kind::Blank
+            } else if trimmed.starts_with(['#', ';']) {
+                Kind::Comment
+            } else if let Some(inner) = trimmed.strip_prefix('[').filter(|s| s.contains(']')) {
+                after_key = false;
+                Kind::Header(inner.split(']').next().unwrap_or_default().trim())
+            } else if after_key && text.starts_with([' ', '\t']) {
+                Kind::Continuation
+            } else if let Some((key, value)) = trimmed.split_once(['=', ':']) {
+                after_key = true;
+                Kind::Key {
+                    key: key.trim(),
+                    value: value.trim(),
+                }
+            } else {
+                after_key = false;
+                Kind::Other
+            };
+            Line {
+                raw,
+                text,
+                eol,
+                kind,
+            }
+        })
+        .collect()
+}
+
+/// Builds a closure turning an `io::Error` into a [`WriteError::Io`] for `op` on `path`.
+fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WriteError + 'a {
+    move |source| WriteError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Follows a chain of symlinks to the file that should actually be replaced (which may
+/// not exist yet), so that replacing it does not turn the link into a regular file.
+fn resolve_symlinks(path: &Path) -> Result<PathBuf, WriteError> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_SYMLINK_HOPS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let dest =
+                    fs::read_link(&current).map_err(io_error("resolve symlink", &current))?;
+                current = match current.parent() {
+                    Some(parent) => parent.join(dest),
+                    None => dest,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(io_error("inspect", &current)(e)),
+        }
+    }
+    Err(io_error("resolve symlink", path)(
+        nix::errno::Errno::ELOOP.into(),
+    ))
+}
+
+/// Reads the target, treating a missing file as empty; refuses non-regular files (a FIFO
+/// would block the daemon forever).
+fn read_or_empty(path: &Path) -> Result<String, WriteError> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(io_error("inspect", path)(e)),
+        Ok(meta) if !meta.is_file() => {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(io_error("read", path)(e));
+        }
+        Ok(_) => {}
+    }
+    match fs::read_to_string(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        result => result.map_err(io_error("read", path)),
+    }
+}
+
+/// Creates `dir` (and missing ancestors) private to the user; directories that already
+/// exist keep their permissions.
+fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| {
+            !p.as_os_str().is_empty()
+                && fs::symlink_metadata(p).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("create directory", dir))?;
+    for p in missing {
+        // The mode above is filtered by the umask; make it exact.
+        fs::set_permissions(p, Permissions::from_mode(0o700))
+            .map_err(io_error("set permissions on", p))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a synced, mode-0600 temporary file in `dir`; it is deleted on drop
+/// unless persisted.
+fn write_temp(dir: &Path, contents: &str) -> Result<NamedTempFile, WriteError> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".credfresh-")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io_error("create temporary file in", dir))?;
+    // Creation mode is filtered by the umask; set it exactly before any secret is written.
+    tmp.as_file()
+        .set_permissions(Permissions::from_mode(0o600))
+        .and_then(|()| tmp.write_all(contents.as_bytes()))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_error("write temporary file in", dir))?;
+    Ok(tmp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::os::unix::fs::symlink;
+
+    fn expiration() -> SystemTime {
+        humantime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap()
+    }
+
+    fn update(name: &str) -> SectionUpdate<'_> {
+        SectionUpdate {
+            name,
+            access_key_id: "ASIANEW",
+            secret_access_key: "newsecret/+=",
+            session_token: "newtoken==",
+            expiration: expiration(),
+        }
+    }
+
+    const NEW_SECTION: &str = "[managed]\naws_access_key_id = ASIANEW\naws_secret_access_key = newsecret/+=\naws_session_token = newtoken==\nx_credfresh_expiration = 2026-11-23T10:00:00Z\n";
+
+    fn apply(original: &str) -> String {
+        apply_updates(original, &[update("managed")]).unwrap()
+    }
+
+    /// The raw lines not belonging to section `name` (independent of the module's parser).
+    fn outside(contents: &str, name: &str) -> String {
+        let mut inside = false;
+        let mut kept = String::new();
+        for line in contents.split_inclusive('\n') {
+            let t = line.trim();
+            if t.starts_with('[') && t.contains(']') {
+                inside = t[1..t.find(']').unwrap()].trim() == name;
+            }
+            if !inside {
+                kept.push_str(line);
+            }
+        }
+        kept
+    }
+
+    fn tmp_names(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".credfresh-"))
+            .collect()
+    }
+
+    #[test]
+    fn empty_original_gets_just_the_section() {
+        assert_eq!(apply(""), NEW_SECTION);
+    }
+
+    #[test]
+    fn appends_after_trailing_newline() {
+        let original = "[default]\nregion = us-east-1\n";
+        assert_eq!(apply(original), format!("{original}\n{NEW_SECTION}"));
+    }
+
+    #[test]
+    fn appends_without_trailing_newline() {
+        let original = "[default]\nregion = us-east-1";
+        assert_eq!(apply(original), format!("{original}\n\n{NEW_SECTION}"));
+    }
+
+    #[test]
+    fn append_reuses_existing_blank_separator() {
+        let original = "[default]\nregion = us-east-1\n\n";
+        assert_eq!(apply(original), format!("{original}{NEW_SECTION}"));
+    }
+
+    #[test]
+    fn crlf_file_gets_crlf_lines() {
+        let original = "[default]\r\nregion = us-east-1\r\n";
+        let out = apply(original);
+        assert_eq!(
+            out,
+            format!("{original}\r\n{}", NEW_SECTION.replace('\n', "\r\n"))
+        );
+
+        let existing = "[managed]\r\naws_access_key_id = OLD\r\nregion = eu\r\n[z]\r\n";
+        let out = apply(existing);
+        assert_eq!(
+            out,
+            "[managed]\r\naws_access_key_id = ASIANEW\r\nregion = eu\r\naws_secret_access_key = newsecret/+=\r\naws_session_token = newtoken==\r\nx_credfresh_expiration = 2026-11-23T10:00:00Z\r\n[z]\r\n"
+        );
+        assert!(!out.replace("\r\n", "").contains('\n'));
+    }
+
+    #[test]
+    fn in_place_update_keeps_other_keys_and_positions() {
+        let original = "\
+# my creds
+[default]
+aws_access_key_id = DEFAULT
+aws_secret_access_key = defaultsecret
+
+; managed by credfresh
+  [ managed ]
+region = eu-west-1
+AWS_SECRET_ACCESS_KEY=oldsecret
+output = json
+aws_access_key_id: OLD
+x_credfresh_expiration = 2020-01-01T00:00:00Z
+custom = keep me
+
+# about other
+[other]
+a = b
+";
+        let out = apply(original);
+        assert_eq!(
+            out,
+            "\
+# my creds
+[default]
+aws_access_key_id = DEFAULT
+aws_secret_access_key = defaultsecret
+
+; managed by credfresh
+  [ managed ]
+region = eu-west-1
+aws_secret_access_key = newsecret/+=
+output = json
+aws_access_key_id = ASIANEW
+x_credfresh_expiration = 2026-11-23T10:00:00Z
+custom = keep me
+aws_session_token = newtoken==
+
+# about other
+[other]
+a = b
+"
+        );
+        assert_eq!(outside(&out, "managed"), outside(original, "managed"));
+        let section = read_section(&out, "managed").unwrap();
+        assert_eq!(section["region"], "eu-west-1");
+        assert_eq!(section["aws_session_token"], "newtoken==");
+        assert_eq!(section["custom"], "keep me");
+    }
+
+    #[test]
+    fn missing_keys_go_after_last_key_and_header_only_section() {
+        assert_eq!(
+            apply("[managed]"),
+            NEW_SECTION,
+            "header at EOF without newline"
+        );
+        assert_eq!(
+            apply("[managed]\n\n[next]\n"),
+            format!("{NEW_SECTION}\n[next]\n")
+        );
+        assert_eq!(
+            apply("[managed]\nregion = x"),
+            format!("[managed]\nregion = x\n{}", &NEW_SECTION[10..])
+        );
+    }
+
+    #[test]
+    fn foreign_content_is_byte_identical() {
+        let original = "top = level\n\n# c1\n;c2\n[a]\nk=v\n  cont\n\n[managed]\naws_access_key_id = X\n\n   # indented comment\n[b]\n x : y \n\t\n[c]\nlast = no newline";
+        let out = apply(original);
+        assert_eq!(outside(&out, "managed"), outside(original, "managed"));
+        // And the managed section took its new values.
+        let section = read_section(&out, "managed").unwrap();
+        assert_eq!(section["aws_access_key_id"], "ASIANEW");
+        assert_eq!(section[EXPIRATION_KEY], "2026-11-23T10:00:00Z");
+    }
+
+    #[test]
+    fn idempotent_and_identical_values_return_input() {
+        for original in ["", "[default]\nx = 1", "[managed]\nregion = r\n\n[z]\r\n"] {
+            let once = apply(original);
+            assert_eq!(apply(&once), once);
+        }
+        // Identical values in a non-canonical layout are left byte-for-byte alone.
+        let original = "[managed]\r\nAWS_ACCESS_KEY_ID=ASIANEW\r\naws_secret_access_key\t:newsecret/+=\r\naws_session_token=  newtoken==\r\nx_credfresh_expiration=2026-11-23T10:00:00Z";
+        assert_eq!(apply(original), original);
+        assert_eq!(apply_updates(original, &[]).unwrap(), original);
+    }
+
+    #[test]
+    fn duplicate_managed_header_names_second_line() {
+        let original = "[managed]\na = b\n\n[other]\n  [ managed ]  \n";
+        assert_eq!(
+            apply_updates(original, &[update("managed")]),
+            Err(EditError::DuplicateSection {
+                name: "managed".into(),
+                line: 5
+            })
+        );
+        let message = apply_updates(original, &[update("managed")])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("line 5"), "{message}");
+        // Foreign duplicates are not ours to judge.
+        assert!(apply_updates("[x]\n[x]\n", &[update("managed")]).is_ok());
+    }
+
+    #[test]
+    fn invalid_updates_are_rejected_without_leaking_values() {
+        let mut u = update("managed");
+        u.secret_access_key = "TOPSECRET value";
+        let err = apply_updates("", &[u]).unwrap_err();
+        assert_eq!(
+            err,
+            EditError::InvalidValue {
+                section: "managed".into(),
+                key: "aws_secret_access_key"
+            }
+        );
+        assert!(!err.to_string().contains("TOPSECRET"));
+        assert!(!format!("{u:?}").contains("TOPSECRET"));
+
+        for name in ["", " x", "a]b", "a#b", "a\nb"] {
+            assert!(matches!(
+                apply_updates("", &[update(name)]),
+                Err(EditError::InvalidSectionName { .. })
+            ));
+        }
+        assert!(matches!(
+            apply_updates("", &[update("m"), update("m")]),
+            Err(EditError::DuplicateUpdate { .. })
+        ));
+        let mut u = update("managed");
+        u.expiration = UNIX_EPOCH - std::time::Duration::from_secs(1);
+        assert!(matches!(
+            apply_updates("", &[u]),
+            Err(EditError::ExpirationOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn continuation_lines_and_duplicate_keys() {
+        let original = "[managed]\naws_session_token = OLD\n  more-old\n\tand more\nregion = r\n  region cont\naws_session_token = DUP\n  dup cont\naws_access_key_id = ASIANEW\n# end\n";
+        let out = apply(original);
+        assert_eq!(
+            out,
+            "[managed]\naws_session_token = newtoken==\nregion = r\n  region cont\naws_access_key_id = ASIANEW\naws_secret_access_key = newsecret/+=\nx_credfresh_expiration = 2026-11-23T10:00:00Z\n# end\n"
+        );
+        let section = read_section(&out, "managed").unwrap();
+        assert_eq!(section["region"], "r\nregion cont");
+        assert_eq!(section["aws_session_token"], "newtoken==");
+        // Same value but with a continuation is still rewritten (readers see a longer value).
+        let out = apply("[managed]\naws_access_key_id = ASIANEW\n  tail\n");
+        assert!(!out.contains("tail"));
+        // Indented key line after a key is a continuation: not our key.
+        let out = apply("[managed]\nregion = r\n  aws_access_key_id = SNEAKY\n");
+        assert_eq!(
+            read_section(&out, "managed").unwrap()["aws_access_key_id"],
+            "ASIANEW"
+        );
+        assert!(out.contains("  aws_access_key_id = SNEAKY\n"));
+    }
+
+    #[test]
+    fn read_section_basics() {
+        assert_eq!(read_section("[a]\nk=v\n", "b"), None);
+        assert_eq!(read_section("[b]\n", "b"), Some(BTreeMap::new()));
+        let s = read_section(
+            "k0 = outside\n[ b ]\r\n K = v \r\n# c\n[c]\nk = other\n",
+            "b",
+        );
+        assert_eq!(s, Some(BTreeMap::from([("k".to_owned(), "v".to_owned())])));
+    }
+
+    #[test]
+    fn varied_inputs_round_trip_and_keep_foreign_lines() {
+        let inputs = [
+            "",
+            "   \n\t\n",
+            "# top comment\n; another\n[default]\nregion=us-east-1\n",
+            "[a]\nkey = value with spaces = and equals\n  continuation\n\n[b]\n k : v \n",
+            "[ünïcödé]\nnäme = välue 🦀\n# ℂomment ☃\n[managed]\naws_access_key_id=OLD\n; trailing\n\n[z]\nx=y",
+            "[default]\r\naws_access_key_id = A\r\n\r\n[managed]\r\nregion = eu\r\n",
+            "orphan = before any section\n[managed]\n",
+            "[managed]\naws_session_token = OLD\n  cont1\n  cont2\nregion = x\n",
+            "[x]\na=1\n[managed]\n;c\nb = 2\n\n\n;next\n[y]\nc = 3\n",
+        ];
+        for input in inputs {
+            assert_eq!(apply_updates(input, &[]).unwrap(), input, "{input:?}");
+            let out = apply(input);
+            if input.contains("[managed]") {
+                assert_eq!(
+                    outside(&out, "managed"),
+                    outside(input, "managed"),
+                    "{input:?}"
+                );
+            } else {
+                assert!(out.starts_with(input), "{input:?}");
+            }
+            let section = read_section(&out, "managed").unwrap();
+            assert_eq!(section["aws_access_key_id"], "ASIANEW", "{input:?}");
+            assert_eq!(section["aws_session_token"], "newtoken==", "{input:?}");
+            for name in ["default", "a", "b", "ünïcödé", "x", "y", "z"] {
+                assert_eq!(
+                    read_section(&out, name),
+                    read_section(input, name),
+                    "{input:?}"
+                );
+            }
+            assert_eq!(apply(&out), out, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn write_missing_file_creates_private_dir_and_file() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a/b/credentials");
+        let outcome = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        assert_eq!(outcome.unwrap(), WriteOutcome::Written);
+        assert_eq!(fs::read_to_string(&path).unwrap(), NEW_SECTION);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&root.path().join("a")), 0o700);
+        assert_eq!(mode(&root.path().join("a/b")), 0o700);
+        assert!(tmp_names(&root.path().join("a/b")).is_empty());
+
+        let again = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        assert_eq!(again.unwrap(), WriteOutcome::Unchanged);
+    }
+
+    #[test]
+    fn write_existing_file_sets_mode_0600_and_keeps_dir_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, "[default]\nregion = r\n").unwrap();
+        fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, |old| apply_updates(old, &[update("managed")])).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let dir_mode = fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o755);
+    }
+
+    #[test]
+    fn symlink_chain_target_is_replaced_and_links_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("creds");
+        fs::write(&real, "[default]\nk = v\n").unwrap();
+        let hop = dir.path().join("hop");
+        symlink("real/creds", &hop).unwrap(); // relative link
+        let link = dir.path().join("credentials");
+        symlink(&hop, &link).unwrap();
+
+        let outcome = write_atomic(&link, |old| apply_updates(old, &[update("managed")]));
+        assert_eq!(outcome.unwrap(), WriteOutcome::Written);
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&hop).unwrap().file_type().is_symlink());
+        assert_eq!(
+            fs::read_to_string(&real).unwrap(),
+            format!("[default]\nk = v\n\n{NEW_SECTION}")
+        );
+        assert!(tmp_names(&real_dir).is_empty());
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn dangling_symlink_creates_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("credentials");
+        symlink("elsewhere/creds", &link).unwrap();
+        write_atomic(&link, |old| apply_updates(old, &[update("managed")])).unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("elsewhere/creds")).unwrap(),
+            NEW_SECTION
+        );
+    }
+
+    #[test]
+    fn concurrent_change_is_merged_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, "[default]\nregion = r\n").unwrap();
+        let calls = Cell::new(0);
+        let outcome = write_atomic(&path, |old| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                // A foreign writer sneaks in after our read.
+                fs::write(&path, "[default]\nregion = r\n\n[foreign]\nk = v\n").unwrap();
+            }
+            apply_updates(old, &[update("managed")])
+        });
+        assert_eq!(outcome.unwrap(), WriteOutcome::Written);
+        assert_eq!(calls.get(), 2);
+        let contents = fs::read_to_string(&path).unwrap();
+        assert_eq!(read_section(&contents, "foreign").unwrap()["k"], "v");
+        assert_eq!(
+            read_section(&contents, "managed").unwrap()["aws_access_key_id"],
+            "ASIANEW"
+        );
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn endless_contention_gives_up_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let calls = Cell::new(0u32);
+        let result = write_atomic(&path, |old| {
+            calls.set(calls.get() + 1);
+            fs::write(&path, format!("# foreign write {}\n", calls.get())).unwrap();
+            apply_updates(old, &[update("managed")])
+        });
+        assert!(matches!(
+            result,
+            Err(WriteError::Contended { attempts: 10, .. })
+        ));
+        assert_eq!(calls.get(), 10);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "# foreign write 10\n");
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn parent_is_a_file_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        fs::write(&blocker, "original").unwrap();
+        let result = write_atomic(&blocker.join("credentials"), |old| {
+            apply_updates(old, &[update("managed")])
+        });
+        let err = result.unwrap_err();
+        assert!(matches!(err, WriteError::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+        assert_eq!(fs::read_to_string(&blocker).unwrap(), "original");
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn failure_after_temp_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, "[default]\n").unwrap();
+        // The target turns into a directory after our read: the pre-rename re-read fails
+        // after the temporary file was written.
+        let result = write_atomic(&path, |old| {
+            fs::remove_file(&path).unwrap();
+            fs::create_dir(&path).unwrap();
+            apply_updates(old, &[update("managed")])
+        });
+        assert!(matches!(result, Err(WriteError::Io { .. })));
+        assert!(tmp_names(dir.path()).is_empty());
+        assert!(path.is_dir());
+    }
+
+    #[test]
+    fn edit_error_leaves_file_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let original = "[managed]\n[managed]\n";
+        fs::write(&path, original).unwrap();
+        let result = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        assert!(matches!(
+            result,
+            Err(WriteError::Edit(EditError::DuplicateSection {
+                line: 2,
+                ..
+            }))
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), original);
+        assert!(tmp_names(dir.path()).is_empty());
+    }
+}

@@ -1,0 +1,483 @@
+//! The refresh scheduler: one task that owns every profile's state and sleeps until the next
+//! deadline (or at most a minute, so a suspend or a clock jump is noticed at once).
+//!
+//! Fetches run as their own tasks so a slow source never delays another profile; their results
+//! come back on a channel. Deadlines are wall-clock times: a monotonic timer stops during
+//! suspend, the credentials' expiry does not.
+
+use crate::api::{rfc3339, ProfileState, ProfileStatus};
+use crate::config::{Config, Profile};
+use crate::creds::TempCredentials;
+use crate::sources::{Fetcher, SourceError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume.
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// First retry delay after a failure.
+pub const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Retry delays double up to this cap.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// The wall clock, injected so tests can jump it.
+pub trait Clock: Send + Sync + 'static {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The real wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// When to refresh credentials issued at `issued` that expire at `expiry`: `lead` before
+/// expiry, or after 2/3 of the lifetime when the lifetime is under three leads; moved earlier
+/// by up to 5% of the lifetime (at most a minute) by `jitter` in `[0, 1]` so that profiles
+/// issued together do not all refresh in the same instant.
+pub fn refresh_at(
+    issued: SystemTime,
+    expiry: SystemTime,
+    lead: Duration,
+    jitter: f64,
+) -> SystemTime {
+    let lifetime = expiry.duration_since(issued).unwrap_or_default();
+    let planned = if lifetime < lead.saturating_mul(3) {
+        lifetime.mul_f64(2.0 / 3.0)
+    } else {
+        lifetime - lead
+    };
+    let spread = (lifetime / 20).min(Duration::from_secs(60));
+    issued + planned.saturating_sub(spread.mul_f64(jitter.clamp(0.0, 1.0)))
+}
+
+/// The delay before retry number `failures` (1 = first failure): about 1 s doubling to a 5 min
+/// cap, scaled by 0.75–1.25 through `jitter` in `[0, 1]` so retries of many profiles spread out.
+pub fn backoff(failures: u32, jitter: f64) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    let base = BACKOFF_START.saturating_mul(1 << exp).min(BACKOFF_CAP);
+    base.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+        .min(BACKOFF_CAP)
+}
+
+/// Requests other tasks send to the scheduler.
+pub enum Command {
+    /// Refresh these profiles now (all when empty), sources before dependents; the reply
+    /// comes when every attempt has finished, or names the profiles that are not managed.
+    Refresh {
+        /// The profiles.
+        names: Vec<String>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Vec<ProfileStatus>, Vec<String>>>,
+    },
+    /// Apply a new, already validated config.
+    Reload {
+        /// The new config.
+        config: Config,
+        /// A one-line summary of what changed.
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// Fresh credentials for the writer: profile name and credentials.
+pub type Delivery = (String, TempCredentials);
+
+struct Entry {
+    profile: Profile,
+    generation: u64,
+    creds: Option<TempCredentials>,
+    state: ProfileState,
+    next_refresh: SystemTime,
+    in_flight: bool,
+    last_refresh: Option<SystemTime>,
+    last_error: Option<String>,
+    failures: u32,
+    waiters: Vec<oneshot::Sender<Option<ProfileStatus>>>,
+}
+
+impl Entry {
+    fn new(profile: Profile, generation: u64, now: SystemTime) -> Self {
+        Entry {
+            profile,
+            generation,
+            creds: None,
+            state: ProfileState::Pending,
+            next_refresh: now,
+            in_flight: false,
+            last_refresh: None,
+            last_error: None,
+            failures: 0,
+            waiters: Vec::new(),
+        }
+    }
+
+    fn valid_creds(&self, now: SystemTime) -> Option<&TempCredentials> {
+        self.creds.as_ref().filter(|c| c.valid_at(now))
+    }
+
+    fn status(&self) -> ProfileStatus {
+        ProfileStatus {
+            name: self.profile.name.clone(),
+            kind: self.profile.source.kind().to_owned(),
+            state: self.state,
+            expires_at: self.creds.as_ref().map(|c| rfc3339(c.expiration)),
+            next_refresh_at: (!self.in_flight).then(|| rfc3339(self.next_refresh)),
+            last_refresh_at: self.last_refresh.map(rfc3339),
+            last_error: self.last_error.clone(),
+            account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
+        }
+    }
+}
+
+struct Done {
+    name: String,
+    generation: u64,
+    result: Result<TempCredentials, SourceError>,
+}
+
+/// Owns the state of every managed profile. Build with [`Scheduler::new`], then [`Scheduler::run`].
+pub struct Scheduler {
+    entries: Vec<Entry>,
+    refresh_before: Duration,
+    fetcher: Arc<dyn Fetcher>,
+    clock: Arc<dyn Clock>,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+    status: watch::Sender<Vec<ProfileStatus>>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    next_generation: u64,
+}
+
+impl Scheduler {
+    /// A scheduler for `config`'s profiles, all due at once. Fresh credentials go to
+    /// `deliveries`; the status of every profile is published on the returned receiver.
+    pub fn new(
+        config: &Config,
+        fetcher: Arc<dyn Fetcher>,
+        clock: Arc<dyn Clock>,
+        deliveries: mpsc::UnboundedSender<Delivery>,
+    ) -> (Self, watch::Receiver<Vec<ProfileStatus>>) {
+        let now = clock.now();
+        let (status, status_rx) = watch::channel(Vec::new());
+        let (done_tx, _) = mpsc::unbounded_channel();
+        let mut s = Scheduler {
+            entries: Vec::new(),
+            refresh_before: config.daemon.refresh_before,
+            fetcher,
+            clock,
+            deliveries,
+            status,
+            done_tx,
+            next_generation: 0,
+        };
+        for p in &config.profiles {
+            let g = s.generation();
+            s.entries.push(Entry::new(p.clone(), g, now));
+        }
+        s.publish();
+        (s, status_rx)
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    /// Runs until `shutdown` is cancelled. Fetches still in flight then are dropped: the
+    /// credentials already delivered stay valid.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        self.done_tx = done_tx;
+        loop {
+            let now = self.clock.now();
+            self.tick(now);
+            self.publish();
+            let wake = self.next_wake(now);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(done) = done_rx.recv() => self.finish(done),
+                Some(cmd) = commands.recv() => self.command(cmd),
+                _ = tokio::time::sleep(wake) => {}
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.status
+            .send_replace(self.entries.iter().map(Entry::status).collect());
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.profile.name == name)
+    }
+
+    /// How long to sleep: until the next refresh or expiry, at most [`MAX_SLEEP`].
+    fn next_wake(&self, now: SystemTime) -> Duration {
+        let mut wake = now + MAX_SLEEP;
+        for e in &self.entries {
+            if !e.in_flight && !self.waits_for_source(e) {
+                wake = wake.min(e.next_refresh);
+            }
+            if let Some(c) = e.valid_creds(now) {
+                wake = wake.min(c.expiration);
+            }
+        }
+        wake.duration_since(now).unwrap_or_default()
+    }
+
+    /// Whether `e` is held back until its managed source's fetch in flight completes.
+    fn waits_for_source(&self, e: &Entry) -> bool {
+        e.profile
+            .source
+            .managed_source()
+            .and_then(|src| self.index(src))
+            .is_some_and(|j| self.entries[j].in_flight)
+    }
+
+    /// Marks expired credentials and starts every fetch that is due, sources first.
+    fn tick(&mut self, now: SystemTime) {
+        for e in &mut self.entries {
+            let lapsed = e.creds.as_ref().is_some_and(|c| !c.valid_at(now));
+            if lapsed && matches!(e.state, ProfileState::Fresh | ProfileState::Retrying) {
+                tracing::warn!(profile = %e.profile.name, "credentials expired");
+                e.state = ProfileState::Expired;
+            }
+        }
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            if e.in_flight || e.next_refresh > now {
+                continue;
+            }
+            let source = match e.profile.source.managed_source() {
+                None => None,
+                Some(src) => match self.index(src).map(|j| &self.entries[j]) {
+                    // The source is being refreshed: wait for it, it wakes us when done.
+                    Some(s) if s.in_flight => continue,
+                    Some(s) => match s.valid_creds(now) {
+                        Some(c) => Some(c.clone()),
+                        None => {
+                            let why = match &s.last_error {
+                                Some(err) => format!(
+                                    "source profile \"{src}\" has no valid credentials: {err}"
+                                ),
+                                None => {
+                                    format!("source profile \"{src}\" has no valid credentials yet")
+                                }
+                            };
+                            self.fail(i, now, SourceError::transient("source_unavailable", why));
+                            continue;
+                        }
+                    },
+                    None => continue,
+                },
+            };
+            self.start(i, source);
+        }
+    }
+
+    fn start(&mut self, i: usize, source: Option<TempCredentials>) {
+        let e = &mut self.entries[i];
+        e.in_flight = true;
+        e.state = ProfileState::Refreshing;
+        tracing::debug!(profile = %e.profile.name, "refreshing");
+        let fut = self.fetcher.fetch(&e.profile, source);
+        let done = self.done_tx.clone();
+        let name = e.profile.name.clone();
+        let generation = e.generation;
+        tokio::spawn(async move {
+            let result = fut.await;
+            let _ = done.send(Done {
+                name,
+                generation,
+                result,
+            });
+        });
+    }
+
+    fn finish(&mut self, done: Done) {
+        let Some(i) = self.index(&done.name) else {
+            return;
+        };
+        if self.entries[i].generation != done.generation {
+            return;
+        }
+        let now = self.clock.now();
+        self.entries[i].in_flight = false;
+        match done.result {
+            Ok(creds) if creds.valid_at(now) => self.succeed(i, now, creds),
+            Ok(creds) => {
+                let err = SourceError::transient(
+                    "expired",
+                    format!(
+                        "the source returned credentials that expired at {}",
+                        rfc3339(creds.expiration)
+                    ),
+                );
+                self.fail(i, now, err);
+            }
+            Err(err) => self.fail(i, now, err),
+        }
+        let e = &mut self.entries[i];
+        let status = e.status();
+        for w in e.waiters.drain(..) {
+            let _ = w.send(Some(status.clone()));
+        }
+    }
+
+    fn succeed(&mut self, i: usize, now: SystemTime, creds: TempCredentials) {
+        let lead = self.refresh_before;
+        let e = &mut self.entries[i];
+        e.next_refresh = refresh_at(now, creds.expiration, lead, fastrand::f64());
+        e.state = ProfileState::Fresh;
+        e.failures = 0;
+        e.last_error = None;
+        e.last_refresh = Some(now);
+        tracing::info!(
+            profile = %e.profile.name,
+            expires_at = %rfc3339(creds.expiration),
+            next_refresh_at = %rfc3339(e.next_refresh),
+            "refreshed"
+        );
+        let name = e.profile.name.clone();
+        e.creds = Some(creds.clone());
+        let _ = self.deliveries.send((name.clone(), creds));
+        // Profiles waiting on this one as their source can go now.
+        for d in &mut self.entries {
+            if d.profile.source.managed_source() == Some(name.as_str())
+                && !d.in_flight
+                && d.state != ProfileState::Fresh
+            {
+                d.next_refresh = d.next_refresh.min(now);
+            }
+        }
+    }
+
+    fn fail(&mut self, i: usize, now: SystemTime, err: SourceError) {
+        let e = &mut self.entries[i];
+        e.failures = e.failures.saturating_add(1);
+        let delay = backoff(e.failures, fastrand::f64());
+        e.next_refresh = now + delay;
+        e.state = if err.permanent {
+            ProfileState::Error
+        } else if e.valid_creds(now).is_some() {
+            ProfileState::Retrying
+        } else if e.creds.is_some() {
+            ProfileState::Expired
+        } else {
+            ProfileState::Retrying
+        };
+        tracing::warn!(
+            profile = %e.profile.name,
+            reason = %err.reason,
+            retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs().max(1))),
+            "refresh failed: {}",
+            err.message
+        );
+        e.last_error = Some(err.message);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Refresh { names, reply } => {
+                let unknown: Vec<String> = names
+                    .iter()
+                    .filter(|n| self.index(n).is_none())
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    let _ = reply.send(Err(unknown));
+                    return;
+                }
+                let now = self.clock.now();
+                let mut pending = Vec::new();
+                for e in &mut self.entries {
+                    if names.is_empty() || names.contains(&e.profile.name) {
+                        let (tx, rx) = oneshot::channel();
+                        e.waiters.push(tx);
+                        if !e.in_flight {
+                            e.next_refresh = now;
+                        }
+                        pending.push(rx);
+                    }
+                }
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(pending.len());
+                    for rx in pending {
+                        // A profile removed by a reload meanwhile has no outcome to report.
+                        if let Ok(Some(status)) = rx.await {
+                            out.push(status);
+                        }
+                    }
+                    let _ = reply.send(Ok(out));
+                });
+            }
+            Command::Reload { config, reply } => {
+                let _ = reply.send(self.reload(&config));
+            }
+        }
+    }
+
+    /// Applies a new config: unchanged profiles keep their credentials and schedule, new and
+    /// changed ones are fetched at once, removed ones are forgotten (their file sections stay).
+    fn reload(&mut self, config: &Config) -> String {
+        let now = self.clock.now();
+        self.refresh_before = config.daemon.refresh_before;
+        let mut old: Vec<Entry> = std::mem::take(&mut self.entries);
+        let (mut added, mut changed, mut kept) = (Vec::new(), Vec::new(), 0usize);
+        for p in &config.profiles {
+            match old.iter().position(|e| e.profile.name == p.name) {
+                Some(j) if old[j].profile.source == p.source => {
+                    let mut e = old.swap_remove(j);
+                    e.profile = p.clone();
+                    self.entries.push(e);
+                    kept += 1;
+                }
+                Some(j) => {
+                    let e = old.swap_remove(j);
+                    let g = self.generation();
+                    let mut fresh = Entry::new(p.clone(), g, now);
+                    fresh.waiters = e.waiters;
+                    self.entries.push(fresh);
+                    changed.push(p.name.clone());
+                }
+                None => {
+                    let g = self.generation();
+                    self.entries.push(Entry::new(p.clone(), g, now));
+                    added.push(p.name.clone());
+                }
+            }
+        }
+        let removed: Vec<String> = old.iter().map(|e| e.profile.name.clone()).collect();
+        for e in old {
+            for w in e.waiters {
+                let _ = w.send(None);
+            }
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let summary = format!(
+            "config reloaded: {} added ({}), {} changed ({}), {} removed ({}), {kept} unchanged",
+            added.len(),
+            list(&added),
+            changed.len(),
+            list(&changed),
+            removed.len(),
+            list(&removed),
+        );
+        tracing::info!("{summary}");
+        summary
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+use super::*;
+use crate::config::{AssumeRole, DaemonSettings, LogFormat, ProfileSource, SourceRef};
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+use std::sync::Mutex;
+
+const T0: u64 = 1_800_000_000;
+
+fn t(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + secs)
+}
+
+#[test]
+fn refresh_at_uses_lead_for_long_lifetimes() {
+    let lead = Duration::from_secs(15 * 60);
+    // 1 h lifetime: 45 min, minus at most 60 s of jitter (5% of 1 h = 3 min, capped at 60 s).
+    assert_eq!(refresh_at(t(0), t(3600), lead, 0.0), t(2700));
+    assert_eq!(refresh_at(t(0), t(3600), lead, 1.0), t(2640));
+    // 12 h lifetime: 11 h 45 min.
+    assert_eq!(refresh_at(t(0), t(43200), lead, 0.0), t(42300));
+}
+
+#[test]
+fn refresh_at_uses_two_thirds_for_short_lifetimes() {
+    let lead = Duration::from_secs(15 * 60);
+    assert_eq!(refresh_at(t(0), t(30), lead, 0.0), t(20));
+    // 5% of 30 s = 1.5 s of jitter at most.
+    assert_eq!(
+        refresh_at(t(0), t(30), lead, 1.0),
+        t(20) - Duration::from_millis(1500)
+    );
+    // Exactly three leads: both rules agree.
+    assert_eq!(refresh_at(t(0), t(2700), lead, 0.0), t(1800));
+    // Already expired: refresh at once.
+    assert_eq!(refresh_at(t(10), t(5), lead, 0.5), t(10));
+}
+
+#[test]
+fn jitter_stays_within_bounds() {
+    let lead = Duration::from_secs(900);
+    for i in 0..=100 {
+        let j = i as f64 / 100.0;
+        let at = refresh_at(t(0), t(3600), lead, j);
+        assert!(at <= t(2700) && at >= t(2640), "{j}");
+        let b = backoff(3, j);
+        assert!(
+            b >= Duration::from_secs(3) && b <= Duration::from_secs(5),
+            "{b:?}"
+        );
+    }
+}
+
+#[test]
+fn backoff_doubles_to_a_cap() {
+    let seq: Vec<u64> = (1..=12).map(|n| backoff(n, 0.5).as_secs()).collect();
+    assert_eq!(seq, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    assert_eq!(backoff(u32::MAX, 1.0), BACKOFF_CAP);
+    assert!(backoff(1, 0.0) >= Duration::from_millis(750));
+}
+
+/// Wall clock that follows tokio's (paused) clock, plus jumps a test makes.
+struct TestClock {
+    start: tokio::time::Instant,
+    jump: Mutex<Duration>,
+}
+
+impl TestClock {
+    fn new() -> Arc<Self> {
+        Arc::new(TestClock {
+            start: tokio::time::Instant::now(),
+            jump: Mutex::new(Duration::ZERO),
+        })
+    }
+    fn elapsed(&self) -> u64 {
+        self.now().duration_since(t(0)).unwrap().as_secs()
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> SystemTime {
+        t(0) + self.start.elapsed() + *self.jump.lock().unwrap()
+    }
+}
+
+/// Issues credentials valid for `lifetime`, records every call, fails while told to.
+struct FakeFetcher {
+    clock: Arc<TestClock>,
+    lifetime: Duration,
+    calls: Mutex<Vec<(String, u64, Option<String>)>>,
+    failing: Mutex<Vec<String>>,
+    latency: Duration,
+}
+
+impl FakeFetcher {
+    fn new(clock: Arc<TestClock>, lifetime: Duration) -> Arc<Self> {
+        Arc::new(FakeFetcher {
+            clock,
+            lifetime,
+            calls: Mutex::new(Vec::new()),
+            failing: Mutex::new(Vec::new()),
+            latency: Duration::from_millis(100),
+        })
+    }
+    fn calls(&self, name: &str) -> Vec<u64> {
+        let calls = self.calls.lock().unwrap();
+        calls.iter().filter(|c| c.0 == name).map(|c| c.1).collect()
+    }
+}
+
+impl Fetcher for FakeFetcher {
+    fn fetch(
+        &self,
+        profile: &Profile,
+        source: Option<TempCredentials>,
+    ) -> BoxFuture<'static, Result<TempCredentials, SourceError>> {
+        let now = self.clock.now();
+        let n = self.calls.lock().unwrap().len();
+        self.calls.lock().unwrap().push((
+            profile.name.clone(),
+            self.clock.elapsed(),
+            source.map(|s| s.access_key_id),
+        ));
+        let fail = self.failing.lock().unwrap().contains(&profile.name);
+        let expiration = now + self.latency + self.lifetime;
+        let latency = self.latency;
+        let name = profile.name.clone();
+        Box::pin(async move {
+            tokio::time::sleep(latency).await;
+            if fail {
+                return Err(SourceError::transient("unreachable", "cannot reach STS"));
+            }
+            Ok(TempCredentials {
+                access_key_id: format!("ASIA{name}{n}"),
+                secret_access_key: SecretString::from("s"),
+                session_token: Some(SecretString::from("t")),
+                expiration,
+                account_id: Some("123456789012".into()),
+                arn: None,
+            })
+        })
+    }
+}
+
+fn profile(name: &str, source: Option<&str>) -> Profile {
+    Profile {
+        name: name.into(),
+        line: 1,
+        source: ProfileSource::AssumeRole(AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/R".into(),
+            source: match source {
+                Some(s) => SourceRef::Managed(s.into()),
+                None => SourceRef::Aws("base".into()),
+            },
+            duration: Duration::from_secs(30),
+            session_name: "s".into(),
+            external_id: None,
+            region: None,
+        }),
+    }
+}
+
+fn config(profiles: Vec<Profile>) -> Config {
+    Config {
+        path: "c.toml".into(),
+        daemon: DaemonSettings {
+            credentials_file: "creds".into(),
+            socket: "sock".into(),
+            refresh_before: Duration::from_secs(900),
+            log_format: LogFormat::Text,
+        },
+        profiles,
+    }
+}
+
+struct Harness {
+    clock: Arc<TestClock>,
+    fetcher: Arc<FakeFetcher>,
+    status: watch::Receiver<Vec<ProfileStatus>>,
+    commands: mpsc::Sender<Command>,
+    deliveries: mpsc::UnboundedReceiver<Delivery>,
+    shutdown: CancellationToken,
+}
+
+impl Harness {
+    fn start(profiles: Vec<Profile>, lifetime: Duration) -> Self {
+        let clock = TestClock::new();
+        let fetcher = FakeFetcher::new(clock.clone(), lifetime);
+        let (tx, deliveries) = mpsc::unbounded_channel();
+        let (s, status) = Scheduler::new(&config(profiles), fetcher.clone(), clock.clone(), tx);
+        let (commands, rx) = mpsc::channel(8);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(s.run(rx, shutdown.clone()));
+        Harness {
+            clock,
+            fetcher,
+            status,
+            commands,
+            deliveries,
+            shutdown,
+        }
+    }
+    async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileStatus>, Vec<String>> {
+        let (reply, rx) = oneshot::channel();
+        let names = names.iter().map(|n| n.to_string()).collect();
+        self.commands
+            .send(Command::Refresh { names, reply })
+            .await
+            .unwrap();
+        rx.await.unwrap()
+    }
+    /// The profile's status once no fetch is in flight.
+    async fn settled(&self, name: &str) -> ProfileStatus {
+        loop {
+            let s = self.state(name);
+            if s.state != ProfileState::Refreshing {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    fn state(&self, name: &str) -> ProfileStatus {
+        self.status
+            .borrow()
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .clone()
+    }
+}
+
+async fn advance(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_at_two_thirds_of_short_lifetimes() {
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(30));
+    advance(95).await;
+    let calls = h.fetcher.calls("a");
+    // Fetched at 0, then every ~20 s (2/3 of 30 s, minus up to 1.5 s jitter, plus latency).
+    assert!(calls.len() >= 5 && calls.len() <= 6, "{calls:?}");
+    for pair in calls.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!((18..=21).contains(&gap), "{calls:?}");
+    }
+    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn chains_refresh_in_dependency_order() {
+    let h = Harness::start(
+        vec![profile("b", None), profile("a", Some("b"))],
+        Duration::from_secs(3600),
+    );
+    advance(1).await;
+    let calls = h.fetcher.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].0, "b");
+    assert_eq!(calls[1].0, "a");
+    assert_eq!(
+        calls[1].2.as_deref(),
+        Some("ASIAb0"),
+        "a assumed with b's credentials"
+    );
+
+    // A forced refresh of both still goes b first, then a with b's new credentials.
+    let out = h.refresh(&["a", "b"]).await.unwrap();
+    let states: Vec<(&str, ProfileState)> =
+        out.iter().map(|p| (p.name.as_str(), p.state)).collect();
+    assert_eq!(
+        states,
+        [("b", ProfileState::Fresh), ("a", ProfileState::Fresh)]
+    );
+    let calls = h.fetcher.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(calls[2].0, "b");
+    assert_eq!(calls[3].0, "a");
+    assert_eq!(calls[3].2.as_deref(), Some("ASIAb2"));
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_back_off_keep_credentials_and_spare_others() {
+    let mut h = Harness::start(
+        vec![profile("a", None), profile("other", None)],
+        Duration::from_secs(60),
+    );
+    advance(1).await;
+    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    let first = h.deliveries.recv().await.unwrap();
+    assert_eq!(first.0, "a");
+    h.fetcher.failing.lock().unwrap().push("a".into());
+    // Refresh due at ~40 s; retries at +1, +2, +4, +8 ... (±25%).
+    advance(50).await;
+    let a = h.settled("a").await;
+    assert_eq!(a.state, ProfileState::Retrying);
+    assert_eq!(a.last_error.as_deref(), Some("cannot reach STS"));
+    assert_eq!(
+        a.expires_at,
+        Some(rfc3339(t(60) + Duration::from_millis(100)))
+    );
+    assert_eq!(h.state("other").state, ProfileState::Fresh);
+    // Expiry passes: expired, still retrying, slower and slower.
+    advance(60).await;
+    assert_eq!(h.settled("a").await.state, ProfileState::Expired);
+    let attempts = h.fetcher.calls("a").len();
+    assert!((7..=10).contains(&attempts), "{attempts} attempts in 110 s");
+    let gaps: Vec<u64> = h
+        .fetcher
+        .calls("a")
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert!(gaps.windows(2).skip(1).all(|g| g[1] >= g[0]), "{gaps:?}");
+    // The other profile kept refreshing on its own schedule.
+    assert!(h.fetcher.calls("other").len() >= 3);
+    // Recovery.
+    h.fetcher.failing.lock().unwrap().clear();
+    advance(120).await;
+    let a = h.state("a");
+    assert_eq!(a.state, ProfileState::Fresh);
+    assert_eq!(a.last_error, None);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn clock_jump_refreshes_at_once() {
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
+    advance(5).await;
+    assert_eq!(h.fetcher.calls("a").len(), 1);
+    // Suspend for two hours: the monotonic clock did not move, the wall clock did.
+    *h.clock.jump.lock().unwrap() = Duration::from_secs(7200);
+    advance(61).await;
+    let calls = h.fetcher.calls("a");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[1] >= 7200 && calls[1] <= 7200 + 61, "{calls:?}");
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_scheduler_wakes_at_most_once_a_minute() {
+    // Nothing to do for 45 min: the loop must still only sleep, never spin.
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
+    advance(600).await;
+    assert_eq!(h.fetcher.calls("a").len(), 1);
+    assert!(h.state("a").next_refresh_at.is_some());
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_failure_blocks_only_its_dependents_and_they_recover() {
+    let h = Harness::start(
+        vec![
+            profile("b", None),
+            profile("a", Some("b")),
+            profile("c", None),
+        ],
+        Duration::from_secs(3600),
+    );
+    h.fetcher.failing.lock().unwrap().push("b".into());
+    advance(3).await;
+    assert_eq!(h.state("c").state, ProfileState::Fresh);
+    let a = h.state("a");
+    assert_eq!(a.state, ProfileState::Retrying);
+    assert!(a.last_error.unwrap().contains("source profile \"b\""));
+    h.fetcher.failing.lock().unwrap().clear();
+    advance(10).await;
+    assert_eq!(h.state("b").state, ProfileState::Fresh);
+    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_keeps_unchanged_profiles() {
+    let h = Harness::start(
+        vec![profile("a", None), profile("b", None)],
+        Duration::from_secs(3600),
+    );
+    advance(1).await;
+    let before = h.state("a");
+    let mut changed = profile("b", None);
+    if let ProfileSource::AssumeRole(ar) = &mut changed.source {
+        ar.role_arn = "arn:aws:iam::123456789012:role/Other".into();
+    }
+    let (tx, rx) = oneshot::channel();
+    let cfg = config(vec![profile("a", None), changed, profile("new", None)]);
+    h.commands
+        .send(Command::Reload {
+            config: cfg,
+            reply: tx,
+        })
+        .await
+        .unwrap();
+    let summary = rx.await.unwrap();
+    assert!(
+        summary.contains("1 added (new), 1 changed (b), 0 removed"),
+        "{summary}"
+    );
+    advance(1).await;
+    assert_eq!(
+        h.state("a"),
+        before,
+        "unchanged profile kept its credentials and schedule"
+    );
+    assert_eq!(h.fetcher.calls("a").len(), 1);
+    assert_eq!(h.fetcher.calls("b").len(), 2);
+    assert_eq!(h.fetcher.calls("new").len(), 1);
+    assert_eq!(
+        h.refresh(&["gone", "a"]).await,
+        Err(vec!["gone".to_owned()])
+    );
+    assert_eq!(h.refresh(&[]).await.unwrap().len(), 3);
+    h.shutdown.cancel();
+}

@@ -1,0 +1,188 @@
+//! Where credentials come from. Each source makes exactly one attempt per call: the SDK's own
+//! retries are off, because the scheduler's backoff is the only retry loop.
+
+mod assume_role;
+mod aws_profile;
+
+use crate::config::{Profile, ProfileSource};
+use crate::creds::TempCredentials;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Region used for STS when neither the profile nor the environment names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// Why a fetch failed, and whether trying again can help.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// Human-readable reason, lowercase, never holding a secret.
+    pub message: String,
+    /// Short machine-readable reason, e.g. `AccessDenied`, `timeout`, `unreachable`.
+    pub reason: String,
+    /// True when retrying cannot help until someone changes something (access denied, bad ARN).
+    pub permanent: bool,
+}
+
+impl SourceError {
+    /// A failure that a later attempt may not repeat.
+    pub fn transient(reason: &str, message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            reason: reason.to_owned(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that only a change of config or permissions can fix.
+    pub fn permanent(reason: &str, message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            reason: reason.to_owned(),
+            permanent: true,
+        }
+    }
+}
+
+/// Fetches credentials for a profile; the scheduler holds one and tests substitute fakes.
+pub trait Fetcher: Send + Sync + 'static {
+    /// One attempt at credentials for `profile`. `source` holds the credentials of its managed
+    /// `source_profile`, when it has one.
+    fn fetch(
+        &self,
+        profile: &Profile,
+        source: Option<TempCredentials>,
+    ) -> BoxFuture<'static, Result<TempCredentials, SourceError>>;
+}
+
+/// The real fetcher, talking to AWS (or whatever the `AWS_ENDPOINT_URL*` variables point at).
+#[derive(Clone)]
+pub struct AwsFetcher {
+    sdk: Arc<SdkConfig>,
+}
+
+impl AwsFetcher {
+    /// Loads the SDK's shared settings (region, endpoints, HTTP client) once.
+    pub async fn load() -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts())
+            .no_credentials()
+            .load()
+            .await;
+        AwsFetcher { sdk: Arc::new(sdk) }
+    }
+}
+
+/// Per-attempt limits: an unreachable or hung endpoint fails fast into the backoff loop.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(20))
+        .operation_attempt_timeout(Duration::from_secs(25))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+}
+
+impl Fetcher for AwsFetcher {
+    fn fetch(
+        &self,
+        profile: &Profile,
+        source: Option<TempCredentials>,
+    ) -> BoxFuture<'static, Result<TempCredentials, SourceError>> {
+        let sdk = self.sdk.clone();
+        let name = profile.name.clone();
+        let spec = profile.source.clone();
+        Box::pin(async move {
+            match spec {
+                ProfileSource::AssumeRole(ar) => assume_role::fetch(&sdk, &name, &ar, source).await,
+                ProfileSource::AwsProfile { aws_profile } => {
+                    aws_profile::fetch(&sdk, &aws_profile).await
+                }
+            }
+        })
+    }
+}
+
+/// Turns an SDK error into a message that says what happened and which service was involved.
+pub(crate) fn describe<E, R>(service: &str, err: &SdkError<E, R>) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            let code = e.code().unwrap_or("UnknownError");
+            let message = e.message().unwrap_or("no message");
+            let text = format!("{service} refused: {code}: {message}");
+            match code {
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "InvalidClientTokenId"
+                | "MalformedPolicyDocument"
+                | "ValidationError"
+                | "InvalidParameterValue"
+                | "RegionDisabledException"
+                | "UnrecognizedClientException"
+                | "InvalidIdentityToken"
+                | "IDPRejectedClaim" => SourceError::permanent(code, text),
+                _ => SourceError::transient(code, text),
+            }
+        }
+        SdkError::TimeoutError(_) => {
+            SourceError::transient("timeout", format!("{service} did not answer in time"))
+        }
+        SdkError::DispatchFailure(e) if e.is_timeout() => {
+            SourceError::transient("timeout", format!("{service} did not answer in time"))
+        }
+        SdkError::DispatchFailure(e) => SourceError::transient(
+            "unreachable",
+            format!(
+                "cannot reach {service}: {}",
+                chain(
+                    e.as_connector_error()
+                        .map(|c| c as &(dyn std::error::Error + 'static))
+                )
+            ),
+        ),
+        SdkError::ResponseError(_) => SourceError::transient(
+            "bad_response",
+            format!("{service} sent a response that could not be read"),
+        ),
+        SdkError::ConstructionFailure(_) => SourceError::permanent(
+            "request",
+            format!(
+                "could not build the {service} request: {}",
+                chain(Some(err))
+            ),
+        ),
+        _ => SourceError::transient(
+            "unknown",
+            format!("{service} call failed: {}", chain(Some(err))),
+        ),
+    }
+}
+
+/// Renders an error and its sources on one line.
+fn chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut parts = Vec::new();
+    let mut next = err;
+    while let Some(e) = next {
+        let s = e.to_string();
+        if parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        "unknown error".into()
+    } else {
+        parts.join(": ")
+    }
+}
