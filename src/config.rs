@@ -226,6 +226,7 @@ const KINDS: &str = "assume_role, aws_profile";
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             " (create it from config.example.toml, run `credfresh init`, or pass --config)"
@@ -240,6 +241,31 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
         }])
     })?;
     parse(path, &text, env)
+}
+
+/// The `[daemon] socket` of the config at `path`, read leniently: client commands must find
+/// the daemon even while the config has an error (e.g. to `reload` a fixed one).
+pub fn socket_hint(path: &Path, env: &Environment) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if let Ok(table) = text.parse::<toml::Table>() {
+        let socket = table.get("daemon")?.get("socket")?.as_str()?;
+        return Some(env.expand(socket));
+    }
+    // Broken TOML: look for the line itself.
+    let mut in_daemon = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_daemon = t == "[daemon]";
+        } else if let Some(rest) = t.strip_prefix("socket").map(str::trim_start) {
+            if in_daemon {
+                let value = rest.strip_prefix('=')?.trim();
+                let value = value.strip_prefix('"')?.split('"').next()?;
+                return Some(env.expand(value));
+            }
+        }
+    }
+    None
 }
 
 /// Validates config `text` that was read from `path`.

@@ -2,9 +2,15 @@
 //! notice they expire.
 
 pub mod api;
+pub mod cli;
+pub mod client;
 pub mod config;
+pub mod control;
 pub mod credentials_file;
 pub mod creds;
+pub mod daemon;
 pub mod env;
+pub mod logging;
 pub mod scheduler;
 pub mod sources;
+pub mod writer;

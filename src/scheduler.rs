@@ -474,7 +474,6 @@ impl Scheduler {
             removed.len(),
             list(&removed),
         );
-        tracing::info!("{summary}");
         summary
     }
 }

@@ -250,3 +250,22 @@ fn default_session_name_is_sts_safe() {
     );
     assert!(default_session_name(&"x".repeat(100)).len() <= 64);
 }
+
+#[test]
+fn socket_is_found_even_in_a_broken_config() {
+    let f = base();
+    let path = f.dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[daemon]\nsocket = \"~/s.sock\"\n[[profile]]\nname = 3\n",
+    )
+    .unwrap();
+    assert_eq!(
+        socket_hint(&path, &f.env),
+        Some(f.dir.path().join("s.sock"))
+    );
+    std::fs::write(&path, "[daemon]\nsocket = \"/x/s.sock\"\ngarbage =\n").unwrap();
+    assert_eq!(socket_hint(&path, &f.env), Some(PathBuf::from("/x/s.sock")));
+    std::fs::write(&path, "[other]\nsocket = \"/x/s.sock\"\n").unwrap();
+    assert_eq!(socket_hint(&path, &f.env), None);
+}

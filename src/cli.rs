@@ -1,0 +1,444 @@
+//! The command line: parses arguments, runs the command, maps errors to exit codes
+//! (0 ok, 1 runtime failure, 2 usage or config error, 3 daemon not running).
+
+use crate::api::{parse_rfc3339, ProfileState, ProfileStatus, ReloadReply, Status};
+use crate::client::{self, ClientError};
+use crate::config::{self, Config, ProfileSource, SourceRef};
+use crate::control::{RefreshReply, RefreshRequest};
+use crate::env::Environment;
+use clap::{Parser, Subcommand};
+use hyper::{Method, StatusCode};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// Exit code for a runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage or config error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the daemon is not running.
+pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// Keeps temporary AWS credentials fresh in ~/.aws/credentials and serves them over a local socket.
+#[derive(Debug, Parser)]
+#[command(
+    name = "credfresh",
+    version,
+    about,
+    after_help = "\
+Examples:
+  credfresh validate                 check the config and show what would be managed
+  credfresh daemon                   run in the foreground (what the service units start)
+  credfresh status                   show every profile's state
+  credfresh refresh metaflow         refresh one profile now and wait for the result
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 daemon not running."
+)]
+pub struct Cli {
+    /// Config file [default: $CREDFRESH_CONFIG, else $XDG_CONFIG_HOME/credfresh/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Control socket [default: from the config, else $XDG_RUNTIME_DIR/credfresh/credfresh.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the daemon in the foreground; logs go to stderr.
+    #[command(
+        after_help = "Examples:\n  credfresh daemon\n  RUST_LOG=credfresh=debug credfresh --config ./config.toml daemon"
+    )]
+    Daemon,
+    /// Show the state of every managed profile (or one) from the running daemon.
+    #[command(
+        after_help = "Examples:\n  credfresh status\n  credfresh status metaflow\n  credfresh status --json | jq '.profiles[].state'"
+    )]
+    Status {
+        /// Print the daemon's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only this profile.
+        profile: Option<String>,
+    },
+    /// Refresh profiles now (all when none is named) and wait for the result.
+    #[command(
+        after_help = "Examples:\n  credfresh refresh\n  credfresh refresh metaflow sso-admin"
+    )]
+    Refresh {
+        /// Profiles to refresh.
+        profiles: Vec<String>,
+    },
+    /// Make the daemon re-read its config (same as SIGHUP).
+    #[command(after_help = "Examples:\n  credfresh reload")]
+    Reload,
+    /// Check the config and print what would be managed.
+    #[command(
+        after_help = "Examples:\n  credfresh validate\n  credfresh --config ./config.toml validate"
+    )]
+    Validate,
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Environment::from_process();
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| env.default_config_file());
+    let runtime = match &cli.command {
+        Cmd::Daemon => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("credfresh: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let code = runtime.block_on(run(cli, config_path, env));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
+    match cli.command {
+        Cmd::Daemon => {
+            let config = match config::load(&config_path, &env) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("credfresh: invalid config:\n{e}");
+                    return EXIT_USAGE;
+                }
+            };
+            crate::logging::init(config.daemon.log_format);
+            match crate::daemon::run(config, cli.socket, env).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        Cmd::Validate => validate(&config_path, &env),
+        Cmd::Status { json, profile } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            status(&socket, json, profile).await
+        }
+        Cmd::Refresh { profiles } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            refresh(&socket, profiles).await
+        }
+        Cmd::Reload => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            reload(&socket).await
+        }
+    }
+}
+
+/// The socket a client command talks to: `--socket`, else the config's, else the default.
+fn client_socket(flag: Option<PathBuf>, config_path: &Path, env: &Environment) -> PathBuf {
+    flag.or_else(|| config::socket_hint(config_path, env))
+        .unwrap_or_else(|| env.default_socket())
+}
+
+fn validate(path: &Path, env: &Environment) -> u8 {
+    match config::load(path, env) {
+        Ok(c) => {
+            print!("{}", describe(&c));
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// What `validate` prints: where things go and each profile's source.
+pub fn describe(c: &Config) -> String {
+    let mut out = format!(
+        "config ok: {}\ncredentials file: {}\nsocket: {}\nrefresh before expiry: {}\n",
+        c.path.display(),
+        c.daemon.credentials_file.display(),
+        c.daemon.socket.display(),
+        humantime::format_duration(c.daemon.refresh_before),
+    );
+    if c.profiles.is_empty() {
+        out.push_str("no profiles are managed; add [[profile]] tables\n");
+    }
+    for p in &c.profiles {
+        let detail = match &p.source {
+            ProfileSource::AssumeRole(ar) => {
+                let from = match &ar.source {
+                    SourceRef::Managed(s) => format!("managed profile \"{s}\""),
+                    SourceRef::Aws(s) => format!("AWS profile \"{s}\""),
+                };
+                format!(
+                    "assumes {} for {} with credentials of {from}",
+                    ar.role_arn,
+                    humantime::format_duration(ar.duration)
+                )
+            }
+            ProfileSource::AwsProfile { aws_profile } => {
+                format!("resolves AWS profile \"{aws_profile}\" through the SDK")
+            }
+        };
+        out.push_str(&format!("  [{}] {detail}\n", p.name));
+    }
+    out
+}
+
+fn fail(e: ClientError) -> u8 {
+    eprintln!("credfresh: {e}");
+    match e {
+        ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
+        ClientError::Failed { .. } => EXIT_FAILURE,
+    }
+}
+
+/// Prints a non-success reply's error and picks the exit code for it.
+fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
+    let msg = serde_json::from_slice::<crate::api::ErrorReply>(body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
+    eprintln!("credfresh: {msg}");
+    if code == StatusCode::NOT_FOUND {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+async fn status(socket: &Path, json: bool, profile: Option<String>) -> u8 {
+    let path = match &profile {
+        Some(p) => format!("/v1/profiles/{p}"),
+        None => "/v1/status".to_owned(),
+    };
+    let (code, body) = match client::request(socket, Method::GET, &path, None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if !code.is_success() {
+        return reply_error(code, &body);
+    }
+    if json {
+        println!("{}", String::from_utf8_lossy(&body).trim_end());
+        return 0;
+    }
+    let now = SystemTime::now();
+    if profile.is_some() {
+        match serde_json::from_slice::<ProfileStatus>(&body) {
+            Ok(p) => print!("{}", table(&[p], now)),
+            Err(e) => return bad_reply(e),
+        }
+        return 0;
+    }
+    match serde_json::from_slice::<Status>(&body) {
+        Ok(s) => {
+            println!(
+                "credfresh {} (pid {}) writing {}",
+                s.version, s.pid, s.credentials_file
+            );
+            if let Some(e) = &s.file_error {
+                println!("credentials file error: {e}");
+            }
+            if s.profiles.is_empty() {
+                println!("no profiles are managed");
+            } else {
+                print!("{}", table(&s.profiles, now));
+            }
+            0
+        }
+        Err(e) => bad_reply(e),
+    }
+}
+
+fn bad_reply(e: serde_json::Error) -> u8 {
+    eprintln!("credfresh: the daemon's reply could not be read: {e}");
+    EXIT_FAILURE
+}
+
+/// The `status` table: one row per profile, times relative to `now`.
+pub fn table(profiles: &[ProfileStatus], now: SystemTime) -> String {
+    let header = [
+        "PROFILE",
+        "KIND",
+        "STATE",
+        "EXPIRES",
+        "NEXT REFRESH",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 6]> = profiles
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.kind.clone(),
+                p.state.to_string(),
+                rel(p.expires_at.as_deref(), now),
+                rel(p.next_refresh_at.as_deref(), now),
+                p.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn rel(t: Option<&str>, now: SystemTime) -> String {
+    let Some(t) = t.and_then(parse_rfc3339) else {
+        return "-".into();
+    };
+    match t.duration_since(now) {
+        Ok(d) => format!("in {}", short(d)),
+        Err(e) if e.duration() < Duration::from_secs(1) => "now".into(),
+        Err(e) => format!("{} ago", short(e.duration())),
+    }
+}
+
+/// A duration as people say it: 42s, 17m, 3h5m, 2d.
+pub fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..172800 => match (s % 3600) / 60 {
+            0 => format!("{}h", s / 3600),
+            m => format!("{}h{m}m", s / 3600),
+        },
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
+    let body = match serde_json::to_vec(&RefreshRequest { profiles }) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("credfresh: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let (code, body) = match client::request(socket, Method::POST, "/v1/refresh", Some(body)).await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if !code.is_success() {
+        return reply_error(code, &body);
+    }
+    let reply: RefreshReply = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_reply(e),
+    };
+    print!("{}", table(&reply.profiles, SystemTime::now()));
+    if reply
+        .profiles
+        .iter()
+        .all(|p| p.state == ProfileState::Fresh)
+    {
+        0
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+async fn reload(socket: &Path) -> u8 {
+    let (code, body) = match client::request(socket, Method::POST, "/v1/reload", None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match serde_json::from_slice::<ReloadReply>(&body) {
+        Ok(r) if r.ok => {
+            println!("{}", r.message);
+            0
+        }
+        Ok(r) => {
+            eprintln!("credfresh: {}", r.message);
+            EXIT_USAGE
+        }
+        Err(_) => reply_error(code, &body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::rfc3339;
+
+    #[test]
+    fn short_durations_read_naturally() {
+        let s = |secs| short(Duration::from_secs(secs));
+        assert_eq!(
+            [
+                s(0),
+                s(59),
+                s(60),
+                s(2520),
+                s(3600),
+                s(3900),
+                s(90000),
+                s(200000)
+            ],
+            ["0s", "59s", "1m", "42m", "1h", "1h5m", "25h", "2d"]
+        );
+    }
+
+    #[test]
+    fn table_has_header_and_one_row_per_profile() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let p = ProfileStatus {
+            name: "metaflow".into(),
+            kind: "assume_role".into(),
+            state: ProfileState::Retrying,
+            expires_at: Some(rfc3339(now + Duration::from_secs(2520))),
+            next_refresh_at: Some(rfc3339(now + Duration::from_secs(4))),
+            last_refresh_at: None,
+            last_error: Some("cannot reach STS".into()),
+            account_id: None,
+        };
+        let t = table(&[p], now);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with("PROFILE   KIND         STATE     EXPIRES"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("retrying")
+                && lines[1].contains("in 42m")
+                && lines[1].contains("in 4s"),
+            "{t}"
+        );
+        assert!(lines[1].ends_with("cannot reach STS"), "{t}");
+    }
+}

@@ -1,0 +1,334 @@
+//! The control socket: HTTP/1.1 + JSON over a Unix socket that only the daemon's own user
+//! can reach (0700 directory, 0600 socket, peer uid checked on every connection).
+
+use crate::api::{ErrorReply, ProfileStatus, ReloadReply, Status};
+use crate::scheduler::Command;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How long a refresh request waits for its outcome before answering 504.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a client may take to send its request headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers need: status snapshots to read and channels to send commands on.
+#[derive(Clone)]
+pub struct ControlState {
+    /// Fixed facts about this daemon.
+    pub meta: Meta,
+    /// Every profile's status, published by the scheduler.
+    pub profiles: watch::Receiver<Vec<ProfileStatus>>,
+    /// The writer's last error.
+    pub file_error: watch::Receiver<Option<String>>,
+    /// Commands for the scheduler.
+    pub commands: mpsc::Sender<Command>,
+    /// Reload requests for the daemon's main loop.
+    pub reloads: mpsc::Sender<oneshot::Sender<ReloadReply>>,
+}
+
+/// Facts about the daemon that do not change while it runs.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    /// credfresh version.
+    pub version: String,
+    /// Process id.
+    pub pid: u32,
+    /// Start time, RFC 3339.
+    pub started_at: String,
+    /// The credentials file.
+    pub credentials_file: String,
+}
+
+/// Body of `POST /v1/refresh`: which profiles (all when absent or empty).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    /// Profile names.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+}
+
+/// Reply of `POST /v1/refresh`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefreshReply {
+    /// The outcome for each profile refreshed, sources first.
+    pub profiles: Vec<ProfileStatus>,
+}
+
+/// Creates the socket's directory (0700, ours, not a symlink) and binds the socket (0600).
+/// A stale socket left by a dead daemon is replaced; a live one is an error.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "socket path has no directory")
+        })?;
+    let uid = nix::unistd::getuid().as_raw();
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Err(e) => return Err(e),
+        Ok(m) if !m.is_dir() => {
+            return Err(io::Error::other(format!(
+                "{} is not a directory (a symlink or file is in its place); remove it",
+                dir.display()
+            )))
+        }
+        Ok(m) if m.uid() != uid => {
+            return Err(io::Error::other(format!(
+                "{} belongs to uid {}, not to this user; choose another socket path",
+                dir.display(),
+                m.uid()
+            )))
+        }
+        Ok(m) if m.mode() & 0o077 != 0 => {
+            // Only dirs credfresh owns alone are tightened; shared ones like /tmp are refused.
+            if dir.file_name().is_some_and(|n| n == "credfresh") {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            } else {
+                return Err(io::Error::other(format!(
+                    "{} is readable by other users (mode {:o}); put the socket in a directory of its own (e.g. .../credfresh/credfresh.sock)",
+                    dir.display(),
+                    m.mode() & 0o777
+                )));
+            }
+        }
+        Ok(_) => {}
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() && m.uid() == uid => {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "another credfresh daemon is already listening on {}",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not this user's socket; remove it",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// The API's routes.
+pub fn router(state: ControlState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/v1/status", get(status))
+        .route("/v1/profiles/{name}", get(profile))
+        .route("/v1/profiles/{name}/refresh", post(refresh_one))
+        .route("/v1/refresh", post(refresh_many))
+        .route("/v1/reload", post(reload))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see GET /v1/status".into(),
+            )
+        })
+        .with_state(state)
+}
+
+/// Serves `listener` until `shutdown`, refusing peers whose uid is not the daemon's.
+pub async fn serve(listener: UnixListener, state: ControlState, shutdown: CancellationToken) {
+    let app = router(state);
+    let uid = nix::unistd::getuid().as_raw();
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("control socket accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let peer = stream.peer_cred().map(|c| c.uid());
+        if peer.as_ref().ok() != Some(&uid) {
+            tracing::warn!(peer_uid = ?peer.ok(), "refused a control socket client of another user");
+            tokio::spawn(refuse(stream));
+            continue;
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => if let Err(e) = r { tracing::debug!("control connection: {e}") },
+                _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+            }
+        });
+    }
+}
+
+async fn refuse(mut stream: UnixStream) {
+    let body = "{\"error\":\"this socket serves only the user running credfresh\"}";
+    let reply = format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply.as_bytes())).await;
+    let _ = stream.shutdown().await;
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(ErrorReply { error: message })).into_response()
+}
+
+async fn status(State(s): State<ControlState>) -> Json<Status> {
+    Json(Status {
+        version: s.meta.version.clone(),
+        pid: s.meta.pid,
+        started_at: s.meta.started_at.clone(),
+        credentials_file: s.meta.credentials_file.clone(),
+        file_error: s.file_error.borrow().clone(),
+        profiles: s.profiles.borrow().clone(),
+    })
+}
+
+async fn profile(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+    let found = s.profiles.borrow().iter().find(|p| p.name == name).cloned();
+    match found {
+        Some(p) => Json(p).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no managed profile named \"{name}\""),
+        ),
+    }
+}
+
+async fn refresh(s: &ControlState, names: Vec<String>) -> Result<Vec<ProfileStatus>, Response> {
+    let (reply, rx) = oneshot::channel();
+    s.commands
+        .send(Command::Refresh { names, reply })
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is shutting down".into(),
+            )
+        })?;
+    match tokio::time::timeout(REFRESH_TIMEOUT, rx).await {
+        Ok(Ok(Ok(out))) => Ok(out),
+        Ok(Ok(Err(unknown))) => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no managed profile named {}", quoted(&unknown)),
+        )),
+        Ok(Err(_)) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        )),
+        Err(_) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the refresh did not finish within {}s; see GET /v1/status",
+                REFRESH_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn refresh_one(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+    match refresh(&s, vec![name]).await {
+        Ok(mut out) if !out.is_empty() => Json(out.remove(0)).into_response(),
+        Ok(_) => error(
+            StatusCode::CONFLICT,
+            "the profile was removed by a reload meanwhile".into(),
+        ),
+        Err(r) => r,
+    }
+}
+
+async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
+    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("body must be empty or {{\"profiles\": [\"name\", ...]}}: {e}"),
+                )
+            }
+        }
+    };
+    match refresh(&s, req.profiles).await {
+        Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn reload(State(s): State<ControlState>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    if s.reloads.send(reply).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        );
+    }
+    match rx.await {
+        Ok(r) if r.ok => Json(r).into_response(),
+        Ok(r) => (StatusCode::UNPROCESSABLE_ENTITY, Json(r)).into_response(),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        ),
+    }
+}
+
+/// Removes the socket at `path` if it is still a socket (not something put there since).
+pub fn remove_socket(path: &PathBuf) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
