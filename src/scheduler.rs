@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// A healthy source due this soon is refreshed together with a due dependent.
+pub const CHAIN_WINDOW: Duration = Duration::from_secs(60);
 /// First retry delay after a failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Retry delays double up to this cap.
@@ -84,8 +86,15 @@ pub enum Command {
     },
 }
 
-/// Fresh credentials for the writer: profile name and credentials.
-pub type Delivery = (String, TempCredentials);
+/// Fresh credentials for the writer.
+pub struct Delivery {
+    /// The profile (section) name.
+    pub name: String,
+    /// Its new credentials.
+    pub creds: TempCredentials,
+    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
+    pub written: Option<oneshot::Sender<Result<(), String>>>,
+}
 
 struct Entry {
     profile: Profile,
@@ -220,7 +229,7 @@ impl Scheduler {
     fn next_wake(&self, now: SystemTime) -> Duration {
         let mut wake = now + MAX_SLEEP;
         for e in &self.entries {
-            if !e.in_flight && !self.waits_for_source(e) {
+            if !e.in_flight && !self.waits_for_source(e, now) {
                 wake = wake.min(e.next_refresh);
             }
             if let Some(c) = e.valid_creds(now) {
@@ -231,12 +240,44 @@ impl Scheduler {
     }
 
     /// Whether `e` is held back until its managed source's fetch in flight completes.
-    fn waits_for_source(&self, e: &Entry) -> bool {
+    /// (Its source is fetching, or due and itself waiting for its own source.)
+    fn waits_for_source(&self, e: &Entry, now: SystemTime) -> bool {
         e.profile
             .source
             .managed_source()
             .and_then(|src| self.index(src))
-            .is_some_and(|j| self.entries[j].in_flight)
+            .is_some_and(|j| self.entries[j].in_flight || self.entries[j].next_refresh <= now)
+    }
+
+    /// When a profile is due and its healthy source would be due within [`CHAIN_WINDOW`] (or a
+    /// quarter of its refresh period, if less) anyway, refreshes the source first, so a chain refreshes top-down in one go rather
+    /// than the dependent assuming from a session about to be replaced.
+    fn pull_sources_forward(&mut self, now: SystemTime) {
+        for i in (0..self.entries.len()).rev() {
+            let e = &self.entries[i];
+            if e.in_flight || e.next_refresh > now {
+                continue;
+            }
+            let Some(j) = e
+                .profile
+                .source
+                .managed_source()
+                .and_then(|s| self.index(s))
+            else {
+                continue;
+            };
+            let s = &mut self.entries[j];
+            // "Soon" is relative to the source's own period, so a source refreshed a moment
+            // ago is never refreshed again just because a dependent is due.
+            let period = s
+                .last_refresh
+                .and_then(|l| s.next_refresh.duration_since(l).ok())
+                .unwrap_or_default();
+            let window = CHAIN_WINDOW.min(period / 4);
+            if !s.in_flight && s.state == ProfileState::Fresh && s.next_refresh <= now + window {
+                s.next_refresh = s.next_refresh.min(now);
+            }
+        }
     }
 
     /// Marks expired credentials and starts every fetch that is due, sources first.
@@ -248,6 +289,7 @@ impl Scheduler {
                 e.state = ProfileState::Expired;
             }
         }
+        self.pull_sources_forward(now);
         for i in 0..self.entries.len() {
             let e = &self.entries[i];
             if e.in_flight || e.next_refresh > now {
@@ -256,8 +298,9 @@ impl Scheduler {
             let source = match e.profile.source.managed_source() {
                 None => None,
                 Some(src) => match self.index(src).map(|j| &self.entries[j]) {
-                    // The source is being refreshed: wait for it, it wakes us when done.
-                    Some(s) if s.in_flight => continue,
+                    // The source is being refreshed (or waits for its own source): wait for
+                    // it, its completion wakes the loop.
+                    Some(s) if s.in_flight || s.next_refresh <= now => continue,
                     Some(s) => match s.valid_creds(now) {
                         Some(c) => Some(c.clone()),
                         None => {
@@ -308,8 +351,14 @@ impl Scheduler {
         }
         let now = self.clock.now();
         self.entries[i].in_flight = false;
+        let waiters = std::mem::take(&mut self.entries[i].waiters);
+        let mut written = None;
         match done.result {
-            Ok(creds) if creds.valid_at(now) => self.succeed(i, now, creds),
+            Ok(creds) if creds.valid_at(now) => {
+                let (tx, rx) = oneshot::channel();
+                self.succeed(i, now, creds, (!waiters.is_empty()).then_some(tx));
+                written = Some(rx);
+            }
             Ok(creds) => {
                 let err = SourceError::transient(
                     "expired",
@@ -322,14 +371,37 @@ impl Scheduler {
             }
             Err(err) => self.fail(i, now, err),
         }
-        let e = &mut self.entries[i];
-        let status = e.status();
-        for w in e.waiters.drain(..) {
-            let _ = w.send(Some(status.clone()));
+        if waiters.is_empty() {
+            return;
         }
+        let mut status = self.entries[i].status();
+        // Whoever asked for this refresh hears back once the file holds the result.
+        tokio::spawn(async move {
+            if let Some(rx) = written {
+                match rx.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        status.last_error =
+                            Some(format!("the credentials file was not updated: {e}"));
+                    }
+                    Err(_) => {
+                        status.last_error = Some("the credentials file writer stopped".into())
+                    }
+                }
+            }
+            for w in waiters {
+                let _ = w.send(Some(status.clone()));
+            }
+        });
     }
 
-    fn succeed(&mut self, i: usize, now: SystemTime, creds: TempCredentials) {
+    fn succeed(
+        &mut self,
+        i: usize,
+        now: SystemTime,
+        creds: TempCredentials,
+        written: Option<oneshot::Sender<Result<(), String>>>,
+    ) {
         let lead = self.refresh_before;
         let e = &mut self.entries[i];
         e.next_refresh = refresh_at(now, creds.expiration, lead, fastrand::f64());
@@ -345,7 +417,11 @@ impl Scheduler {
         );
         let name = e.profile.name.clone();
         e.creds = Some(creds.clone());
-        let _ = self.deliveries.send((name.clone(), creds));
+        let _ = self.deliveries.send(Delivery {
+            name: name.clone(),
+            creds,
+            written,
+        });
         // Profiles waiting on this one as their source can go now.
         for d in &mut self.entries {
             if d.profile.source.managed_source() == Some(name.as_str())

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How long the writer waits after the first update for more to batch with it.
@@ -29,7 +29,7 @@ pub async fn run(
     errors: watch::Sender<Option<String>>,
     shutdown: CancellationToken,
 ) {
-    let mut pending: BTreeMap<String, TempCredentials> = BTreeMap::new();
+    let mut pending = Pending::default();
     let mut failures = 0u32;
     loop {
         if pending.is_empty() {
@@ -37,7 +37,7 @@ pub async fn run(
                 biased;
                 _ = shutdown.cancelled() => break,
                 d = deliveries.recv() => match d {
-                    Some((name, creds)) => { pending.insert(name, creds); }
+                    Some(d) => pending.add(d),
                     None => break,
                 },
             }
@@ -48,14 +48,14 @@ pub async fn run(
                 tokio::select! {
                     _ = &mut window => break,
                     d = deliveries.recv() => match d {
-                        Some((name, creds)) => { pending.insert(name, creds); }
+                        Some(d) => pending.add(d),
                         None => break,
                     },
                 }
             }
         }
-        while let Ok((name, creds)) = deliveries.try_recv() {
-            pending.insert(name, creds);
+        while let Ok(d) = deliveries.try_recv() {
+            pending.add(d);
         }
         match flush(&path, &mut pending, clock.as_ref()).await {
             Ok(()) => {
@@ -78,17 +78,51 @@ pub async fn run(
             }
         }
     }
-    while let Ok((name, creds)) = deliveries.try_recv() {
-        pending.insert(name, creds);
+    while let Ok(d) = deliveries.try_recv() {
+        pending.add(d);
     }
     if let Err(e) = flush(&path, &mut pending, clock.as_ref()).await {
         tracing::error!(file = %path.display(), "last write before exit failed: {e}");
     }
 }
 
-/// Writes every pending, still valid update in one atomic rewrite. On success `pending` is
-/// empty; on failure it keeps the updates for the next attempt.
+/// Updates waiting to be written, and who waits to hear that they were.
+#[derive(Default)]
+struct Pending {
+    creds: BTreeMap<String, TempCredentials>,
+    acks: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+impl Pending {
+    fn add(&mut self, d: Delivery) {
+        self.creds.insert(d.name, d.creds);
+        self.acks.extend(d.written);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.creds.is_empty()
+    }
+
+    fn ack(&mut self, result: &Result<(), String>) {
+        for a in self.acks.drain(..) {
+            let _ = a.send(result.clone());
+        }
+    }
+}
+
+/// Writes every pending, still valid update in one atomic rewrite and tells whoever waits.
+/// On success nothing is pending; on failure the updates stay for the next attempt.
 async fn flush(
+    path: &std::path::Path,
+    pending: &mut Pending,
+    clock: &dyn Clock,
+) -> Result<(), String> {
+    let result = write_pending(path, &mut pending.creds, clock).await;
+    pending.ack(&result);
+    result
+}
+
+async fn write_pending(
     path: &std::path::Path,
     pending: &mut BTreeMap<String, TempCredentials>,
     clock: &dyn Clock,

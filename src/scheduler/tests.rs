@@ -185,7 +185,16 @@ impl Harness {
     fn start(profiles: Vec<Profile>, lifetime: Duration) -> Self {
         let clock = TestClock::new();
         let fetcher = FakeFetcher::new(clock.clone(), lifetime);
-        let (tx, deliveries) = mpsc::unbounded_channel();
+        let (tx, mut raw) = mpsc::unbounded_channel::<Delivery>();
+        let (fwd, deliveries) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(mut d) = raw.recv().await {
+                if let Some(w) = d.written.take() {
+                    let _ = w.send(Ok(()));
+                }
+                let _ = fwd.send(d);
+            }
+        });
         let (s, status) = Scheduler::new(&config(profiles), fetcher.clone(), clock.clone(), tx);
         let (commands, rx) = mpsc::channel(8);
         let shutdown = CancellationToken::new();
@@ -289,7 +298,7 @@ async fn failures_back_off_keep_credentials_and_spare_others() {
     advance(1).await;
     assert_eq!(h.state("a").state, ProfileState::Fresh);
     let first = h.deliveries.recv().await.unwrap();
-    assert_eq!(first.0, "a");
+    assert_eq!(first.name, "a");
     h.fetcher.failing.lock().unwrap().push("a".into());
     // Refresh due at ~40 s; retries at +1, +2, +4, +8 ... (±25%).
     advance(50).await;
@@ -411,5 +420,27 @@ async fn reload_keeps_unchanged_profiles() {
         Err(vec!["gone".to_owned()])
     );
     assert_eq!(h.refresh(&[]).await.unwrap().len(), 3);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn due_dependent_refreshes_its_source_first() {
+    // Both live 30 s; whatever the jitter, each round goes b then a.
+    let h = Harness::start(
+        vec![profile("b", None), profile("a", Some("b"))],
+        Duration::from_secs(30),
+    );
+    advance(100).await;
+    let calls = h.fetcher.calls.lock().unwrap().clone();
+    assert!(calls.len() >= 8, "{calls:?}");
+    for pair in calls.chunks(2) {
+        if pair.len() == 2 {
+            assert_eq!(
+                (pair[0].0.as_str(), pair[1].0.as_str()),
+                ("b", "a"),
+                "{calls:?}"
+            );
+        }
+    }
     h.shutdown.cancel();
 }

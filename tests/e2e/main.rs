@@ -1,0 +1,18 @@
+//! End-to-end tests: the real `credfresh` binary, a throw-away HOME, and a local moto STS
+//! started by each test (never the real AWS). The Python fakes live in a venv that
+//! `scripts/ensure-venv.sh` creates on first use.
+//!
+//! Each test owns its temp dir, moto and daemon, so the tests run in parallel.
+
+mod support;
+
+mod chain;
+mod cli_errors;
+mod credentials_file;
+mod fakes;
+mod outage;
+mod peer_uid;
+mod rotation;
+mod signals;
+mod status;
+mod sts_profile;

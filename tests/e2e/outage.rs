@@ -1,0 +1,76 @@
+//! Test 6: STS unreachable — the profile retries with a reason, the old credentials stay;
+//! STS back — fresh again within the backoff.
+
+use crate::support::{show, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sts_outage_keeps_old_credentials_and_recovers() {
+    let mut moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    // Long enough that nothing expires or refreshes by itself during the test.
+    env.write_config(&[AssumeRole::new("steady", "SteadyRole", BASE_PROFILE).duration("15m")]);
+    let daemon = Daemon::start(&env);
+    let fresh = daemon.wait_state("steady", "fresh", Duration::from_secs(30));
+    wait_until(Duration::from_secs(10), "[steady] in the file", || {
+        env.section("steady").is_some()
+    });
+    let before = env.read_credentials();
+
+    moto.stop();
+    let outage = Instant::now();
+    let out = env.cli(&["refresh", "steady"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refresh with STS down must report failure:\n{}",
+        show(&out)
+    );
+    let failed = daemon.wait_state("steady", "retrying", Duration::from_secs(30));
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(
+        !error.trim().is_empty(),
+        "no last_error while retrying: {failed}"
+    );
+    assert_eq!(failed["expires_at"], fresh["expires_at"], "{failed}");
+    assert_eq!(
+        env.read_credentials(),
+        before,
+        "the file changed during the outage"
+    );
+
+    // The backoff retries by itself (about 1 s, then 2 s, …), and the file still holds the
+    // last valid credentials.
+    wait_until(Duration::from_secs(15), "a second failed attempt", || {
+        daemon.log_lines("refresh failed", "steady").len() >= 2
+    });
+    assert_eq!(
+        env.read_credentials(),
+        before,
+        "the file changed during the outage"
+    );
+    let status = daemon.profile("steady").unwrap();
+    assert!(
+        status["state"] == "retrying" || status["state"] == "refreshing",
+        "{status}"
+    );
+
+    moto.restart();
+    let recovered = daemon.wait_state("steady", "fresh", Duration::from_secs(30));
+    let outage = outage.elapsed();
+    assert!(recovered["last_error"].is_null(), "{recovered}");
+    assert_ne!(recovered["expires_at"], fresh["expires_at"], "{recovered}");
+    wait_until(Duration::from_secs(10), "new keys in the file", || {
+        env.read_credentials() != before
+    });
+
+    // One attempt is one request, retried with a doubling backoff: a short outage costs a
+    // handful of attempts, not dozens.
+    let failures = daemon.log_lines("refresh failed", "steady").len();
+    assert!(
+        failures <= 2 + 2 * (outage.as_secs_f64().log2().ceil() as usize + 1),
+        "{failures} failed attempts during a {outage:?} outage:\n{}",
+        daemon.log()
+    );
+    env.assert_secrets_never_logged(&daemon);
+}
