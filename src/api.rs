@@ -76,6 +76,10 @@ pub struct Status {
     /// Last credentials file write failure, cleared after a successful write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_error: Option<String>,
+    /// Why the last reload of the config was rejected (the previous config keeps running);
+    /// cleared by a successful reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
     /// Every managed profile, sources before dependents.
     pub profiles: Vec<ProfileStatus>,
 }

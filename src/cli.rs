@@ -41,6 +41,9 @@ pub struct Cli {
     /// Control socket [default: from the config, else $XDG_RUNTIME_DIR/credfresh/credfresh.sock]
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Log level of the daemon: error, warn, info, debug or trace [default: $RUST_LOG, else info]
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
@@ -81,6 +84,19 @@ pub enum Cmd {
         after_help = "Examples:\n  credfresh validate\n  credfresh --config ./config.toml validate"
     )]
     Validate,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  credfresh completions bash > ~/.local/share/bash-completion/completions/credfresh\n  credfresh completions zsh > ~/.zfunc/_credfresh"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  credfresh man | gzip > credfresh.1.gz\n  credfresh man | man -l -"
+    )]
+    Man,
 }
 
 /// Parses the process arguments and runs the command.
@@ -120,7 +136,7 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
                     return EXIT_USAGE;
                 }
             };
-            crate::logging::init(config.daemon.log_format);
+            crate::logging::init(config.daemon.log_format, cli.log_level.as_deref());
             match crate::daemon::run(config, cli.socket, env).await {
                 Ok(()) => 0,
                 Err(e) => {
@@ -130,6 +146,21 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
             }
         }
         Cmd::Validate => validate(&config_path, &env),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "credfresh", &mut std::io::stdout());
+            0
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("credfresh: cannot write the man page: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
         Cmd::Status { json, profile } => {
             let socket = client_socket(cli.socket, &config_path, &env);
             status(&socket, json, profile).await
@@ -251,6 +282,9 @@ async fn status(socket: &Path, json: bool, profile: Option<String>) -> u8 {
             );
             if let Some(e) = &s.file_error {
                 println!("credentials file error: {e}");
+            }
+            if let Some(e) = &s.config_error {
+                println!("config error: {e}");
             }
             if s.profiles.is_empty() {
                 println!("no profiles are managed");

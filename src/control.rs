@@ -35,6 +35,8 @@ pub struct ControlState {
     pub profiles: watch::Receiver<Vec<ProfileStatus>>,
     /// The writer's last error.
     pub file_error: watch::Receiver<Option<String>>,
+    /// Why the last config reload was rejected.
+    pub config_error: watch::Receiver<Option<String>>,
     /// Commands for the scheduler.
     pub commands: mpsc::Sender<Command>,
     /// Reload requests for the daemon's main loop.
@@ -223,6 +225,7 @@ async fn status(State(s): State<ControlState>) -> Json<Status> {
         started_at: s.meta.started_at.clone(),
         credentials_file: s.meta.credentials_file.clone(),
         file_error: s.file_error.borrow().clone(),
+        config_error: s.config_error.borrow().clone(),
         profiles: s.profiles.borrow().clone(),
     })
 }

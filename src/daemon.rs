@@ -1,19 +1,28 @@
-//! `credfresh daemon`: wires the scheduler, the writer and the control socket together and
-//! handles signals. One cancellation token stops every task.
+//! `credfresh daemon`: wires the scheduler, the writer and the control socket together,
+//! handles signals and config changes, and talks to the service manager. One cancellation
+//! token stops every task.
 
 use crate::api::{rfc3339, ReloadReply};
 use crate::config::{self, Config};
 use crate::control::{self, ControlState, Meta};
 use crate::env::Environment;
 use crate::scheduler::{Clock, Command, Scheduler, SystemClock};
+use crate::service;
 use crate::sources::{AwsFetcher, Fetcher};
 use anyhow::Context;
 use futures_util::StreamExt;
+use notify::Watcher;
+use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+
+/// Quiet time after the last change to the config file before it is re-read, so an editor's
+/// save (often several events) causes one reload.
+pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Runs the daemon for `config` (read from `config.path`) until SIGTERM or SIGINT.
 /// `socket` overrides the configured socket path.
@@ -32,6 +41,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let (scheduler, profiles) = Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx);
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (file_error_tx, file_error_rx) = watch::channel(None);
+    let (config_error_tx, config_error_rx) = watch::channel(None);
     let (reloads_tx, mut reloads_rx) = mpsc::channel::<oneshot::Sender<ReloadReply>>(8);
 
     let credentials_file = config.daemon.credentials_file.clone();
@@ -43,6 +53,8 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         shutdown.clone(),
     ));
     let scheduler = tokio::spawn(scheduler.run(commands_rx, shutdown.clone()));
+    tokio::spawn(service::report_status(profiles.clone(), shutdown.clone()));
+    tokio::spawn(service::watchdog(commands_tx.clone(), shutdown.clone()));
     let state = ControlState {
         meta: Meta {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -52,10 +64,13 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         },
         profiles,
         file_error: file_error_rx,
+        config_error: config_error_rx,
         commands: commands_tx.clone(),
         reloads: reloads_tx,
     };
     let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
+    let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
+    let _watcher = watch_config(&config.path, changes_tx);
     tracing::info!(
         config = %config.path.display(),
         socket = %socket.display(),
@@ -64,13 +79,24 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         "credfresh {} started",
         env!("CARGO_PKG_VERSION")
     );
+    service::notify(&[NotifyState::Ready]);
 
-    let mut current = config;
+    let mut current = Current {
+        text: std::fs::read_to_string(&config.path).unwrap_or_default(),
+        config,
+    };
+    let mut debounce: Option<tokio::time::Instant> = None;
     loop {
+        let settle = async {
+            match debounce {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             signal = signals.next() => match signal {
                 Some(SIGHUP) => {
-                    let reply = reload(&mut current, &env, &commands_tx).await;
+                    let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                     log_reload(&reply);
                 }
                 Some(sig) => {
@@ -80,13 +106,24 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 None => break,
             },
             Some(reply) = reloads_rx.recv() => {
-                let outcome = reload(&mut current, &env, &commands_tx).await;
+                let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                 log_reload(&outcome);
                 let _ = reply.send(outcome);
+            }
+            Some(()) = changes_rx.recv() => {
+                debounce = Some(tokio::time::Instant::now() + CONFIG_DEBOUNCE);
+            }
+            _ = settle => {
+                debounce = None;
+                let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, false).await;
+                if !reply.message.is_empty() {
+                    log_reload(&reply);
+                }
             }
         }
     }
 
+    service::notify(&[NotifyState::Stopping]);
     shutdown.cancel();
     let _ = server.await;
     let _ = scheduler.await;
@@ -97,13 +134,79 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     Ok(())
 }
 
+/// The running config and the text it was read from.
+struct Current {
+    config: Config,
+    text: String,
+}
+
+/// Watches the config file's directory (editors and Kubernetes replace files by rename, so
+/// the file itself cannot be watched). Returns `None`, logged, when watching is unavailable:
+/// SIGHUP and `credfresh reload` still work.
+fn watch_config(
+    path: &Path,
+    changes: mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_owned();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        // The config itself, or a Kubernetes ConfigMap's `..data` symlink swap.
+        let relevant = event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| n == name || n.to_string_lossy().starts_with(".."))
+        });
+        if relevant && !event.kind.is_access() {
+            let _ = changes.send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch the config for changes ({e}); use SIGHUP or `credfresh reload`"
+            );
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), "cannot watch the config directory ({e}); use SIGHUP or `credfresh reload`");
+        return None;
+    }
+    Some(watcher)
+}
+
 /// Re-reads the config file; applies it when valid, keeps the running config otherwise.
+/// Unless `forced`, an unchanged file is left alone and the reply's message is empty.
 async fn reload(
-    current: &mut Config,
+    current: &mut Current,
+    env: &Environment,
+    commands: &mpsc::Sender<Command>,
+    config_error: &watch::Sender<Option<String>>,
+    forced: bool,
+) -> ReloadReply {
+    let path = current.config.path.clone();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if !forced && text == current.text {
+        return ReloadReply {
+            ok: true,
+            message: String::new(),
+        };
+    }
+    current.text = text;
+    service::reloading();
+    let reply = apply(current, env, commands).await;
+    config_error.send_replace((!reply.ok).then(|| reply.message.clone()));
+    service::notify(&[NotifyState::Ready]);
+    reply
+}
+
+async fn apply(
+    current: &mut Current,
     env: &Environment,
     commands: &mpsc::Sender<Command>,
 ) -> ReloadReply {
-    let new = match config::load(&current.path, env) {
+    let new = match config::load(&current.config.path, env) {
         Ok(c) => c,
         Err(e) => {
             return ReloadReply {
@@ -112,14 +215,15 @@ async fn reload(
             }
         }
     };
+    let old = &current.config.daemon;
     let mut notes = Vec::new();
-    if new.daemon.credentials_file != current.daemon.credentials_file {
+    if new.daemon.credentials_file != old.credentials_file {
         notes.push("a changed credentials_file takes effect after a restart");
     }
-    if new.daemon.socket != current.daemon.socket {
+    if new.daemon.socket != old.socket {
         notes.push("a changed socket takes effect after a restart");
     }
-    if new.daemon.log_format != current.daemon.log_format {
+    if new.daemon.log_format != old.log_format {
         notes.push("a changed log_format takes effect after a restart");
     }
     let (reply, rx) = oneshot::channel();
@@ -136,9 +240,8 @@ async fn reload(
             message: "the daemon is shutting down".into(),
         };
     }
-    let summary = rx.await.unwrap_or_else(|_| "config reloaded".into());
-    *current = new;
-    let mut message = summary;
+    let mut message = rx.await.unwrap_or_else(|_| "config reloaded".into());
+    current.config = new;
     for n in notes {
         message.push_str("; ");
         message.push_str(n);

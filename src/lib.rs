@@ -12,5 +12,6 @@ pub mod daemon;
 pub mod env;
 pub mod logging;
 pub mod scheduler;
+pub mod service;
 pub mod sources;
 pub mod writer;

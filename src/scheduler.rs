@@ -77,6 +77,8 @@ pub enum Command {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Vec<ProfileStatus>, Vec<String>>>,
     },
+    /// Answer at once: proves the loop is alive (the systemd watchdog asks).
+    Ping(oneshot::Sender<()>),
     /// Apply a new, already validated config.
     Reload {
         /// The new config.
@@ -491,6 +493,9 @@ impl Scheduler {
                     }
                     let _ = reply.send(Ok(out));
                 });
+            }
+            Command::Ping(reply) => {
+                let _ = reply.send(());
             }
             Command::Reload { config, reply } => {
                 let _ = reply.send(self.reload(&config));

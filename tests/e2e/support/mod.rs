@@ -692,6 +692,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon for `env` and waits until its socket answers `GET /healthz`.
     pub fn start(env: &TestEnv) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    /// Like [`Daemon::start`], with `extra` environment variables (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with(env: &TestEnv, extra: &[(&str, &str)]) -> Daemon {
         let log = env.root().join("daemon.log");
         let file = File::create(&log).expect("daemon log file");
         let child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
@@ -700,6 +705,7 @@ impl Daemon {
             .arg("daemon")
             .env_clear()
             .envs(env.vars())
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("daemon log file"))
             .stderr(file)
