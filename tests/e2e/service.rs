@@ -218,3 +218,50 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn logs_suit_journald_and_log_collectors() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let profile = AssumeRole::new("logged", "LogRole", BASE_PROFILE).duration("1h");
+
+    // Under journald: no timestamps (the journal adds its own), no colour codes.
+    env.write_config(std::slice::from_ref(&profile));
+    let mut daemon = Daemon::start_with(&env, &[("JOURNAL_STREAM", "8:12345")]);
+    daemon.wait_state("logged", "fresh", Duration::from_secs(30));
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(10));
+    let log = daemon.log();
+    let started = log
+        .lines()
+        .find(|l| l.contains("started"))
+        .expect("a start line");
+    assert!(started.trim_start().starts_with("INFO"), "{started}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in the journal:\n{log}"
+    );
+
+    // JSON for collectors: every line is an object with a level and a message.
+    let mut text = env.daemon_table();
+    text.push_str("log_format = \"json\"\n");
+    profile.render(&mut text);
+    env.write_config_text(&text);
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("logged", "fresh", Duration::from_secs(30));
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(10));
+    let log = daemon.log();
+    let mut refreshed = false;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        refreshed |= v["message"] == "refreshed" && v["profile"] == "logged";
+    }
+    assert!(refreshed, "no refreshed event:\n{log}");
+    env.assert_secrets_never_logged(&daemon);
+}

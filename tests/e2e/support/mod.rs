@@ -392,7 +392,8 @@ impl AssumeRole {
         format!("arn:aws:iam::{ACCOUNT}:role/{}", self.role)
     }
 
-    fn render(&self, out: &mut String) {
+    /// Appends this profile as a [[profile]] table.
+    pub fn render(&self, out: &mut String) {
         out.push_str("\n[[profile]]\n");
         out.push_str(&format!("name = \"{}\"\n", self.name));
         out.push_str("kind = \"assume_role\"\n");
