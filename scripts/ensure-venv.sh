@@ -65,7 +65,7 @@ fi
 say "installing $requirements"
 "$venv/bin/python" -m pip install --no-input --progress-bar off -q -r "$requirements" >&2 \
     || die "pip install -r $requirements failed"
-"$venv/bin/python" -c 'import moto, boto3, botocore, awscli' >&2 \
+"$venv/bin/python" -c 'import moto, boto3, botocore, awscli, prometheus_client' >&2 \
     || die "the installed packages do not import"
 for tool in moto_server aws; do
     [[ -x "$venv/bin/$tool" ]] || die "$venv/bin/$tool is missing after install"

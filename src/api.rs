@@ -109,3 +109,47 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok()
 }
+
+/// `GET /v1/credentials/{name}`: the AWS `credential_process` output format (Version 1).
+/// It holds secrets: only this endpoint returns it, only to the daemon's own user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProcessCredentials {
+    /// Always 1.
+    pub version: u8,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// Expiry, RFC 3339.
+    pub expiration: String,
+}
+
+impl ProcessCredentials {
+    /// The `credential_process` form of `c`.
+    pub fn from_creds(c: &crate::creds::TempCredentials) -> Self {
+        use secrecy::ExposeSecret;
+        ProcessCredentials {
+            version: 1,
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.expose_secret().to_owned(),
+            session_token: c
+                .session_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            expiration: rfc3339(c.expiration),
+        }
+    }
+}
+
+impl fmt::Debug for ProcessCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}

@@ -65,6 +65,9 @@ pub enum Cmd {
         /// Print the daemon's JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Redraw every 2 seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
         /// Only this profile.
         profile: Option<String>,
     },
@@ -75,6 +78,29 @@ pub enum Cmd {
     Refresh {
         /// Profiles to refresh.
         profiles: Vec<String>,
+    },
+    /// Print a profile's credentials as AWS `credential_process` JSON (from the daemon's
+    /// memory; fetched directly when no daemon runs).
+    #[command(
+        name = "credential-process",
+        after_help = "Use it from ~/.aws/config, so SDKs refresh by themselves:\n  [profile metaflow-live]\n  credential_process = /usr/bin/credfresh credential-process metaflow\n\nExamples:\n  credfresh credential-process metaflow"
+    )]
+    CredentialProcess {
+        /// The managed profile.
+        profile: String,
+    },
+    /// Print shell lines that make SDKs in this shell get a profile's credentials from the
+    /// daemon (container endpoint, or a `credential_process` profile), refreshing by themselves.
+    #[command(
+        after_help = "Examples:\n  eval \"$(credfresh env metaflow)\"     # then start python / jupyter from this shell\n  credfresh env --process metaflow >> ~/.aws/config"
+    )]
+    Env {
+        /// The managed profile.
+        profile: String,
+        /// Print the ~/.aws/config snippet for `credential_process` even when the container
+        /// endpoint is enabled.
+        #[arg(long)]
+        process: bool,
     },
     /// Make the daemon re-read its config (same as SIGHUP).
     #[command(after_help = "Examples:\n  credfresh reload")]
@@ -161,14 +187,23 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
                 }
             }
         }
-        Cmd::Status { json, profile } => {
+        Cmd::Status {
+            json,
+            watch,
+            profile,
+        } => {
             let socket = client_socket(cli.socket, &config_path, &env);
-            status(&socket, json, profile).await
+            status(&socket, json, profile, watch).await
         }
         Cmd::Refresh { profiles } => {
             let socket = client_socket(cli.socket, &config_path, &env);
             refresh(&socket, profiles).await
         }
+        Cmd::CredentialProcess { profile } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            credential_process(&socket, &config_path, &env, &profile).await
+        }
+        Cmd::Env { profile, process } => env_lines(&config_path, &env, &profile, process),
         Cmd::Reload => {
             let socket = client_socket(cli.socket, &config_path, &env);
             reload(&socket).await
@@ -250,51 +285,70 @@ fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
     }
 }
 
-async fn status(socket: &Path, json: bool, profile: Option<String>) -> u8 {
+async fn status(socket: &Path, json: bool, profile: Option<String>, watch: bool) -> u8 {
     let path = match &profile {
         Some(p) => format!("/v1/profiles/{p}"),
         None => "/v1/status".to_owned(),
     };
-    let (code, body) = match client::request(socket, Method::GET, &path, None).await {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    if !code.is_success() {
-        return reply_error(code, &body);
+    let colour = colour_stdout();
+    loop {
+        let (code, body) = match client::request(socket, Method::GET, &path, None).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        if !code.is_success() {
+            return reply_error(code, &body);
+        }
+        let text = if json {
+            format!("{}\n", String::from_utf8_lossy(&body).trim_end())
+        } else {
+            match render_status(&body, profile.is_some(), colour) {
+                Ok(t) => t,
+                Err(e) => return bad_reply(e),
+            }
+        };
+        if !watch {
+            print!("{text}");
+            return 0;
+        }
+        // Clear the screen on a terminal; separate snapshots with a blank line otherwise.
+        if colour {
+            print!("\x1b[2J\x1b[H{text}");
+        } else {
+            println!("{text}");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tokio::time::sleep(WATCH_INTERVAL).await;
     }
-    if json {
-        println!("{}", String::from_utf8_lossy(&body).trim_end());
-        return 0;
-    }
+}
+
+/// How often `status --watch` redraws.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+fn render_status(body: &[u8], single: bool, colour: bool) -> Result<String, serde_json::Error> {
     let now = SystemTime::now();
-    if profile.is_some() {
-        match serde_json::from_slice::<ProfileStatus>(&body) {
-            Ok(p) => print!("{}", table(&[p], now)),
-            Err(e) => return bad_reply(e),
-        }
-        return 0;
+    if single {
+        let p: ProfileStatus = serde_json::from_slice(body)?;
+        return Ok(table(&[p], now, colour));
     }
-    match serde_json::from_slice::<Status>(&body) {
-        Ok(s) => {
-            println!(
-                "credfresh {} (pid {}) writing {}",
-                s.version, s.pid, s.credentials_file
-            );
-            if let Some(e) = &s.file_error {
-                println!("credentials file error: {e}");
-            }
-            if let Some(e) = &s.config_error {
-                println!("config error: {e}");
-            }
-            if s.profiles.is_empty() {
-                println!("no profiles are managed");
-            } else {
-                print!("{}", table(&s.profiles, now));
-            }
-            0
-        }
-        Err(e) => bad_reply(e),
+    let s: Status = serde_json::from_slice(body)?;
+    let mut out = format!(
+        "credfresh {} (pid {}) writing {}\n",
+        s.version, s.pid, s.credentials_file
+    );
+    if let Some(e) = &s.file_error {
+        out.push_str(&format!("credentials file error: {e}\n"));
     }
+    if let Some(e) = &s.config_error {
+        out.push_str(&format!("config error: {e}\n"));
+    }
+    if s.profiles.is_empty() {
+        out.push_str("no profiles are managed\n");
+    } else {
+        out.push_str(&table(&s.profiles, now, colour));
+    }
+    Ok(out)
 }
 
 fn bad_reply(e: serde_json::Error) -> u8 {
@@ -302,8 +356,9 @@ fn bad_reply(e: serde_json::Error) -> u8 {
     EXIT_FAILURE
 }
 
-/// The `status` table: one row per profile, times relative to `now`.
-pub fn table(profiles: &[ProfileStatus], now: SystemTime) -> String {
+/// The `status` table: one row per profile, times relative to `now`; states coloured when
+/// `colour` (a terminal without `NO_COLOR`).
+pub fn table(profiles: &[ProfileStatus], now: SystemTime, colour: bool) -> String {
     let header = [
         "PROFILE",
         "KIND",
@@ -311,7 +366,8 @@ pub fn table(profiles: &[ProfileStatus], now: SystemTime) -> String {
         "EXPIRES",
         "NEXT REFRESH",
         "LAST ERROR",
-    ];
+    ]
+    .map(String::from);
     let rows: Vec<[String; 6]> = profiles
         .iter()
         .map(|p| {
@@ -325,28 +381,49 @@ pub fn table(profiles: &[ProfileStatus], now: SystemTime) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for r in &rows {
+    let mut widths = [0usize; 6];
+    for r in std::iter::once(&header).chain(&rows) {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let line = |cells: &[String; 6], state: Option<ProfileState>| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
                 s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                continue;
+            }
+            let pad = " ".repeat(widths[i] - c.chars().count() + 2);
+            match (i, state) {
+                (2, Some(st)) if colour => {
+                    s.push_str(&format!("\x1b[{}m{c}\x1b[0m{pad}", state_colour(st)))
+                }
+                _ => s.push_str(&format!("{c}{pad}")),
             }
         }
         s.trim_end().to_owned() + "\n"
     };
-    let mut out = line(header.to_vec());
-    for r in &rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    let mut out = line(&header, None);
+    for (r, p) in rows.iter().zip(profiles) {
+        out.push_str(&line(r, Some(p.state)));
     }
     out
+}
+
+/// ANSI colour of a state: green when fine, yellow while working on it, red when not.
+fn state_colour(state: ProfileState) -> &'static str {
+    match state {
+        ProfileState::Fresh => "32",
+        ProfileState::Pending | ProfileState::Refreshing | ProfileState::Retrying => "33",
+        ProfileState::Expired | ProfileState::LoginRequired | ProfileState::Error => "31",
+    }
+}
+
+/// Whether stdout should get colours: a terminal, and `NO_COLOR` unset.
+fn colour_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 fn rel(t: Option<&str>, now: SystemTime) -> String {
@@ -394,7 +471,10 @@ async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
         Ok(r) => r,
         Err(e) => return bad_reply(e),
     };
-    print!("{}", table(&reply.profiles, SystemTime::now()));
+    print!(
+        "{}",
+        table(&reply.profiles, SystemTime::now(), colour_stdout())
+    );
     if reply
         .profiles
         .iter()
@@ -404,6 +484,113 @@ async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
     } else {
         EXIT_FAILURE
     }
+}
+
+async fn credential_process(
+    socket: &Path,
+    config_path: &Path,
+    env: &Environment,
+    profile: &str,
+) -> u8 {
+    let path = format!("/v1/credentials/{profile}");
+    match client::request(socket, Method::GET, &path, None).await {
+        Ok((code, body)) if code.is_success() => {
+            println!("{}", String::from_utf8_lossy(&body).trim_end());
+            0
+        }
+        Ok((code, body)) => reply_error(code, &body),
+        Err(ClientError::NotRunning(_)) => {
+            let config = match config::load(config_path, env) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_USAGE;
+                }
+            };
+            eprintln!("credfresh: the daemon is not running; fetching \"{profile}\" directly");
+            let fetcher = crate::sources::AwsFetcher::load().await;
+            match crate::sources::fetch_chain(&fetcher, &config, profile).await {
+                Ok(c) => {
+                    match serde_json::to_string(&crate::api::ProcessCredentials::from_creds(&c)) {
+                        Ok(json) => {
+                            println!("{json}");
+                            0
+                        }
+                        Err(e) => {
+                            eprintln!("credfresh: {e}");
+                            EXIT_FAILURE
+                        }
+                    }
+                }
+                Err(e) if e.reason == "unknown_profile" => {
+                    eprintln!("credfresh: {e}");
+                    EXIT_USAGE
+                }
+                Err(e) => {
+                    eprintln!("credfresh: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn env_lines(config_path: &Path, env: &Environment, profile: &str, process: bool) -> u8 {
+    let config = match config::load(config_path, env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    if !config.profiles.iter().any(|p| p.name == profile) {
+        eprintln!(
+            "credfresh: no managed profile named \"{profile}\" in {}",
+            config.path.display()
+        );
+        return EXIT_USAGE;
+    }
+    print!("{}", env_text(&config, profile, process));
+    0
+}
+
+/// The text `credfresh env` prints for `profile`.
+pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "credfresh".into());
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    match &config.daemon.container {
+        Some(ep) if !process => format!(
+            "# SDKs started from this shell fetch \"{profile}\" from credfresh and refresh by themselves.\n\
+             export AWS_CONTAINER_CREDENTIALS_FULL_URI={}\n\
+             export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n\
+             # A profile or static keys would win over the endpoint:\n\
+             unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\n",
+            quote(&format!("http://{}/v1/container-credentials/{profile}", ep.addr)),
+            quote(&ep.token_file.display().to_string()),
+        ),
+        _ => {
+            let mut cmd = vec![exe, "credential-process".to_owned(), profile.to_owned()];
+            if config.path != env_default_config(config) {
+                cmd.insert(1, format!("--config {}", config.path.display()));
+            }
+            format!(
+                "# Add to ~/.aws/config, then use AWS_PROFILE={profile}-live; SDKs call credfresh\n\
+                 # whenever the credentials are about to expire.\n\
+                 [profile {profile}-live]\n\
+                 credential_process = {}\n",
+                cmd.join(" ")
+            )
+        }
+    }
+}
+
+/// The config path the daemon would use by default, to omit `--config` when it is that one.
+fn env_default_config(config: &Config) -> PathBuf {
+    let env = Environment::from_process();
+    std::path::absolute(env.default_config_file()).unwrap_or_else(|_| config.path.clone())
 }
 
 async fn reload(socket: &Path) -> u8 {
@@ -460,7 +647,7 @@ mod tests {
             last_error: Some("cannot reach STS".into()),
             account_id: None,
         };
-        let t = table(&[p], now);
+        let t = table(&[p.clone()], now, false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(
@@ -474,5 +661,22 @@ mod tests {
             "{t}"
         );
         assert!(lines[1].ends_with("cannot reach STS"), "{t}");
+        let coloured = table(&[p], now, true);
+        assert!(coloured.contains("\x1b[33mretrying\x1b[0m  "), "{coloured}");
+        assert_eq!(strip(&coloured), t, "colour changes no column");
+    }
+
+    fn strip(s: &str) -> String {
+        let mut out = String::new();
+        let mut esc = false;
+        for c in s.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => out.push(c),
+            }
+        }
+        out
     }
 }

@@ -40,6 +40,17 @@ pub struct DaemonSettings {
     pub refresh_before: Duration,
     /// How log lines are formatted.
     pub log_format: LogFormat,
+    /// The opt-in ECS-style container credentials endpoint.
+    pub container: Option<ContainerEndpoint>,
+}
+
+/// Where the container credentials endpoint listens and where its token goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerEndpoint {
+    /// A loopback address.
+    pub addr: std::net::SocketAddr,
+    /// The file holding the random token clients send as `Authorization`.
+    pub token_file: PathBuf,
 }
 
 /// Log line format.
@@ -179,6 +190,8 @@ struct RawDaemon {
     socket: Option<Spanned<String>>,
     refresh_before: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
+    container_endpoint: Option<Spanned<String>>,
+    container_token_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -379,6 +392,7 @@ impl Validator<'_> {
             socket: env.default_socket(),
             refresh_before: DEFAULT_REFRESH_BEFORE,
             log_format: LogFormat::Text,
+            container: None,
         };
         let Some(raw) = raw else { return settings };
         if let Some(p) = raw.credentials_file {
@@ -418,6 +432,40 @@ impl Validator<'_> {
                     format!("`log_format` = \"{other}\" is not known; use \"text\" or \"json\""),
                 ),
             }
+        }
+        if let Some(a) = &raw.container_endpoint {
+            match a.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(addr) if addr.ip().is_loopback() => {
+                    let token_file = match &raw.container_token_file {
+                        Some(t) => env.expand(t.get_ref()),
+                        None => settings
+                            .socket
+                            .parent()
+                            .map(|d| d.join("container-token"))
+                            .unwrap_or_else(|| PathBuf::from("container-token")),
+                    };
+                    settings.container = Some(ContainerEndpoint { addr, token_file });
+                }
+                Ok(_) => self.error(
+                    a.span(),
+                    None,
+                    "`container_endpoint` must be a loopback address such as \"127.0.0.1:9911\": credentials must not be served to the network".into(),
+                ),
+                Err(_) => self.error(
+                    a.span(),
+                    None,
+                    format!(
+                        "`container_endpoint` = \"{}\" is not an address; write it like \"127.0.0.1:9911\"",
+                        a.get_ref()
+                    ),
+                ),
+            }
+        } else if let Some(t) = &raw.container_token_file {
+            self.error(
+                t.span(),
+                None,
+                "`container_token_file` needs `container_endpoint`; set both or remove it".into(),
+            );
         }
         settings
     }

@@ -1,8 +1,9 @@
 //! The control socket: HTTP/1.1 + JSON over a Unix socket that only the daemon's own user
 //! can reach (0700 directory, 0600 socket, peer uid checked on every connection).
 
-use crate::api::{ErrorReply, ProfileStatus, ReloadReply, Status};
-use crate::scheduler::Command;
+use crate::api::{ErrorReply, ProcessCredentials, ProfileStatus, ReloadReply, Status};
+use crate::metrics::Metrics;
+use crate::scheduler::{Command, Vault};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
@@ -37,6 +39,10 @@ pub struct ControlState {
     pub file_error: watch::Receiver<Option<String>>,
     /// Why the last config reload was rejected.
     pub config_error: watch::Receiver<Option<String>>,
+    /// The credentials held, for `/v1/credentials/{name}`.
+    pub credentials: watch::Receiver<Vault>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Commands for the scheduler.
     pub commands: mpsc::Sender<Command>,
     /// Reload requests for the daemon's main loop.
@@ -156,6 +162,8 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/profiles/{name}/refresh", post(refresh_one))
         .route("/v1/refresh", post(refresh_many))
         .route("/v1/reload", post(reload))
+        .route("/v1/credentials/{name}", get(credentials))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -228,6 +236,55 @@ async fn status(State(s): State<ControlState>) -> Json<Status> {
         config_error: s.config_error.borrow().clone(),
         profiles: s.profiles.borrow().clone(),
     })
+}
+
+/// The credentials of profile `name` in `credential_process` form, when they are valid.
+pub fn lookup(
+    credentials: &watch::Receiver<Vault>,
+    profiles: &watch::Receiver<Vec<ProfileStatus>>,
+    name: &str,
+) -> Result<ProcessCredentials, (StatusCode, String)> {
+    let now = std::time::SystemTime::now();
+    if let Some(c) = credentials.borrow().get(name).filter(|c| c.valid_at(now)) {
+        return Ok(ProcessCredentials::from_creds(c));
+    }
+    match profiles.borrow().iter().find(|p| p.name == name) {
+        None => Err((
+            StatusCode::NOT_FOUND,
+            format!("no managed profile named \"{name}\""),
+        )),
+        Some(p) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "profile \"{name}\" holds no valid credentials (state {}{})",
+                p.state,
+                p.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+async fn credentials(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+    match lookup(&s.credentials, &s.profiles, &name) {
+        Ok(c) => Json(c).into_response(),
+        Err((code, message)) => error(code, message),
+    }
+}
+
+async fn metrics(State(s): State<ControlState>) -> Response {
+    let profiles = s.profiles.borrow().clone();
+    let body = s.metrics.render(&profiles, std::time::SystemTime::now());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn profile(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {

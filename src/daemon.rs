@@ -6,6 +6,7 @@ use crate::api::{rfc3339, ReloadReply};
 use crate::config::{self, Config};
 use crate::control::{self, ControlState, Meta};
 use crate::env::Environment;
+use crate::metrics::Metrics;
 use crate::scheduler::{Clock, Command, Scheduler, SystemClock};
 use crate::service;
 use crate::sources::{AwsFetcher, Fetcher};
@@ -38,7 +39,10 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let fetcher: Arc<dyn Fetcher> = Arc::new(AwsFetcher::load().await);
     let shutdown = CancellationToken::new();
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::new());
     let (scheduler, profiles) = Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx);
+    let scheduler = scheduler.with_metrics(metrics.clone());
+    let credentials = scheduler.credentials();
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (file_error_tx, file_error_rx) = watch::channel(None);
     let (config_error_tx, config_error_rx) = watch::channel(None);
@@ -50,6 +54,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         deliveries_rx,
         clock,
         file_error_tx,
+        metrics.clone(),
         shutdown.clone(),
     ));
     let scheduler = tokio::spawn(scheduler.run(commands_rx, shutdown.clone()));
@@ -65,9 +70,38 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         profiles,
         file_error: file_error_rx,
         config_error: config_error_rx,
+        credentials,
+        metrics,
         commands: commands_tx.clone(),
         reloads: reloads_tx,
     };
+    if let Some(endpoint) = &config.daemon.container {
+        let bound =
+            crate::container::bind(endpoint, state.credentials.clone(), state.profiles.clone())
+                .await;
+        let (listener, container) = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                control::remove_socket(&socket);
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot start the container credentials endpoint on {}",
+                        endpoint.addr
+                    )
+                });
+            }
+        };
+        tracing::info!(
+            address = %endpoint.addr,
+            token_file = %endpoint.token_file.display(),
+            "container credentials endpoint listening"
+        );
+        tokio::spawn(crate::container::serve(
+            listener,
+            container,
+            shutdown.clone(),
+        ));
+    }
     let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
     let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
     let _watcher = watch_config(&config.path, changes_tx);
@@ -222,6 +256,9 @@ async fn apply(
     }
     if new.daemon.socket != old.socket {
         notes.push("a changed socket takes effect after a restart");
+    }
+    if new.daemon.container != old.container {
+        notes.push("a changed container_endpoint takes effect after a restart");
     }
     if new.daemon.log_format != old.log_format {
         notes.push("a changed log_format takes effect after a restart");

@@ -8,7 +8,9 @@
 use crate::api::{rfc3339, ProfileState, ProfileStatus};
 use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
+use crate::metrics::Metrics;
 use crate::sources::{Fetcher, SourceError};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -159,9 +161,15 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     deliveries: mpsc::UnboundedSender<Delivery>,
     status: watch::Sender<Vec<ProfileStatus>>,
+    vault: watch::Sender<Vault>,
+    metrics: Arc<Metrics>,
     done_tx: mpsc::UnboundedSender<Done>,
     next_generation: u64,
 }
+
+/// The valid credentials held for each profile, for `credential_process` and the container
+/// endpoint. Kept apart from the status snapshot so secrets never reach status replies.
+pub type Vault = Arc<BTreeMap<String, TempCredentials>>;
 
 impl Scheduler {
     /// A scheduler for `config`'s profiles, all due at once. Fresh credentials go to
@@ -182,6 +190,8 @@ impl Scheduler {
             clock,
             deliveries,
             status,
+            vault: watch::channel(Vault::default()).0,
+            metrics: Arc::new(Metrics::new()),
             done_tx,
             next_generation: 0,
         };
@@ -191,6 +201,26 @@ impl Scheduler {
         }
         s.publish();
         (s, status_rx)
+    }
+
+    /// Counts refreshes and failures into `metrics` (a private set otherwise).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The credentials held, updated after every refresh and reload.
+    pub fn credentials(&self) -> watch::Receiver<Vault> {
+        self.vault.subscribe()
+    }
+
+    fn publish_vault(&self) {
+        let map = self
+            .entries
+            .iter()
+            .filter_map(|e| e.creds.clone().map(|c| (e.profile.name.clone(), c)))
+            .collect();
+        self.vault.send_replace(Arc::new(map));
     }
 
     fn generation(&mut self) -> u64 {
@@ -419,6 +449,8 @@ impl Scheduler {
         );
         let name = e.profile.name.clone();
         e.creds = Some(creds.clone());
+        self.metrics.refreshed(&name);
+        self.publish_vault();
         let _ = self.deliveries.send(Delivery {
             name: name.clone(),
             creds,
@@ -456,6 +488,7 @@ impl Scheduler {
             "refresh failed: {}",
             err.message
         );
+        self.metrics.failed(&e.profile.name, &err.reason);
         e.last_error = Some(err.message);
     }
 
@@ -534,6 +567,7 @@ impl Scheduler {
             }
         }
         let removed: Vec<String> = old.iter().map(|e| e.profile.name.clone()).collect();
+        self.publish_vault();
         for e in old {
             for w in e.waiters {
                 let _ = w.send(None);

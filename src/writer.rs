@@ -5,6 +5,7 @@ use crate::credentials_file::{
     apply_updates, write_atomic, SectionUpdate, WriteError, WriteOutcome,
 };
 use crate::creds::TempCredentials;
+use crate::metrics::Metrics;
 use crate::scheduler::{Clock, Delivery};
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ pub async fn run(
     mut deliveries: mpsc::UnboundedReceiver<Delivery>,
     clock: Arc<dyn Clock>,
     errors: watch::Sender<Option<String>>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let mut pending = Pending::default();
@@ -58,11 +60,15 @@ pub async fn run(
             pending.add(d);
         }
         match flush(&path, &mut pending, clock.as_ref()).await {
-            Ok(()) => {
+            Ok(written) => {
                 failures = 0;
+                if written {
+                    metrics.file_written();
+                }
                 errors.send_replace(None);
             }
             Err(e) => {
+                metrics.file_write_failed();
                 failures = failures.saturating_add(1);
                 let delay = crate::scheduler::backoff(failures, fastrand::f64()).min(RETRY_CAP);
                 tracing::error!(
@@ -111,14 +117,15 @@ impl Pending {
 }
 
 /// Writes every pending, still valid update in one atomic rewrite and tells whoever waits.
-/// On success nothing is pending; on failure the updates stay for the next attempt.
+/// Returns whether the file was rewritten. On success nothing is pending; on failure the
+/// updates stay for the next attempt.
 async fn flush(
     path: &std::path::Path,
     pending: &mut Pending,
     clock: &dyn Clock,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let result = write_pending(path, &mut pending.creds, clock).await;
-    pending.ack(&result);
+    pending.ack(&result.as_ref().map(|_| ()).map_err(Clone::clone));
     result
 }
 
@@ -126,7 +133,7 @@ async fn write_pending(
     path: &std::path::Path,
     pending: &mut BTreeMap<String, TempCredentials>,
     clock: &dyn Clock,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let now = clock.now();
     pending.retain(|name, c| {
         let keep = c.valid_at(now);
@@ -136,7 +143,7 @@ async fn write_pending(
         keep
     });
     if pending.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let batch: Vec<(String, TempCredentials)> = pending
         .iter()
@@ -146,14 +153,10 @@ async fn write_pending(
     let result = tokio::task::spawn_blocking(move || write_batch(&target, &batch)).await;
     match result {
         Ok(Ok(outcome)) => {
-            tracing::debug!(
-                file = %path.display(),
-                profiles = pending.len(),
-                written = outcome == WriteOutcome::Written,
-                "credentials file updated"
-            );
+            let written = outcome == WriteOutcome::Written;
+            tracing::debug!(file = %path.display(), profiles = pending.len(), written, "credentials file updated");
             pending.clear();
-            Ok(())
+            Ok(written)
         }
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(format!("write task failed: {e}")),

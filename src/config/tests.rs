@@ -269,3 +269,23 @@ fn socket_is_found_even_in_a_broken_config() {
     std::fs::write(&path, "[other]\nsocket = \"/x/s.sock\"\n").unwrap();
     assert_eq!(socket_hint(&path, &f.env), None);
 }
+
+#[test]
+fn container_endpoint_must_be_loopback() {
+    let f = base();
+    let c = parse(
+        Path::new("c.toml"),
+        "[daemon]\nsocket = \"/run/cf/s.sock\"\ncontainer_endpoint = \"127.0.0.1:9911\"\n",
+        &f.env,
+    )
+    .unwrap();
+    let ep = c.daemon.container.unwrap();
+    assert_eq!(ep.addr.to_string(), "127.0.0.1:9911");
+    assert_eq!(ep.token_file, PathBuf::from("/run/cf/container-token"));
+    let e = one_error(&f, "[daemon]\ncontainer_endpoint = \"0.0.0.0:9911\"\n");
+    assert!(e.message.contains("loopback"), "{e}");
+    let e = one_error(&f, "[daemon]\ncontainer_endpoint = \"localhost\"\n");
+    assert_eq!(e.line, Some(2));
+    let e = one_error(&f, "[daemon]\ncontainer_token_file = \"/x\"\n");
+    assert!(e.message.contains("needs `container_endpoint`"), "{e}");
+}

@@ -167,6 +167,7 @@ fn config(profiles: Vec<Profile>) -> Config {
             socket: "sock".into(),
             refresh_before: Duration::from_secs(900),
             log_format: LogFormat::Text,
+            container: None,
         },
         profiles,
     }

@@ -186,3 +186,44 @@ fn chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
         parts.join(": ")
     }
 }
+
+/// Fetches `name` once without a daemon: its managed sources first, top of the chain down.
+pub async fn fetch_chain(
+    fetcher: &dyn Fetcher,
+    config: &crate::config::Config,
+    name: &str,
+) -> Result<TempCredentials, SourceError> {
+    let find = |n: &str| config.profiles.iter().find(|p| p.name == n);
+    let mut chain = Vec::new();
+    let mut at = Some(name);
+    while let Some(n) = at {
+        let p = find(n).ok_or_else(|| {
+            SourceError::permanent(
+                "unknown_profile",
+                format!(
+                    "no managed profile named \"{n}\" in {}",
+                    config.path.display()
+                ),
+            )
+        })?;
+        chain.push(p);
+        // Validated configs have no cycles; the bound keeps a broken one from looping.
+        if chain.len() > config.profiles.len() {
+            return Err(SourceError::permanent(
+                "cycle",
+                "source_profile chain is a cycle",
+            ));
+        }
+        at = p.source.managed_source();
+    }
+    let mut source = None;
+    for p in chain.into_iter().rev() {
+        source = Some(fetcher.fetch(p, source).await?);
+    }
+    source.ok_or_else(|| {
+        SourceError::permanent(
+            "unknown_profile",
+            format!("no managed profile named \"{name}\""),
+        )
+    })
+}

@@ -9,6 +9,7 @@ mod support;
 mod chain;
 mod cli_errors;
 mod credentials_file;
+mod delivery;
 mod fakes;
 mod outage;
 mod packaging;

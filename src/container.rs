@@ -1,0 +1,194 @@
+//! The opt-in ECS-style container credentials endpoint, for SDKs configured with
+//! `AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`. It listens
+//! on loopback only and answers only requests carrying the random token written (0600) at
+//! start-up. SDKs refresh such credentials by themselves, unlike a file read once.
+
+use crate::api::{ErrorReply, ProfileStatus};
+use crate::config::ContainerEndpoint;
+use crate::control::lookup;
+use crate::scheduler::Vault;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What the endpoint serves from.
+#[derive(Clone)]
+pub struct ContainerState {
+    token: Arc<str>,
+    credentials: watch::Receiver<Vault>,
+    profiles: watch::Receiver<Vec<ProfileStatus>>,
+}
+
+/// The JSON the ECS endpoint returns and the SDKs parse.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    token: Option<String>,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
+}
+
+/// Binds the endpoint and writes a fresh random token to its file (0600, atomically).
+pub async fn bind(
+    settings: &ContainerEndpoint,
+    credentials: watch::Receiver<Vault>,
+    profiles: watch::Receiver<Vec<ProfileStatus>>,
+) -> io::Result<(TcpListener, ContainerState)> {
+    let token = random_token()?;
+    write_token(&settings.token_file, &token)?;
+    let listener = TcpListener::bind(settings.addr).await?;
+    Ok((
+        listener,
+        ContainerState {
+            token: token.into(),
+            credentials,
+            profiles,
+        },
+    ))
+}
+
+/// Serves until `shutdown`.
+pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: CancellationToken) {
+    let app = Router::new()
+        .route("/v1/container-credentials/{profile}", get(credentials))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "use GET /v1/container-credentials/{profile}",
+            )
+        })
+        .with_state(state);
+    let stop = shutdown.clone();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+    {
+        tracing::error!("container credentials endpoint failed: {e}");
+    }
+}
+
+fn error(code: StatusCode, message: &str) -> Response {
+    (
+        code,
+        Json(ErrorReply {
+            error: message.to_owned(),
+        }),
+    )
+        .into_response()
+}
+
+async fn credentials(
+    State(s): State<ContainerState>,
+    UrlPath(profile): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match given {
+        None => return error(StatusCode::UNAUTHORIZED, "missing Authorization header"),
+        Some(t) if !constant_time_eq(t, s.token.as_bytes()) => {
+            tracing::warn!("container endpoint refused a request with a wrong token");
+            return error(StatusCode::FORBIDDEN, "wrong authorization token");
+        }
+        Some(_) => {}
+    }
+    match lookup(&s.credentials, &s.profiles, &profile) {
+        Ok(c) => {
+            let arn = s
+                .credentials
+                .borrow()
+                .get(&profile)
+                .and_then(|c| c.arn.clone());
+            Json(ContainerCredentials {
+                access_key_id: c.access_key_id,
+                secret_access_key: c.secret_access_key,
+                token: c.session_token,
+                expiration: c.expiration,
+                role_arn: arn,
+            })
+            .into_response()
+        }
+        Err((code, message)) => error(code, &message),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 32 random bytes from the kernel, hex-encoded.
+fn random_token() -> io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_token(path: &Path, token: &str) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = dir.join(format!(".container-token.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn token_file_is_private_and_random() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/token");
+        let a = random_token().unwrap();
+        write_token(&path, &a).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), a);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, random_token().unwrap());
+        write_token(&path, "second").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,206 @@
+//! Prometheus metrics for `GET /metrics`: counters updated by the scheduler and the writer,
+//! gauges filled from the status snapshot at scrape time.
+
+use crate::api::{parse_rfc3339, ProfileStatus};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+/// Labels of per-profile metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProfileLabel {
+    /// The managed profile.
+    pub profile: String,
+}
+
+/// Labels of failure counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The managed profile.
+    pub profile: String,
+    /// Short reason, e.g. `AccessDenied`, `timeout`, `unreachable`.
+    pub reason: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric credfresh exports.
+pub struct Metrics {
+    registry: Registry,
+    refreshes: Family<ProfileLabel, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    file_writes: Counter,
+    file_write_failures: Counter,
+    seconds_to_expiry: Family<ProfileLabel, FloatGauge>,
+    last_success: Family<ProfileLabel, FloatGauge>,
+    up: Family<ProfileLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `credfresh_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("credfresh");
+        let m = Metrics {
+            refreshes: Family::default(),
+            failures: Family::default(),
+            file_writes: Counter::default(),
+            file_write_failures: Counter::default(),
+            seconds_to_expiry: Family::default(),
+            last_success: Family::default(),
+            up: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "refreshes",
+            "Successful credential refreshes",
+            m.refreshes.clone(),
+        );
+        registry.register(
+            "refresh_failures",
+            "Failed refresh attempts by reason",
+            m.failures.clone(),
+        );
+        registry.register(
+            "file_writes",
+            "Rewrites of the credentials file",
+            m.file_writes.clone(),
+        );
+        registry.register(
+            "file_write_failures",
+            "Failed attempts to write the credentials file",
+            m.file_write_failures.clone(),
+        );
+        registry.register(
+            "seconds_until_expiry",
+            "Seconds until the held credentials expire (negative when expired)",
+            m.seconds_to_expiry.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last successful refresh",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "profile_valid",
+            "1 when the profile holds valid credentials, else 0",
+            m.up.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a successful refresh.
+    pub fn refreshed(&self, profile: &str) {
+        self.refreshes.get_or_create(&label(profile)).inc();
+    }
+
+    /// Counts a failed attempt.
+    pub fn failed(&self, profile: &str, reason: &str) {
+        let l = FailureLabels {
+            profile: profile.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.failures.get_or_create(&l).inc();
+    }
+
+    /// Counts a rewrite of the credentials file.
+    pub fn file_written(&self) {
+        self.file_writes.inc();
+    }
+
+    /// Counts a failed write of the credentials file.
+    pub fn file_write_failed(&self) {
+        self.file_write_failures.inc();
+    }
+
+    /// Renders the Prometheus text format, with gauges taken from `profiles` at `now`.
+    pub fn render(&self, profiles: &[ProfileStatus], now: SystemTime) -> String {
+        self.seconds_to_expiry.clear();
+        self.last_success.clear();
+        self.up.clear();
+        for p in profiles {
+            let l = label(&p.name);
+            let valid = match p.expires_at.as_deref().and_then(parse_rfc3339) {
+                Some(exp) => {
+                    let secs = match exp.duration_since(now) {
+                        Ok(d) => d.as_secs_f64(),
+                        Err(e) => -e.duration().as_secs_f64(),
+                    };
+                    self.seconds_to_expiry.get_or_create(&l).set(secs);
+                    secs > 0.0
+                }
+                None => false,
+            };
+            self.up.get_or_create(&l).set(i64::from(valid));
+            if let Some(t) = p.last_refresh_at.as_deref().and_then(parse_rfc3339) {
+                let unix = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                self.last_success.get_or_create(&l).set(unix.as_secs_f64());
+            }
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn label(profile: &str) -> ProfileLabel {
+    ProfileLabel {
+        profile: profile.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{rfc3339, ProfileState};
+    use std::time::Duration;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let m = Metrics::new();
+        m.refreshed("a");
+        m.refreshed("a");
+        m.failed("a", "timeout");
+        m.file_written();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let p = ProfileStatus {
+            name: "a".into(),
+            kind: "assume_role".into(),
+            state: ProfileState::Fresh,
+            expires_at: Some(rfc3339(now + Duration::from_secs(600))),
+            next_refresh_at: None,
+            last_refresh_at: Some(rfc3339(now)),
+            last_error: None,
+            account_id: None,
+        };
+        let text = m.render(&[p], now);
+        assert!(
+            text.contains("credfresh_refreshes_total{profile=\"a\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("credfresh_refresh_failures_total{profile=\"a\",reason=\"timeout\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("credfresh_file_writes_total 1"), "{text}");
+        assert!(
+            text.contains("credfresh_seconds_until_expiry{profile=\"a\"} 600"),
+            "{text}"
+        );
+        assert!(
+            text.contains("credfresh_profile_valid{profile=\"a\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

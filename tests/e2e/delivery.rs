@@ -1,0 +1,318 @@
+//! Delivery to long-running programs: `credential_process`, the container endpoint and
+//! `/v1/credentials` keep a program that built one boto3 session going across refreshes,
+//! while a program holding credentials read from the file fails once they expire.
+//! A proxy in front of moto enforces expiry the way AWS does (moto itself does not).
+
+use crate::support::{
+    ensure_venv, free_port, repo_root, wait_for, wait_until, write_file, AssumeRole, Daemon, Moto,
+    TestEnv, BASE_PROFILE,
+};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `tests/py/expiry_proxy.py` in front of `upstream`, killed on drop.
+struct ExpiryProxy {
+    child: Child,
+    port: u16,
+}
+
+impl ExpiryProxy {
+    fn start(upstream: &str) -> ExpiryProxy {
+        let port = free_port();
+        let child = Command::new(ensure_venv().join("bin/python"))
+            .arg(repo_root().join("tests/py/expiry_proxy.py"))
+            .args(["--port", &port.to_string(), "--upstream", upstream])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start expiry_proxy.py");
+        wait_until(
+            Duration::from_secs(15),
+            "the expiry proxy to listen",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        ExpiryProxy { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ExpiryProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tests/py/long_client.py` with the test's environment plus `extra`.
+fn long_client(
+    env: &TestEnv,
+    seconds: u32,
+    profile: Option<&str>,
+    extra: &[(&str, String)],
+) -> Child {
+    let mut cmd = Command::new(ensure_venv().join("bin/python"));
+    cmd.arg(repo_root().join("tests/py/long_client.py")).args([
+        "--seconds",
+        &seconds.to_string(),
+        "--interval",
+        "1.5",
+    ]);
+    if let Some(p) = profile {
+        cmd.args(["--profile", p]);
+    }
+    cmd.env_clear()
+        .envs(env.vars())
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start long_client.py")
+}
+
+fn summary(child: Child, what: &str) -> Value {
+    let out = child.wait_with_output().expect("wait for long_client.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what} client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {stdout}"))
+}
+
+#[test]
+fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_the_file() {
+    let moto = Moto::start();
+    let proxy = ExpiryProxy::start(&moto.endpoint());
+    let env = TestEnv::with_sts(&proxy.endpoint());
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new("live", "LiveRole", BASE_PROFILE)
+        .duration("30s")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("live", "fresh", Duration::from_secs(30));
+
+    // What `credfresh env` prints is what the clients use.
+    let process = env.cli(&["env", "--process", "live"]);
+    let snippet = String::from_utf8_lossy(&process.stdout).into_owned();
+    assert!(snippet.contains("[profile live-live]"), "{snippet}");
+    let client_config = env.root().join("client-config");
+    write_file(
+        &client_config,
+        &format!("[default]\nregion = us-east-1\n\n{snippet}"),
+        0o600,
+    );
+    let exports = String::from_utf8_lossy(&env.cli(&["env", "live"]).stdout).into_owned();
+    let export = |name: &str| -> String {
+        let line = exports
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{exports}"));
+        line.trim_matches('\'').to_owned()
+    };
+    let empty = env.root().join("empty-credentials");
+    write_file(&empty, "", 0o600);
+    let plain_config = env.root().join("plain-config");
+    write_file(&plain_config, "[default]\nregion = us-east-1\n", 0o600);
+
+    let seconds = 75; // the daemon refreshes 30 s credentials about every 20 s: 3+ cycles
+    let via_process = long_client(
+        &env,
+        seconds,
+        Some("live-live"),
+        &[
+            ("AWS_CONFIG_FILE", client_config.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", empty.display().to_string()),
+        ],
+    );
+    let via_endpoint = long_client(
+        &env,
+        seconds,
+        None,
+        &[
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                export("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                export("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+            ),
+            ("AWS_CONFIG_FILE", plain_config.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", empty.display().to_string()),
+        ],
+    );
+    let via_file = long_client(&env, seconds, Some("live"), &[]);
+
+    let process = summary(via_process, "credential_process");
+    let endpoint = summary(via_endpoint, "container endpoint");
+    let file = summary(via_file, "credentials file");
+    for (what, s) in [
+        ("credential_process", &process),
+        ("container endpoint", &endpoint),
+    ] {
+        assert_eq!(s["errors"], 0, "{what}: {s}");
+        assert!(s["calls"].as_u64().unwrap() >= 30, "{what}: {s}");
+        assert!(
+            s["access_keys"].as_u64().unwrap() >= 3,
+            "{what} did not follow 3 refresh cycles: {s}"
+        );
+    }
+    assert!(
+        file["errors"].as_u64().unwrap() > 0,
+        "the file client should fail: {file}"
+    );
+    assert!(
+        file["first_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ExpiredToken"),
+        "{file}"
+    );
+    let refreshes = daemon.log_lines("refreshed", "live").len();
+    assert!(refreshes >= 4, "only {refreshes} refreshes");
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// `credfresh ARGS…` whose stdout carries secrets by design (credential-process): kept out of
+/// the transcript the leak check searches; its stderr is still searched.
+fn secret_cli(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(args)
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run credfresh");
+    env.note_text(
+        &format!("credfresh {} (stderr)", args.join(" ")),
+        &String::from_utf8_lossy(&out.stderr),
+    );
+    out
+}
+
+#[test]
+fn credentials_endpoint_metrics_and_direct_fetch() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new("api", "ApiRole", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("api", "fresh", Duration::from_secs(30));
+
+    // credential-process from the daemon's memory matches the file.
+    let out = secret_cli(&env, &["credential-process", "api"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).expect("credential_process JSON");
+    assert_eq!(c["Version"], 1);
+    let section = wait_for(Duration::from_secs(10), "the api section", || {
+        env.section("api")
+    });
+    assert_eq!(
+        c["AccessKeyId"].as_str(),
+        Some(section["aws_access_key_id"].as_str())
+    );
+    assert_eq!(
+        c["Expiration"].as_str(),
+        Some(section["x_credfresh_expiration"].as_str())
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unknown = env.cli(&["credential-process", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    // The container endpoint wants the token from its 0600 file.
+    let token_file = env.socket.parent().unwrap().join("container-token");
+    let token = std::fs::read_to_string(&token_file).expect("token file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let url = format!("http://127.0.0.1:{port}/v1/container-credentials/api");
+    let curl = |auth: Option<&str>| -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url]);
+        if let Some(a) = auth {
+            cmd.args(["-H", &format!("Authorization: {a}")]);
+        }
+        String::from_utf8_lossy(&cmd.output().expect("curl").stdout).into_owned()
+    };
+    assert_eq!(curl(None), "401");
+    assert_eq!(curl(Some("wrong")), "403");
+    assert_eq!(curl(Some(&token)), "200");
+
+    // /metrics parses with the Prometheus project's own parser.
+    let metrics = daemon.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
+refreshes = [s for s in families["credfresh_refreshes"].samples if s.name.endswith("_total")]
+assert any(s.labels["profile"] == "api" and s.value >= 1 for s in refreshes), refreshes
+ttl = families["credfresh_seconds_until_expiry"].samples
+assert any(s.labels["profile"] == "api" and 3000 < s.value <= 3600 for s in ttl), ttl
+assert families["credfresh_file_writes"].samples[0].value >= 1
+print("ok")
+"#;
+    let mut py = Command::new(ensure_venv().join("bin/python"))
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python");
+    use std::io::Write;
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.body.as_bytes())
+        .unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        metrics.body,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.note_text("GET /metrics", &metrics.body);
+
+    // Without a daemon, credential-process fetches directly and says so.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(10));
+    let out = secret_cli(&env, &["credential-process", "api"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+    let direct: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_ne!(direct["AccessKeyId"], c["AccessKeyId"], "a new fetch");
+    env.assert_secrets_never_logged(&daemon);
+}
