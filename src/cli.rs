@@ -647,7 +647,7 @@ mod tests {
             last_error: Some("cannot reach STS".into()),
             account_id: None,
         };
-        let t = table(&[p.clone()], now, false);
+        let t = table(std::slice::from_ref(&p), now, false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(
