@@ -147,8 +147,17 @@ fn container_status(detail: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
+/// The provider error's causes, without its generic top line ("the credential provider was
+/// not enabled", "unexpected credentials error").
+fn causes(err: &CredentialsError) -> String {
+    match std::error::Error::source(err) {
+        Some(inner) => chain(Some(inner)),
+        None => chain(Some(err)),
+    }
+}
+
 fn describe_container_error(var: &str, err: &CredentialsError) -> SourceError {
-    let detail = chain(Some(err));
+    let detail = causes(err);
     let status = container_status(&detail);
     match (err, status) {
         (_, Some(401 | 403)) => SourceError::permanent(
@@ -183,7 +192,7 @@ fn describe_imds_error(base: &str, err: &CredentialsError) -> SourceError {
         }
         next = e.source();
     }
-    let detail = chain(Some(err));
+    let detail = causes(err);
     if detail.contains("received 404 from IMDS") {
         return SourceError::permanent(
             "no_role",

@@ -8,11 +8,14 @@ mod support;
 
 mod chain;
 mod cli_errors;
+mod credential_process;
 mod credentials_file;
 mod fakes;
+mod instance;
 mod outage;
 mod peer_uid;
 mod rotation;
 mod signals;
 mod status;
 mod sts_profile;
+mod web_identity;
