@@ -464,3 +464,45 @@ fn any_kind_can_be_the_managed_source_of_a_chain() {
         assert_eq!(c.profiles[p].source.managed_source(), Some(src));
     }
 }
+
+#[test]
+fn example_config_is_valid_and_documents_every_key() {
+    let f = fixture(
+        "[default]\nregion = us-east-1\n",
+        "[default]\naws_access_key_id = AKIA\n",
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = parse(&path, &text, &f.env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.profiles.is_empty());
+    let keys = [
+        "credentials_file",
+        "socket",
+        "refresh_before",
+        "log_format",
+        "name",
+        "kind",
+        "role_arn",
+        "source_profile",
+        "duration",
+        "session_name",
+        "external_id",
+        "region",
+        "aws_profile",
+        "token_file",
+    ];
+    for key in keys {
+        assert!(
+            text.lines().any(|l| l
+                .trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} = "))),
+            "config.example.toml does not show `{key}`"
+        );
+    }
+    for kind in ["assume_role", "aws_profile", "web_identity", "instance"] {
+        assert!(
+            text.contains(&format!("kind = \"{kind}\"")),
+            "config.example.toml does not show kind {kind}"
+        );
+    }
+}
