@@ -236,7 +236,23 @@ fn container_endpoint_wins_and_a_wrong_token_is_a_clear_error() {
         fake.seen()
     );
 
-    // No token at all: 401, also clear.
+    // A server error costs one request per attempt: the provider's own retries are off.
+    fake.fail_credentials(Some(503));
+    let before = fake.seen().len();
+    let out = env.cli(&["refresh", "notebook"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out).contains(
+            "container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI) answered HTTP 503"
+        ),
+        "{}",
+        show(&out)
+    );
+    let attempt = fake.seen()[before..].to_vec();
+    assert_eq!(attempt.len(), 1, "one attempt, one request: {attempt:?}");
+    fake.fail_credentials(None);
+
+    // The token file gone: the error names it.
     std::fs::remove_file(&token_file).unwrap();
     let out = env.cli(&["refresh", "notebook"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
