@@ -160,11 +160,10 @@ fn describe_container_error(var: &str, err: &CredentialsError) -> SourceError {
     let detail = causes(err);
     let status = container_status(&detail);
     match (err, status) {
-        (_, Some(401 | 403)) => SourceError::permanent(
+        (_, Some(code @ (401 | 403))) => SourceError::permanent(
             "unauthorized",
             format!(
-                "the container credentials endpoint ({var}) refused the authorization token (HTTP {}); check AWS_CONTAINER_AUTHORIZATION_TOKEN / {ENV_TOKEN_FILE}",
-                status.unwrap_or_default()
+                "the container credentials endpoint ({var}) refused the authorization token (HTTP {code}); check AWS_CONTAINER_AUTHORIZATION_TOKEN / {ENV_TOKEN_FILE}"
             ),
         ),
         (_, Some(code)) => SourceError::transient(
