@@ -258,6 +258,15 @@ pub fn describe(c: &Config) -> String {
             ProfileSource::AwsProfile { aws_profile } => {
                 format!("resolves AWS profile \"{aws_profile}\" through the SDK")
             }
+            ProfileSource::WebIdentity(w) => format!(
+                "assumes {} for {} with the web identity token in {}",
+                w.role_arn,
+                humantime::format_duration(w.duration),
+                w.token_file.display()
+            ),
+            ProfileSource::Instance => {
+                "takes the instance's or container's role credentials (container endpoint, else IMDSv2)".to_owned()
+            }
         };
         out.push_str(&format!("  [{}] {detail}\n", p.name));
     }

@@ -83,6 +83,11 @@ pub enum ProfileSource {
         /// The profile in `~/.aws/config` / `~/.aws/credentials`.
         aws_profile: String,
     },
+    /// `sts:AssumeRoleWithWebIdentity` with a token file the platform rotates (EKS IRSA).
+    WebIdentity(WebIdentity),
+    /// The platform's own identity: the ECS/SageMaker container endpoint when its variables
+    /// are set, else EC2's IMDSv2.
+    Instance,
 }
 
 impl ProfileSource {
@@ -91,6 +96,8 @@ impl ProfileSource {
         match self {
             ProfileSource::AssumeRole(_) => "assume_role",
             ProfileSource::AwsProfile { .. } => "aws_profile",
+            ProfileSource::WebIdentity(_) => "web_identity",
+            ProfileSource::Instance => "instance",
         }
     }
 
@@ -119,6 +126,22 @@ pub struct AssumeRole {
     pub session_name: String,
     /// `ExternalId`, when the role's trust policy requires one.
     pub external_id: Option<String>,
+    /// STS region; the SDK's default region when unset.
+    pub region: Option<String>,
+}
+
+/// Settings of a `web_identity` profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebIdentity {
+    /// The role to assume (the key, else `AWS_ROLE_ARN`).
+    pub role_arn: String,
+    /// The OIDC token, re-read on every refresh because the platform rotates it (the key,
+    /// else `AWS_WEB_IDENTITY_TOKEN_FILE`).
+    pub token_file: PathBuf,
+    /// Session length asked of STS.
+    pub duration: Duration,
+    /// `RoleSessionName`, visible in CloudTrail.
+    pub session_name: String,
     /// STS region; the SDK's default region when unset.
     pub region: Option<String>,
 }
@@ -206,6 +229,7 @@ struct RawProfile {
     external_id: Option<Spanned<String>>,
     region: Option<Spanned<String>>,
     aws_profile: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
 }
 
 impl RawProfile {
@@ -219,6 +243,7 @@ impl RawProfile {
             ("external_id", &self.external_id),
             ("region", &self.region),
             ("aws_profile", &self.aws_profile),
+            ("token_file", &self.token_file),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -235,7 +260,15 @@ const ASSUME_ROLE_KEYS: &[&str] = &[
     "region",
 ];
 const AWS_PROFILE_KEYS: &[&str] = &["aws_profile"];
-const KINDS: &str = "assume_role, aws_profile";
+const WEB_IDENTITY_KEYS: &[&str] = &[
+    "role_arn",
+    "token_file",
+    "duration",
+    "session_name",
+    "region",
+];
+const INSTANCE_KEYS: &[&str] = &[];
+const KINDS: &str = "assume_role, aws_profile, web_identity, instance";
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
@@ -302,7 +335,7 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
         }
     };
     let daemon = v.daemon(raw.daemon, env);
-    let mut profiles = v.profiles(&raw.profile);
+    let mut profiles = v.profiles(&raw.profile, env);
     let aws_config = AwsConfigIndex::read(&env.aws_config_file());
     let credentials = AwsConfigIndex::read(&daemon.credentials_file);
     v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
@@ -471,7 +504,7 @@ impl Validator<'_> {
     }
 
     /// Validates each profile on its own; `None` marks one that had errors.
-    fn profiles(&mut self, raw: &[Spanned<RawProfile>]) -> Vec<Option<Profile>> {
+    fn profiles(&mut self, raw: &[Spanned<RawProfile>], env: &Environment) -> Vec<Option<Profile>> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
         for p in raw {
@@ -485,12 +518,12 @@ impl Validator<'_> {
             } else {
                 seen.insert(name, self.line_of(name_span.start));
             }
-            out.push(self.profile(p));
+            out.push(self.profile(p, env));
         }
         out
     }
 
-    fn profile(&mut self, raw: &Spanned<RawProfile>) -> Option<Profile> {
+    fn profile(&mut self, raw: &Spanned<RawProfile>, env: &Environment) -> Option<Profile> {
         let line = self.line_of(raw.span().start);
         let p = raw.get_ref();
         let name = p.name.get_ref().as_str();
@@ -501,6 +534,8 @@ impl Validator<'_> {
         let allowed = match p.kind.get_ref().as_str() {
             "assume_role" => ASSUME_ROLE_KEYS,
             "aws_profile" => AWS_PROFILE_KEYS,
+            "web_identity" => WEB_IDENTITY_KEYS,
+            "instance" => INSTANCE_KEYS,
             other => {
                 let msg = format!("`kind` = \"{other}\" is not supported; use one of: {KINDS}");
                 self.error(p.kind.span(), Some(name), msg);
@@ -509,16 +544,22 @@ impl Validator<'_> {
         };
         for (key, value) in p.set_keys() {
             if !allowed.contains(&key) {
-                let msg = format!(
-                    "`{key}` does not apply to kind \"{}\"; remove it (that kind takes: {})",
-                    p.kind.get_ref(),
+                let takes = if allowed.is_empty() {
+                    "no other keys".to_owned()
+                } else {
                     allowed.join(", ")
+                };
+                let msg = format!(
+                    "`{key}` does not apply to kind \"{}\"; remove it (that kind takes: {takes})",
+                    p.kind.get_ref(),
                 );
                 self.error(value.span(), Some(name), msg);
             }
         }
         let source = match p.kind.get_ref().as_str() {
             "assume_role" => self.assume_role(raw, name),
+            "web_identity" => self.web_identity(raw, name, env),
+            "instance" => Some(ProfileSource::Instance),
             _ => match &p.aws_profile {
                 Some(a) if !a.get_ref().trim().is_empty() => Some(ProfileSource::AwsProfile {
                     aws_profile: a.get_ref().trim().to_owned(),
@@ -565,35 +606,97 @@ impl Validator<'_> {
                 String::new()
             }
         };
-        let duration = match &p.duration {
-            Some(d) => match self.duration(d, Some(name), "duration") {
-                Some(d) if d > MAX_DURATION => {
-                    let msg = format!(
-                        "`duration` = \"{}\" is longer than STS allows (12h); shorten it",
-                        humantime::format_duration(d)
-                    );
-                    self.error(
-                        p.duration.as_ref().map(|d| d.span()).unwrap_or_default(),
-                        Some(name),
-                        msg,
-                    );
-                    DEFAULT_DURATION
+        Some(ProfileSource::AssumeRole(AssumeRole {
+            role_arn,
+            // Resolved to managed or AWS in `check_sources`, once all names are known.
+            source: SourceRef::Aws(source),
+            duration: self.session_duration(p, name),
+            session_name: self.session_name(p, name),
+            external_id: p.external_id.as_ref().map(|e| e.get_ref().clone()),
+            region: self.region(p, name),
+        }))
+    }
+
+    /// A `web_identity` profile: `role_arn` and `token_file` default to the variables EKS
+    /// (IRSA) and other OIDC platforms set for the pod.
+    fn web_identity(
+        &mut self,
+        raw: &Spanned<RawProfile>,
+        name: &str,
+        env: &Environment,
+    ) -> Option<ProfileSource> {
+        let p = raw.get_ref();
+        let role_arn = match (&p.role_arn, env.var("AWS_ROLE_ARN")) {
+            (Some(arn), _) => {
+                if let Err(why) = check_role_arn(arn.get_ref()) {
+                    self.error(arn.span(), Some(name), why);
                 }
-                Some(d) if d.subsec_nanos() != 0 => {
-                    let msg = "`duration` must be whole seconds".to_owned();
-                    self.error(
-                        p.duration.as_ref().map(|d| d.span()).unwrap_or_default(),
-                        Some(name),
-                        msg,
-                    );
-                    DEFAULT_DURATION
+                arn.get_ref().clone()
+            }
+            (None, Some(arn)) => {
+                if let Err(why) = check_role_arn(arn) {
+                    let msg =
+                        format!("{why} (taken from AWS_ROLE_ARN; set `role_arn` to override it)");
+                    self.error(raw.span(), Some(name), msg);
                 }
-                Some(d) => d,
-                None => DEFAULT_DURATION,
-            },
-            None => DEFAULT_DURATION,
+                arn.to_owned()
+            }
+            (None, None) => {
+                let msg = "kind \"web_identity\" needs `role_arn` (e.g. \"arn:aws:iam::123456789012:role/MyRole\"), and AWS_ROLE_ARN is not set to provide it";
+                self.error(raw.span(), Some(name), msg.into());
+                String::new()
+            }
         };
-        let session_name = match &p.session_name {
+        let token_file = match (&p.token_file, env.var("AWS_WEB_IDENTITY_TOKEN_FILE")) {
+            (Some(f), _) if f.get_ref().trim().is_empty() => {
+                let msg = "`token_file` is empty; remove the key to use AWS_WEB_IDENTITY_TOKEN_FILE, or give the path of the token file".to_owned();
+                self.error(f.span(), Some(name), msg);
+                PathBuf::new()
+            }
+            (Some(f), _) => env.expand(f.get_ref().trim()),
+            (None, Some(f)) => env.expand(f),
+            (None, None) => {
+                let msg = "kind \"web_identity\" needs `token_file` (e.g. \"/var/run/secrets/eks.amazonaws.com/serviceaccount/token\"), and AWS_WEB_IDENTITY_TOKEN_FILE is not set to provide it";
+                self.error(raw.span(), Some(name), msg.into());
+                PathBuf::new()
+            }
+        };
+        Some(ProfileSource::WebIdentity(WebIdentity {
+            role_arn,
+            token_file,
+            duration: self.session_duration(p, name),
+            session_name: self.session_name(p, name),
+            region: self.region(p, name),
+        }))
+    }
+
+    /// `duration`: a whole number of seconds up to STS's 12 h, default 1 h.
+    fn session_duration(&mut self, p: &RawProfile, name: &str) -> Duration {
+        let Some(raw) = &p.duration else {
+            return DEFAULT_DURATION;
+        };
+        match self.duration(raw, Some(name), "duration") {
+            Some(d) if d > MAX_DURATION => {
+                let msg = format!(
+                    "`duration` = \"{}\" is longer than STS allows (12h); shorten it",
+                    humantime::format_duration(d)
+                );
+                self.error(raw.span(), Some(name), msg);
+                DEFAULT_DURATION
+            }
+            Some(d) if d.subsec_nanos() != 0 => {
+                let msg = "`duration` must be whole seconds".to_owned();
+                self.error(raw.span(), Some(name), msg);
+                DEFAULT_DURATION
+            }
+            Some(d) => d,
+            None => DEFAULT_DURATION,
+        }
+    }
+
+    /// `session_name`, default `credfresh-<name>`.
+    fn session_name(&mut self, p: &RawProfile, name: &str) -> String {
+        match &p.session_name {
             Some(s) => {
                 if let Err(why) = check_session_name(s.get_ref()) {
                     self.error(s.span(), Some(name), why);
@@ -601,9 +704,12 @@ impl Validator<'_> {
                 s.get_ref().clone()
             }
             None => default_session_name(name),
-        };
-        let external_id = p.external_id.as_ref().map(|e| e.get_ref().clone());
-        let region = match &p.region {
+        }
+    }
+
+    /// `region`, when set.
+    fn region(&mut self, p: &RawProfile, name: &str) -> Option<String> {
+        match &p.region {
             Some(r) if check_region(r.get_ref()) => Some(r.get_ref().clone()),
             Some(r) => {
                 let msg = format!(
@@ -614,16 +720,7 @@ impl Validator<'_> {
                 None
             }
             None => None,
-        };
-        Some(ProfileSource::AssumeRole(AssumeRole {
-            role_arn,
-            // Resolved to managed or AWS in `check_sources`, once all names are known.
-            source: SourceRef::Aws(source),
-            duration,
-            session_name,
-            external_id,
-            region,
-        }))
+        }
     }
 
     /// Decides whether each `source_profile` is managed (a chain) or an AWS profile that exists.

@@ -159,7 +159,11 @@ fn missing_and_misplaced_keys() {
 
     let e = one_error(&f, "[[profile]]\nname = \"a\"\nkind = \"magic\"\n");
     assert_eq!(e.line, Some(3));
-    assert!(e.message.contains("assume_role, aws_profile"), "{e}");
+    assert!(
+        e.message
+            .contains("assume_role, aws_profile, web_identity, instance"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -288,4 +292,237 @@ fn container_endpoint_must_be_loopback() {
     assert_eq!(e.line, Some(2));
     let e = one_error(&f, "[daemon]\ncontainer_token_file = \"/x\"\n");
     assert!(e.message.contains("needs `container_endpoint`"), "{e}");
+}
+
+fn with_env(f: &Fixture, vars: &[(&str, &str)]) -> Environment {
+    let _ = &f.env;
+    Environment::new(f.dir.path(), vars)
+}
+
+#[test]
+fn web_identity_takes_keys_or_the_pod_environment() {
+    let f = base();
+    let text = r#"[[profile]]
+name = "eks"
+kind = "web_identity"
+role_arn = "arn:aws:iam::123456789012:role/Eks"
+token_file = "~/token"
+duration = "20m"
+session_name = "pod-a"
+region = "eu-west-1"
+"#;
+    let c = parse(Path::new("c.toml"), text, &f.env).unwrap();
+    let ProfileSource::WebIdentity(w) = &c.profiles[0].source else {
+        panic!("{c:?}")
+    };
+    assert_eq!(w.role_arn, "arn:aws:iam::123456789012:role/Eks");
+    assert_eq!(w.token_file, f.dir.path().join("token"));
+    assert_eq!(w.duration, Duration::from_secs(1200));
+    assert_eq!(w.session_name, "pod-a");
+    assert_eq!(w.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(c.profiles[0].source.kind(), "web_identity");
+
+    // Neither key: both come from what EKS sets in the pod; the defaults apply.
+    let env = with_env(
+        &f,
+        &[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/FromEnv"),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+            ),
+        ],
+    );
+    let text = "[[profile]]\nname = \"eks\"\nkind = \"web_identity\"\n";
+    let c = parse(Path::new("c.toml"), text, &env).unwrap();
+    let ProfileSource::WebIdentity(w) = &c.profiles[0].source else {
+        panic!("{c:?}")
+    };
+    assert_eq!(w.role_arn, "arn:aws:iam::123456789012:role/FromEnv");
+    assert_eq!(
+        w.token_file,
+        PathBuf::from("/var/run/secrets/eks.amazonaws.com/serviceaccount/token")
+    );
+    assert_eq!(w.duration, DEFAULT_DURATION);
+    assert_eq!(w.session_name, "credfresh-eks");
+    assert_eq!(w.region, None);
+
+    // A key wins over the variable.
+    let text = "[[profile]]\nname = \"eks\"\nkind = \"web_identity\"\nrole_arn = \"arn:aws:iam::123456789012:role/Key\"\ntoken_file = \"/t\"\n";
+    let c = parse(Path::new("c.toml"), text, &env).unwrap();
+    let ProfileSource::WebIdentity(w) = &c.profiles[0].source else {
+        panic!("{c:?}")
+    };
+    assert_eq!(w.role_arn, "arn:aws:iam::123456789012:role/Key");
+    assert_eq!(w.token_file, PathBuf::from("/t"));
+}
+
+#[test]
+fn web_identity_without_keys_or_environment_names_line_and_fix() {
+    let f = base();
+    let text = "\n[[profile]]\nname = \"eks\"\nkind = \"web_identity\"\n";
+    let e = errors(&f, text);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e.iter().all(|e| e.line == Some(2)), "{e:#?}");
+    assert!(e.iter().all(|e| e.profile.as_deref() == Some("eks")));
+    let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text[0].contains(":2: profile \"eks\": kind \"web_identity\" needs `role_arn`")
+            && text[0].contains("AWS_ROLE_ARN is not set"),
+        "{text:?}"
+    );
+    assert!(
+        text[1].contains("needs `token_file`")
+            && text[1].contains("AWS_WEB_IDENTITY_TOKEN_FILE is not set"),
+        "{text:?}"
+    );
+
+    // A bad ARN from the environment is reported, saying where it came from.
+    let env = with_env(
+        &f,
+        &[
+            ("AWS_ROLE_ARN", "not-an-arn"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+        ],
+    );
+    let e = match parse(
+        Path::new("c.toml"),
+        "[[profile]]\nname = \"eks\"\nkind = \"web_identity\"\n",
+        &env,
+    ) {
+        Err(ConfigErrors(e)) => e,
+        Ok(c) => panic!("{c:?}"),
+    };
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].message.contains("taken from AWS_ROLE_ARN"), "{}", e[0]);
+}
+
+#[test]
+fn web_identity_bad_values_and_foreign_keys() {
+    let f = base();
+    let text = r#"[[profile]]
+name = "eks"
+kind = "web_identity"
+role_arn = "arn:aws:iam::123456789012:role/Eks"
+token_file = ""
+duration = "13h"
+source_profile = "base"
+external_id = "x"
+"#;
+    let e = errors(&f, text);
+    let lines: Vec<Option<usize>> = e.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(7), Some(8), Some(5), Some(6)], "{e:#?}");
+    assert!(e[0]
+        .message
+        .contains("`source_profile` does not apply to kind \"web_identity\""));
+    assert!(e[0]
+        .message
+        .contains("role_arn, token_file, duration, session_name, region"));
+    assert!(e[2].message.contains("`token_file` is empty"), "{}", e[2]);
+    assert!(e[3].message.contains("longer than STS allows"), "{}", e[3]);
+}
+
+#[test]
+fn instance_takes_no_keys() {
+    let f = base();
+    let c = parse(
+        Path::new("c.toml"),
+        "[[profile]]\nname = \"notebook\"\nkind = \"instance\"\n",
+        &f.env,
+    )
+    .unwrap();
+    assert_eq!(c.profiles[0].source, ProfileSource::Instance);
+    assert_eq!(c.profiles[0].source.kind(), "instance");
+
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"notebook\"\nkind = \"instance\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\n",
+    );
+    assert_eq!(e.line, Some(4));
+    assert_eq!(e.profile.as_deref(), Some("notebook"));
+    assert!(
+        e.message
+            .contains("`role_arn` does not apply to kind \"instance\"; remove it (that kind takes: no other keys)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn any_kind_can_be_the_managed_source_of_a_chain() {
+    let f = base();
+    let env = with_env(
+        &f,
+        &[
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/Pod"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+        ],
+    );
+    let narrow = |n: &str, s: &str| {
+        format!("[[profile]]\nname = \"{n}\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/Narrow\"\nsource_profile = \"{s}\"\n")
+    };
+    let text = format!(
+        "{}{}{}[[profile]]\nname = \"box\"\nkind = \"instance\"\n[[profile]]\nname = \"pod\"\nkind = \"web_identity\"\n[[profile]]\nname = \"wrapped\"\nkind = \"aws_profile\"\naws_profile = \"sso-admin\"\n",
+        narrow("from-box", "box"),
+        narrow("from-pod", "pod"),
+        narrow("from-wrapped", "wrapped"),
+    );
+    let c = parse(Path::new("c.toml"), &text, &env).unwrap();
+    let names: Vec<&str> = c.profiles.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "box",
+            "from-box",
+            "pod",
+            "from-pod",
+            "wrapped",
+            "from-wrapped"
+        ],
+        "every source comes before the profile assuming from it"
+    );
+    for (p, src) in [(1, "box"), (3, "pod"), (5, "wrapped")] {
+        assert_eq!(c.profiles[p].source.managed_source(), Some(src));
+    }
+}
+
+#[test]
+fn example_config_is_valid_and_documents_every_key() {
+    let f = fixture(
+        "[default]\nregion = us-east-1\n",
+        "[default]\naws_access_key_id = AKIA\n",
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = parse(&path, &text, &f.env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.profiles.is_empty());
+    let keys = [
+        "credentials_file",
+        "socket",
+        "refresh_before",
+        "log_format",
+        "name",
+        "kind",
+        "role_arn",
+        "source_profile",
+        "duration",
+        "session_name",
+        "external_id",
+        "region",
+        "aws_profile",
+        "token_file",
+    ];
+    for key in keys {
+        assert!(
+            text.lines().any(|l| l
+                .trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} = "))),
+            "config.example.toml does not show `{key}`"
+        );
+    }
+    for kind in ["assume_role", "aws_profile", "web_identity", "instance"] {
+        assert!(
+            text.contains(&format!("kind = \"{kind}\"")),
+            "config.example.toml does not show kind {kind}"
+        );
+    }
 }

@@ -3,6 +3,8 @@
 
 mod assume_role;
 mod aws_profile;
+mod instance;
+mod web_identity;
 
 use crate::config::{Profile, ProfileSource};
 use crate::creds::TempCredentials;
@@ -104,6 +106,8 @@ impl Fetcher for AwsFetcher {
                 ProfileSource::AwsProfile { aws_profile } => {
                     aws_profile::fetch(&sdk, &aws_profile).await
                 }
+                ProfileSource::WebIdentity(w) => web_identity::fetch(&sdk, &name, &w).await,
+                ProfileSource::Instance => instance::fetch().await,
             }
         })
     }

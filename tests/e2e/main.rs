@@ -8,9 +8,11 @@ mod support;
 
 mod chain;
 mod cli_errors;
+mod credential_process;
 mod credentials_file;
 mod delivery;
 mod fakes;
+mod instance;
 mod outage;
 mod packaging;
 mod peer_uid;
@@ -19,3 +21,4 @@ mod service;
 mod signals;
 mod status;
 mod sts_profile;
+mod web_identity;

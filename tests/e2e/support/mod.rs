@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod ini;
+pub mod metadata;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -430,6 +431,7 @@ pub struct TestEnv {
     pub sts_endpoint: String,
     secrets: Mutex<BTreeSet<String>>,
     transcript: Mutex<Vec<String>>,
+    extra_vars: Mutex<Vec<(String, String)>>,
 }
 
 impl TestEnv {
@@ -455,6 +457,7 @@ impl TestEnv {
             sts_endpoint: endpoint.to_owned(),
             secrets: Mutex::new(BTreeSet::new()),
             transcript: Mutex::new(Vec::new()),
+            extra_vars: Mutex::new(Vec::new()),
         };
         assert!(
             env.socket.as_os_str().len() < 100,
@@ -510,7 +513,22 @@ impl TestEnv {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(self.extra_vars.lock().unwrap().iter().cloned())
         .collect()
+    }
+
+    /// Adds `name=value` to the environment of every child started from now on (the
+    /// platform's variables: `AWS_ROLE_ARN`, `AWS_EC2_METADATA_SERVICE_ENDPOINT`, …).
+    pub fn set_var(&self, name: &str, value: &str) {
+        let mut vars = self.extra_vars.lock().unwrap();
+        vars.retain(|(k, _)| k != name);
+        vars.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Remembers a secret that is not in the credentials file (a web identity token, a
+    /// container authorization token) for the leak check.
+    pub fn record_secret(&self, secret: &str) {
+        self.secrets.lock().unwrap().insert(secret.to_owned());
     }
 
     /// `credfresh --config CONFIG ARGS…` with the controlled environment.

@@ -1,0 +1,76 @@
+//! `kind = "aws_profile"` wrapping a `credential_process` profile of `~/.aws/config`: the
+//! helper's keys land in their own section with the helper's own `Expiration`, for tools that
+//! only read the credentials file; a failing helper is reported and the old keys stay.
+
+use crate::support::{
+    ensure_venv, output_text, repo_root, show, wait_for, write_file, Daemon, Moto, TestEnv,
+    AWS_CONFIG,
+};
+use std::time::{Duration, SystemTime};
+
+#[test]
+fn aws_profile_keeps_a_credential_process_profile_fresh() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let state = env.root().join("helper").join("counter");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let helper = format!(
+        "{} {} --state {} --lifetime 5400",
+        ensure_venv().join("bin/python").display(),
+        repo_root().join("tests/py/credential_process.py").display(),
+        state.display()
+    );
+    write_file(
+        &env.aws_config,
+        &format!(
+            "{AWS_CONFIG}\n[profile legacy]\ncredential_process = {helper}\nregion = us-east-1\n"
+        ),
+        0o600,
+    );
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"wrapped\"\nkind = \"aws_profile\"\naws_profile = \"legacy\"\n",
+        env.daemon_table()
+    ));
+
+    let daemon = Daemon::start(&env);
+    let status = daemon.wait_state("wrapped", "fresh", Duration::from_secs(30));
+    assert_eq!(status["kind"], "aws_profile", "{status}");
+    let section = wait_for(Duration::from_secs(10), "[wrapped] in the file", || {
+        env.section("wrapped")
+    });
+    assert_eq!(section["aws_access_key_id"], "ASIAPROCESS000000000001");
+    assert!(section["aws_session_token"].starts_with("processSessionToken"));
+    // The helper's own Expiration (90 min), in the file and in the status.
+    let written = &section["x_credfresh_expiration"];
+    assert_eq!(status["expires_at"], written.as_str(), "{status}");
+    let left = crate::support::rfc3339(written, "x_credfresh_expiration")
+        .duration_since(SystemTime::now())
+        .expect("in the future");
+    assert!(
+        left > Duration::from_secs(85 * 60) && left <= Duration::from_secs(90 * 60),
+        "{written} is not the helper's 90 minutes"
+    );
+
+    // Each refresh runs the helper again.
+    let out = env.cli(&["refresh", "wrapped"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    wait_for(Duration::from_secs(10), "the helper's second keys", || {
+        env.section("wrapped")
+            .filter(|s| s["aws_access_key_id"] == "ASIAPROCESS000000000002")
+    });
+
+    // A failing helper: reported with the profile's name, the old keys stay.
+    write_file(&state.parent().unwrap().join("fail"), "", 0o600);
+    let out = env.cli(&["refresh", "wrapped"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("AWS profile \"legacy\" gave no credentials"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        env.section("wrapped").unwrap()["aws_access_key_id"],
+        "ASIAPROCESS000000000002"
+    );
+    env.assert_secrets_never_logged(&daemon);
+}
