@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Latency of `credfresh credential-process` (credentials from the daemon's memory) side by side
+# with what users run today to get the same role's credentials into a process:
+#   - boto3 resolving an assume-role profile itself (a fresh python process calling STS),
+#   - boto3 resolving a credential_process profile that calls credfresh,
+#   - `aws configure export-credentials` when the installed AWS CLI has it (v2 only).
+# Everything runs against a local STS (moto); the figures land on stdout as a Markdown table.
+#
+#   scripts/bench-credential-process.sh            # 200 runs each, release build
+#   RUNS=50 CREDFRESH_BIN=target/debug/credfresh scripts/bench-credential-process.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${RUNS:-200}"
+venv="$(scripts/ensure-venv.sh)"
+if [[ -z "${CREDFRESH_BIN:-}" ]]; then
+    cargo build --quiet --release --bin credfresh
+    CREDFRESH_BIN="$PWD/target/release/credfresh"
+fi
+bin="$(realpath "$CREDFRESH_BIN")"
+
+work="$(mktemp -d /tmp/credfresh-bench.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
+
+export HOME="$work/home" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$port" AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
+mkdir -p "$HOME/.aws"
+printf '[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >"$HOME/.aws/credentials"
+cat >"$HOME/.aws/config" <<INI
+[default]
+region = us-east-1
+
+[profile role-by-boto3]
+role_arn = arn:aws:iam::123456789012:role/MetaflowUserRole
+source_profile = base
+
+[profile via-credfresh]
+credential_process = $bin --config $work/config.toml credential-process metaflow
+INI
+cat >"$work/config.toml" <<TOML
+[daemon]
+socket = "$work/run/credfresh.sock"
+
+[[profile]]
+name = "metaflow"
+kind = "assume_role"
+role_arn = "arn:aws:iam::123456789012:role/MetaflowUserRole"
+source_profile = "base"
+duration = "1h"
+TOML
+"$bin" --config "$work/config.toml" daemon 2>"$work/daemon.log" &
+pids+=($!)
+for _ in $(seq 100); do "$bin" --config "$work/config.toml" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$bin" --config "$work/config.toml" refresh >/dev/null
+
+export BENCH_RUNS="$runs" BENCH_BIN="$bin" BENCH_CONFIG="$work/config.toml" BENCH_VENV="$venv"
+"$venv/bin/python" - <<'PY'
+import os, shutil, statistics, subprocess, time
+
+runs = int(os.environ["BENCH_RUNS"])
+bin_, config, venv = os.environ["BENCH_BIN"], os.environ["BENCH_CONFIG"], os.environ["BENCH_VENV"]
+py = f"{venv}/bin/python"
+cases = [
+    ("credfresh credential-process (daemon memory)",
+     [bin_, "--config", config, "credential-process", "metaflow"]),
+    ("boto3 resolving an assume-role profile (STS call)",
+     [py, "-c", "import boto3; boto3.Session(profile_name='role-by-boto3').get_credentials().get_frozen_credentials()"]),
+    ("boto3 resolving a credential_process profile → credfresh",
+     [py, "-c", "import boto3; boto3.Session(profile_name='via-credfresh').get_credentials().get_frozen_credentials()"]),
+    ("python interpreter + `import boto3` alone (floor of the two above)",
+     [py, "-c", "import boto3"]),
+]
+aws = shutil.which("aws", path=f"{venv}/bin")
+has_export = aws and subprocess.run([aws, "configure", "export-credentials", "help"],
+                                    capture_output=True).returncode == 0
+if has_export:
+    cases.append(("aws configure export-credentials (AWS CLI)",
+                  [aws, "configure", "export-credentials", "--profile", "role-by-boto3"]))
+
+def measure(cmd, n):
+    times = []
+    for i in range(n + 3):
+        t = time.perf_counter()
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = (time.perf_counter() - t) * 1000
+        if r.returncode != 0:
+            raise SystemExit(f"{cmd} failed: {r.stderr.decode()}")
+        if i >= 3:  # warm-up
+            times.append(dt)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9) - 1], times[-1]
+
+print(f"| command | median ms | p90 ms | max ms |   ({runs} runs each)")
+print("|---|---:|---:|---:|")
+for name, cmd in cases:
+    n = runs if "credfresh credential-process" in name else max(20, runs // 5)
+    med, p90, worst = measure(cmd, n)
+    print(f"| {name} | {med:.2f} | {p90:.2f} | {worst:.2f} |")
+if not has_export:
+    print("\n`aws configure export-credentials` is not available: the AWS CLI installed here is v1 "
+          "(that subcommand exists only in v2).")
+PY
