@@ -510,6 +510,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "region",
         "aws_profile",
         "token_file",
+        "container_endpoint",
+        "container_token_file",
     ];
     for key in keys {
         assert!(
