@@ -419,6 +419,22 @@ impl Validator<'_> {
         }
     }
 
+    /// A non-empty path value with `~` expanded.
+    fn path(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        env: &Environment,
+    ) -> Option<PathBuf> {
+        let v = value?;
+        if v.get_ref().trim().is_empty() {
+            let msg = format!("`{key}` is empty; remove the key to use the default");
+            self.error(v.span(), None, msg);
+            return None;
+        }
+        Some(env.expand(v.get_ref()))
+    }
+
     fn daemon(&mut self, raw: Option<RawDaemon>, env: &Environment) -> DaemonSettings {
         let mut settings = DaemonSettings {
             credentials_file: env.default_credentials_file(),
@@ -428,27 +444,11 @@ impl Validator<'_> {
             container: None,
         };
         let Some(raw) = raw else { return settings };
-        if let Some(p) = raw.credentials_file {
-            if p.get_ref().trim().is_empty() {
-                self.error(
-                    p.span(),
-                    None,
-                    "`credentials_file` is empty; remove the key to use the default".into(),
-                );
-            } else {
-                settings.credentials_file = env.expand(p.get_ref());
-            }
+        if let Some(p) = self.path(raw.credentials_file.as_ref(), "credentials_file", env) {
+            settings.credentials_file = p;
         }
-        if let Some(p) = raw.socket {
-            if p.get_ref().trim().is_empty() {
-                self.error(
-                    p.span(),
-                    None,
-                    "`socket` is empty; remove the key to use the default".into(),
-                );
-            } else {
-                settings.socket = env.expand(p.get_ref());
-            }
+        if let Some(p) = self.path(raw.socket.as_ref(), "socket", env) {
+            settings.socket = p;
         }
         if let Some(d) = raw.refresh_before {
             if let Some(d) = self.duration(&d, None, "refresh_before") {

@@ -38,6 +38,48 @@ impl TempCredentials {
         )
     }
 
+    /// Converts credentials an SDK provider resolved, with the expiry it reported.
+    pub fn from_sdk(c: &aws_credential_types::Credentials, expiration: SystemTime) -> Self {
+        TempCredentials {
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
+            session_token: c.session_token().map(|t| SecretString::from(t.to_owned())),
+            expiration,
+            account_id: c.account_id().map(|a| a.as_str().to_owned()),
+            arn: None,
+        }
+    }
+
+    /// Converts the credentials of an STS response (`operation` names it in errors); the
+    /// account comes from the assumed role's ARN.
+    pub fn from_sts(
+        operation: &str,
+        c: Option<&aws_sdk_sts::types::Credentials>,
+        arn: Option<&str>,
+    ) -> Result<Self, crate::sources::SourceError> {
+        use crate::sources::SourceError;
+        let c = c.ok_or_else(|| {
+            SourceError::transient(
+                "bad_response",
+                format!("STS {operation} response holds no credentials"),
+            )
+        })?;
+        let expiration = SystemTime::try_from(*c.expiration()).map_err(|_| {
+            SourceError::transient(
+                "bad_response",
+                format!("STS {operation} response has an unreadable Expiration"),
+            )
+        })?;
+        Ok(TempCredentials {
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
+            session_token: Some(SecretString::from(c.session_token().to_owned())),
+            expiration,
+            account_id: arn.and_then(account_from_arn),
+            arn: arn.map(str::to_owned),
+        })
+    }
+
     /// Whether the credentials are still usable at `now`.
     pub fn valid_at(&self, now: SystemTime) -> bool {
         self.expiration > now

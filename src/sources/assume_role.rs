@@ -2,12 +2,10 @@
 
 use super::{describe, SourceError, FALLBACK_REGION};
 use crate::config::{AssumeRole, SourceRef};
-use crate::creds::{account_from_arn, TempCredentials};
+use crate::creds::TempCredentials;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_types::region::Region;
-use secrecy::SecretString;
-use std::time::SystemTime;
 
 /// One `AssumeRole` call for profile `name`.
 pub(super) async fn fetch(
@@ -55,25 +53,6 @@ pub(super) async fn fetch(
             err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
             err
         })?;
-    let c = out.credentials().ok_or_else(|| {
-        SourceError::transient(
-            "bad_response",
-            "STS AssumeRole response holds no credentials",
-        )
-    })?;
-    let expiration = SystemTime::try_from(*c.expiration()).map_err(|_| {
-        SourceError::transient(
-            "bad_response",
-            "STS AssumeRole response has an unreadable Expiration",
-        )
-    })?;
-    let arn = out.assumed_role_user().map(|u| u.arn().to_owned());
-    Ok(TempCredentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-        session_token: Some(SecretString::from(c.session_token().to_owned())),
-        expiration,
-        account_id: arn.as_deref().and_then(account_from_arn),
-        arn,
-    })
+    let arn = out.assumed_role_user().map(|u| u.arn());
+    TempCredentials::from_sts("AssumeRole", out.credentials(), arn)
 }

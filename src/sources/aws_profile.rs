@@ -10,7 +10,6 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_types::region::Region;
-use secrecy::SecretString;
 
 /// A provider for AWS profile `name`. Built per call so edits of the AWS files are seen.
 pub(super) fn provider(
@@ -60,12 +59,5 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
             ),
         ));
     };
-    Ok(TempCredentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-        session_token: c.session_token().map(|t| SecretString::from(t.to_owned())),
-        expiration,
-        account_id: c.account_id().map(|a| a.as_str().to_owned()),
-        arn: None,
-    })
+    Ok(TempCredentials::from_sdk(&c, expiration))
 }

@@ -25,7 +25,6 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::StaticTimeSource;
-use secrecy::SecretString;
 use std::time::{Duration, SystemTime};
 
 const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
@@ -123,14 +122,7 @@ fn temp_credentials(c: Credentials, from: &str) -> Result<TempCredentials, Sourc
             format!("{from} returned credentials without an Expiration"),
         ));
     };
-    Ok(TempCredentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-        session_token: c.session_token().map(|t| SecretString::from(t.to_owned())),
-        expiration,
-        account_id: c.account_id().map(|a| a.as_str().to_owned()),
-        arn: None,
-    })
+    Ok(TempCredentials::from_sdk(&c, expiration))
 }
 
 /// An HTTP status the container endpoint answered with, found in the provider's message.

@@ -9,12 +9,11 @@
 
 use super::{describe, SourceError, FALLBACK_REGION};
 use crate::config::WebIdentity;
-use crate::creds::{account_from_arn, TempCredentials};
+use crate::creds::TempCredentials;
 use aws_config::SdkConfig;
 use aws_types::region::Region;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
-use std::time::SystemTime;
 
 /// Reads the token in `path`: one line, surrounding whitespace dropped. Errors name the file,
 /// never its content.
@@ -87,27 +86,8 @@ pub(super) async fn fetch(
             );
             err
         })?;
-    let c = out.credentials().ok_or_else(|| {
-        SourceError::transient(
-            "bad_response",
-            "STS AssumeRoleWithWebIdentity response holds no credentials",
-        )
-    })?;
-    let expiration = SystemTime::try_from(*c.expiration()).map_err(|_| {
-        SourceError::transient(
-            "bad_response",
-            "STS AssumeRoleWithWebIdentity response has an unreadable Expiration",
-        )
-    })?;
-    let arn = out.assumed_role_user().map(|u| u.arn().to_owned());
-    Ok(TempCredentials {
-        access_key_id: c.access_key_id().to_owned(),
-        secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-        session_token: Some(SecretString::from(c.session_token().to_owned())),
-        expiration,
-        account_id: arn.as_deref().and_then(account_from_arn),
-        arn,
-    })
+    let arn = out.assumed_role_user().map(|u| u.arn());
+    TempCredentials::from_sts("AssumeRoleWithWebIdentity", out.credentials(), arn)
 }
 
 #[cfg(test)]
