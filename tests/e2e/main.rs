@@ -6,6 +6,7 @@
 
 mod support;
 
+mod bad_input;
 mod chain;
 mod cli_errors;
 mod credential_process;

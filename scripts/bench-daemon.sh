@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Daemon figures for BENCHMARKS.md, against a local STS (moto), release build:
+#   - GET /v1/status throughput and latency with 10 profiles (benches/status_socket.rs),
+#   - idle RSS with 10 and 1,000 profiles,
+#   - idle wake-ups per minute (context switches of all the daemon's threads).
+#
+#   scripts/bench-daemon.sh                  # IDLE_SECONDS=60 by default
+#   IDLE_SECONDS=120 scripts/bench-daemon.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+idle="${IDLE_SECONDS:-60}"
+venv="$(scripts/ensure-venv.sh)"
+cargo build --quiet --release --bin credfresh
+cargo bench --quiet --bench status_socket --no-run 2>/dev/null
+bin="$PWD/target/release/credfresh"
+
+work="$(mktemp -d /tmp/credfresh-bench.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
+export HOME="$work/home" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$port" AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
+mkdir -p "$HOME/.aws"
+printf '[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >"$HOME/.aws/credentials"
+printf '[default]\nregion = us-east-1\n' >"$HOME/.aws/config"
+
+# Starts a daemon managing $1 profiles; waits until all are fresh; prints its pid.
+start_daemon() {
+    local n="$1" cfg="$work/config-$1.toml"
+    printf '[daemon]\nsocket = "%s"\n' "$work/run-$n/credfresh.sock" >"$cfg"
+    for i in $(seq "$n"); do
+        printf '\n[[profile]]\nname = "p%d"\nkind = "assume_role"\nrole_arn = "arn:aws:iam::123456789012:role/R%d"\nsource_profile = "base"\nduration = "1h"\n' "$i" "$i" >>"$cfg"
+    done
+    "$bin" --config "$cfg" daemon 2>"$work/daemon-$n.log" &
+    local pid=$!
+    pids+=("$pid")
+    for _ in $(seq 600); do
+        if "$bin" --config "$cfg" status --json 2>/dev/null | "$venv/bin/python" -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)'; then
+            echo "$pid"
+            return
+        fi
+        sleep 0.2
+    done
+    echo "daemon with $n profiles did not get fresh" >&2
+    exit 1
+}
+
+switches() { # total context switches of every thread of pid $1
+    cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'
+}
+rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+
+echo "| measurement | value |"
+echo "|---|---:|"
+for n in 10 1000; do
+    pid="$(start_daemon "$n")"
+    sleep 2
+    before="$(switches "$pid")"
+    sleep "$idle"
+    after="$(switches "$pid")"
+    awk -v n="$n" -v kib="$(rss_kib "$pid")" 'BEGIN { printf "| idle RSS, %d profiles | %.1f MiB |\n", n, kib / 1024 }'
+    awk -v n="$n" -v d="$((after - before))" -v s="$idle" 'BEGIN { printf "| idle wake-ups per minute, %d profiles | %.1f |\n", n, d * 60 / s }'
+    if [[ "$n" == 10 ]]; then
+        result="$(cargo bench --quiet --bench status_socket -- "$work/run-10/credfresh.sock" 8 5)"
+        echo "| status socket, 10 profiles | $result |"
+    fi
+    kill "$pid"
+done

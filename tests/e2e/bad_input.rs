@@ -1,0 +1,197 @@
+//! Hostile and broken input: every config in `tests/corpus/config/` is refused with exit code 2
+//! and a message naming file, line and fix, and the same files sent to a running daemon by
+//! reload leave the old config running. Malformed requests on the control socket get a 4xx and
+//! never stall the daemon.
+
+use crate::support::{repo_root, write_file, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The corpus: (file, expected line, expected text), from each file's `# expect:` first line.
+fn corpus() -> Vec<(PathBuf, usize, String)> {
+    let dir = repo_root().join("tests/corpus/config");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("read corpus file");
+            let expect = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# expect: "))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} lacks a `# expect: LINE: text` first line",
+                        path.display()
+                    )
+                });
+            let (line, what) = expect
+                .split_once(": ")
+                .unwrap_or((expect.trim_end_matches(':'), ""));
+            (path, line.parse().expect("line number"), what.to_owned())
+        })
+        .collect()
+}
+
+/// An ~/.aws/config that makes `legacy` a role profile, for the conflict case.
+fn env_with_legacy_role(moto: &Moto) -> TestEnv {
+    let env = TestEnv::new(moto);
+    write_file(
+        &env.aws_config,
+        "[default]\nregion = us-east-1\n\n[profile legacy]\nrole_arn = arn:aws:iam::123456789012:role/L\nsource_profile = base\n",
+        0o600,
+    );
+    env
+}
+
+#[test]
+fn every_broken_config_is_refused_with_file_line_and_reason() {
+    let cases = corpus();
+    assert!(cases.len() >= 30, "only {} corpus files", cases.len());
+    let moto = Moto::start();
+    let env = env_with_legacy_role(&moto);
+    for (path, line, what) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_credfresh"))
+            .arg("--config")
+            .arg(&path)
+            .arg("validate")
+            .env_clear()
+            .envs(env.vars())
+            .output()
+            .expect("run validate");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        let located = format!("{}:{line}: ", path.display());
+        assert!(
+            stderr.contains(&located),
+            "{name}: expected {located:?} in:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&what),
+            "{name}: expected {what:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn broken_configs_sent_by_reload_leave_the_old_one_running() {
+    let moto = Moto::start();
+    let env = env_with_legacy_role(&moto);
+    let good =
+        env.write_config(&[AssumeRole::new("steady", "SteadyRole", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    let before = daemon.wait_state("steady", "fresh", Duration::from_secs(30));
+    for (path, _, _) in corpus() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // Keep the socket so the client finds the daemon; the rest is the broken file.
+        let broken = std::fs::read_to_string(&path).unwrap();
+        let text = if broken.contains("[daemon]") {
+            broken.clone()
+        } else {
+            format!("{}{broken}", env.daemon_table())
+        };
+        env.write_config_text(&text);
+        let out = env.cli(&["--socket", &env.socket.display().to_string(), "reload"]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = daemon
+            .profile("steady")
+            .unwrap_or_else(|| panic!("{name}: old config gone"));
+        assert_eq!(
+            after["last_refresh_at"], before["last_refresh_at"],
+            "{name}"
+        );
+    }
+    env.write_config_text(&good);
+    let out = env.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(daemon
+        .status()
+        .get("config_error")
+        .is_none_or(|e| e.is_null()));
+}
+
+/// Sends raw bytes on the control socket and returns the status line of the reply ("" if the
+/// daemon closed without one).
+fn raw(socket: &std::path::Path, bytes: &[u8]) -> String {
+    let mut s = UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn malformed_requests_get_4xx_and_never_stall_the_daemon() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("calm", "CalmRole", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("calm", "fresh", Duration::from_secs(30));
+    let sock = daemon.socket().to_owned();
+
+    // A slowloris client that never finishes its headers holds only its own connection.
+    let mut slow = UnixStream::connect(&sock).expect("connect");
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unknown path", b"GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+        ("wrong method", b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+        (
+            "bad JSON",
+            b"POST /v1/refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{not json".to_vec(),
+        ),
+        ("garbage", b"\x16\x03\x01 this is not HTTP\r\n\r\n".to_vec()),
+        ("oversized headers", {
+            let mut v = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+            v.extend(std::iter::repeat_n(b'a', 200_000));
+            v.extend(b"\r\n\r\n");
+            v
+        }),
+        ("unknown profile", b"GET /v1/profiles/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let t = Instant::now();
+        let status = raw(&sock, &bytes);
+        assert!(
+            status.is_empty() || status.contains(" 4"),
+            "{what}: got {status:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(12),
+            "{what} took {:?}",
+            t.elapsed()
+        );
+        // The daemon still answers at once.
+        let t = Instant::now();
+        assert_eq!(daemon.get("/healthz").status, 200, "after {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "healthz after {what} took {:?}",
+            t.elapsed()
+        );
+    }
+    drop(slow);
+}
