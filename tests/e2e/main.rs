@@ -6,6 +6,7 @@
 
 mod support;
 
+mod access;
 mod bad_input;
 mod chain;
 mod cli_errors;
@@ -18,6 +19,7 @@ mod outage;
 mod packaging;
 mod peer_uid;
 mod rotation;
+mod secrets;
 mod service;
 mod signals;
 mod status;
