@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// A healthy source due this soon is refreshed together with a due dependent.
 pub const CHAIN_WINDOW: Duration = Duration::from_secs(60);
+/// Shortest delay after a permanent failure (AccessDenied, a malformed role ARN).
+pub const PERMANENT_RETRY: Duration = Duration::from_secs(60);
 /// First retry delay after a failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Retry delays double up to this cap.
@@ -470,7 +472,11 @@ impl Scheduler {
     fn fail(&mut self, i: usize, now: SystemTime, err: SourceError) {
         let e = &mut self.entries[i];
         e.failures = e.failures.saturating_add(1);
-        let delay = backoff(e.failures, fastrand::f64());
+        let mut delay = backoff(e.failures, fastrand::f64());
+        if err.permanent {
+            // Retrying cannot help until someone changes a policy or the config: don't hammer.
+            delay = delay.max(PERMANENT_RETRY.mul_f64(0.75 + 0.5 * fastrand::f64()));
+        }
         e.next_refresh = now + delay;
         e.state = if err.permanent {
             ProfileState::Error

@@ -88,6 +88,7 @@ struct FakeFetcher {
     lifetime: Duration,
     calls: Mutex<Vec<(String, u64, Option<String>)>>,
     failing: Mutex<Vec<String>>,
+    permanent: Mutex<Vec<String>>,
     latency: Duration,
 }
 
@@ -98,6 +99,7 @@ impl FakeFetcher {
             lifetime,
             calls: Mutex::new(Vec::new()),
             failing: Mutex::new(Vec::new()),
+            permanent: Mutex::new(Vec::new()),
             latency: Duration::from_millis(100),
         })
     }
@@ -121,6 +123,7 @@ impl Fetcher for FakeFetcher {
             source.map(|s| s.access_key_id),
         ));
         let fail = self.failing.lock().unwrap().contains(&profile.name);
+        let denied = self.permanent.lock().unwrap().contains(&profile.name);
         let expiration = now + self.latency + self.lifetime;
         let latency = self.latency;
         let name = profile.name.clone();
@@ -128,6 +131,12 @@ impl Fetcher for FakeFetcher {
             tokio::time::sleep(latency).await;
             if fail {
                 return Err(SourceError::transient("unreachable", "cannot reach STS"));
+            }
+            if denied {
+                return Err(SourceError::permanent(
+                    "AccessDenied",
+                    "STS refused: AccessDenied",
+                ));
             }
             Ok(TempCredentials {
                 access_key_id: format!("ASIA{name}{n}"),
@@ -443,5 +452,18 @@ async fn due_dependent_refreshes_its_source_first() {
             );
         }
     }
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_failures_are_not_hammered() {
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
+    h.fetcher.permanent.lock().unwrap().push("a".into());
+    advance(300).await;
+    let calls = h.fetcher.calls("a");
+    // At least 45 s between attempts: about 6 in 5 minutes, not the ~12 of a transient failure.
+    assert!(calls.len() <= 7, "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[1] - w[0] >= 44), "{calls:?}");
+    assert_eq!(h.settled("a").await.state, ProfileState::Error);
     h.shutdown.cancel();
 }

@@ -12,6 +12,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,15 +115,23 @@ impl Fetcher for AwsFetcher {
 }
 
 /// Turns an SDK error into a message that says what happened and which service was involved.
-pub(crate) fn describe<E, R>(service: &str, err: &SdkError<E, R>) -> SourceError
+pub(crate) fn describe<E>(service: &str, err: &SdkError<E, HttpResponse>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     match err {
-        SdkError::ServiceError(e) => {
-            let e = e.err();
-            let code = e.code().unwrap_or("UnknownError");
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let Some(code) = e.code() else {
+                // No error code: the body was not the service's (a proxy page, garbage).
+                return SourceError::transient(
+                    "bad_response",
+                    format!(
+                        "{service} sent a response that could not be read (HTTP {})",
+                        ctx.raw().status().as_u16()
+                    ),
+                );
+            };
             let message = e.message().unwrap_or("no message");
             let text = format!("{service} refused: {code}: {message}");
             match code {

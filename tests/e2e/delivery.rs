@@ -3,50 +3,14 @@
 //! while a program holding credentials read from the file fails once they expire.
 //! A proxy in front of moto enforces expiry the way AWS does (moto itself does not).
 
+use crate::support::fault_proxy::FaultProxy;
 use crate::support::{
-    ensure_venv, free_port, repo_root, wait_for, wait_until, write_file, AssumeRole, Daemon, Moto,
-    TestEnv, BASE_PROFILE,
+    ensure_venv, free_port, repo_root, wait_for, write_file, AssumeRole, Daemon, Moto, TestEnv,
+    BASE_PROFILE,
 };
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// `tests/py/expiry_proxy.py` in front of `upstream`, killed on drop.
-struct ExpiryProxy {
-    child: Child,
-    port: u16,
-}
-
-impl ExpiryProxy {
-    fn start(upstream: &str) -> ExpiryProxy {
-        let port = free_port();
-        let child = Command::new(ensure_venv().join("bin/python"))
-            .arg(repo_root().join("tests/py/expiry_proxy.py"))
-            .args(["--port", &port.to_string(), "--upstream", upstream])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start expiry_proxy.py");
-        wait_until(
-            Duration::from_secs(15),
-            "the expiry proxy to listen",
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        );
-        ExpiryProxy { child, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for ExpiryProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts `tests/py/long_client.py` with the test's environment plus `extra`.
 fn long_client(
@@ -89,7 +53,7 @@ fn summary(child: Child, what: &str) -> Value {
 #[test]
 fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_the_file() {
     let moto = Moto::start();
-    let proxy = ExpiryProxy::start(&moto.endpoint());
+    let proxy = FaultProxy::start(&moto.endpoint());
     let env = TestEnv::with_sts(&proxy.endpoint());
     let port = free_port();
     let mut text = env.daemon_table();

@@ -14,6 +14,7 @@ mod credential_process;
 mod credentials_file;
 mod delivery;
 mod fakes;
+mod faults;
 mod instance;
 mod outage;
 mod packaging;

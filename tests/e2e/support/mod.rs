@@ -4,6 +4,7 @@
 //! Everything polls with deadlines; nothing sleeps a fixed time when a condition can be
 //! watched. Every test owns its temp dir, its moto and its daemon, so tests run in parallel.
 
+pub mod fault_proxy;
 pub mod http;
 pub mod ini;
 pub mod metadata;

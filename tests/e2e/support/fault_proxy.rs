@@ -1,0 +1,80 @@
+//! `tests/py/fault_proxy.py`: a proxy in front of moto that enforces credential expiry and
+//! injects STS faults on command.
+
+use super::{ensure_venv, free_port, repo_root, wait_until};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The running proxy, killed on drop.
+pub struct FaultProxy {
+    child: Child,
+    port: u16,
+}
+
+impl FaultProxy {
+    /// Starts the proxy in front of `upstream` (moto's endpoint).
+    pub fn start(upstream: &str) -> FaultProxy {
+        let port = free_port();
+        let child = Command::new(ensure_venv().join("bin/python"))
+            .arg(repo_root().join("tests/py/fault_proxy.py"))
+            .args(["--port", &port.to_string(), "--upstream", upstream])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fault_proxy.py");
+        wait_until(Duration::from_secs(15), "the fault proxy to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        FaultProxy { child, port }
+    }
+
+    /// The URL clients and the daemon use as their STS endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn control(&self, method: &str, body: &str) -> Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the proxy");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "{method} /__fault HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send to the proxy");
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).expect("read from the proxy");
+        let json = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("proxy reply {reply:?}: {e}"))
+    }
+
+    /// Makes the next `count` requests (all, when `None`) fail with `mode`; "pass" ends it.
+    pub fn fault(&self, mode: &str, count: Option<u32>) {
+        let body = match count {
+            Some(n) => format!("{{\"mode\": \"{mode}\", \"count\": {n}}}"),
+            None => format!("{{\"mode\": \"{mode}\"}}"),
+        };
+        self.control("POST", &body);
+    }
+
+    /// Requests seen so far: `{"requests", "faulted", "by_action": {...}}`.
+    pub fn stats(&self) -> Value {
+        self.control("GET", "")
+    }
+
+    /// How many requests the proxy has seen.
+    pub fn requests(&self) -> u64 {
+        self.stats()["requests"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""An HTTP proxy in front of moto that enforces credential expiry and injects faults.
+
+    fault_proxy.py --port PORT --upstream http://127.0.0.1:MOTO_PORT
+
+Expiry: moto accepts the temporary credentials it issued forever. The proxy learns every
+AccessKeyId -> Expiration pair from the STS responses passing through it and answers requests
+signed with an expired key with 403 ExpiredToken, as AWS does.
+
+Faults: `POST /__fault` with JSON {"mode": MODE, "count": N} makes the next N requests (all
+when count is absent) fail with MODE, then requests pass again; {"mode": "pass"} ends it.
+MODE is one of:
+  status500, status503       HTTP 500 / 503 with an InternalFailure / ServiceUnavailable body
+  throttle                   400 Throttling ("Rate exceeded")
+  expired_token              400 ExpiredToken
+  access_denied              403 AccessDenied
+  hang                       accept the request and never answer (until the client gives up)
+  close                      close the connection in the middle of the response
+  garbage                    200 with a body that is not XML
+`GET /__fault` returns {"requests": total seen, "by_action": {...}, "faulted": n}.
+"""
+
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+
+LOCK = threading.Lock()
+EXPIRATIONS = {}
+STATE = {"mode": "pass", "count": None, "requests": 0, "faulted": 0, "by_action": {}}
+PAIR = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>.*?<Expiration>([^<]+)</Expiration>", re.S)
+CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+ACTION = re.compile(rb"Action=([A-Za-z]+)")
+
+
+def sts_error(code, message, kind="Sender"):
+    return (
+        f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>{kind}</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>fault-proxy</RequestId></ErrorResponse>"
+    ).encode()
+
+
+FAULTS = {
+    "status500": (500, sts_error("InternalFailure", "injected failure", "Receiver")),
+    "status503": (503, sts_error("ServiceUnavailable", "injected unavailability", "Receiver")),
+    "throttle": (400, sts_error("Throttling", "Rate exceeded")),
+    "expired_token": (400, sts_error("ExpiredToken", "The security token included in the request is expired")),
+    "access_denied": (403, sts_error("AccessDenied", "User is not authorized to perform: sts:AssumeRole")),
+    "garbage": (200, b"\x00\x01this is not XML at all {"),
+}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    upstream = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, body, content_type="text/xml"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self, body):
+        with LOCK:
+            if self.command == "POST":
+                req = json.loads(body or b"{}")
+                STATE["mode"] = req.get("mode", "pass")
+                STATE["count"] = req.get("count")
+            out = {k: STATE[k] for k in ("mode", "count", "requests", "faulted", "by_action")}
+        self.reply(200, json.dumps(out).encode(), "application/json")
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/__fault"):
+            return self.control(body)
+        action = ACTION.search(body)
+        with LOCK:
+            STATE["requests"] += 1
+            name = action.group(1).decode() if action else self.command
+            STATE["by_action"][name] = STATE["by_action"].get(name, 0) + 1
+            mode = STATE["mode"]
+            if mode != "pass":
+                STATE["faulted"] += 1
+                if STATE["count"] is not None:
+                    STATE["count"] -= 1
+                    if STATE["count"] <= 0:
+                        STATE["mode"], STATE["count"] = "pass", None
+        if mode == "hang":
+            time.sleep(3600)
+            return
+        if mode == "close":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n<AssumeRoleResponse>")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if mode in FAULTS:
+            return self.reply(*FAULTS[mode])
+        match = CREDENTIAL.search(self.headers.get("Authorization", ""))
+        if match:
+            with LOCK:
+                expiry = EXPIRATIONS.get(match.group(1))
+            if expiry and expiry <= datetime.datetime.now(datetime.timezone.utc):
+                return self.reply(403, sts_error("ExpiredToken", "The security token included in the request is expired"))
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
+        headers["Host"] = self.upstream.netloc
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        for key, when in PAIR.findall(data):
+            with LOCK:
+                EXPIRATIONS[key.decode()] = datetime.datetime.fromisoformat(when.decode().replace("Z", "+00:00"))
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    args = parser.parse_args()
+    Handler.upstream = urllib.parse.urlparse(args.upstream)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"fault proxy on 127.0.0.1:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
