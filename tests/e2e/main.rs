@@ -23,6 +23,7 @@ mod rotation;
 mod secrets;
 mod service;
 mod signals;
+mod soak;
 mod status;
 mod sts_profile;
 mod web_identity;
