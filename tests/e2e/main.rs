@@ -7,6 +7,7 @@
 mod support;
 
 mod chain;
+mod check_init;
 mod cli_errors;
 mod credential_process;
 mod credentials_file;
