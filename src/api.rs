@@ -145,6 +145,22 @@ impl ProcessCredentials {
     }
 }
 
+impl ProcessCredentials {
+    /// Back into credentials (what `credfresh check` got from the daemon); `None` when the
+    /// expiration cannot be read.
+    pub fn into_creds(self) -> Option<crate::creds::TempCredentials> {
+        let expiration = parse_rfc3339(&self.expiration)?;
+        Some(crate::creds::TempCredentials {
+            access_key_id: self.access_key_id,
+            secret_access_key: secrecy::SecretString::from(self.secret_access_key),
+            session_token: self.session_token.map(secrecy::SecretString::from),
+            expiration,
+            account_id: None,
+            arn: None,
+        })
+    }
+}
+
 impl fmt::Debug for ProcessCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessCredentials")

@@ -31,6 +31,9 @@ Examples:
   credfresh daemon                   run in the foreground (what the service units start)
   credfresh status                   show every profile's state
   credfresh refresh metaflow         refresh one profile now and wait for the result
+  credfresh check metaflow --bucket s3://my-bucket
+                                     prove the credentials work: identity and an S3 round trip
+  credfresh init                     write a starter config from ~/.aws/config
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 daemon not running."
 )]
@@ -101,6 +104,33 @@ pub enum Cmd {
         /// endpoint is enabled.
         #[arg(long)]
         process: bool,
+    },
+    /// Check that profiles' credentials work: who they are (STS GetCallerIdentity) and, with
+    /// --bucket, an S3 round trip (put, list, head, get, delete a small object).
+    #[command(
+        after_help = "Credentials come from the running daemon; without one they are fetched directly.\n\
+Each step prints one line (ok / FAILED with the reason: AccessDenied naming the IAM action,\n\
+ExpiredToken, NoSuchBucket, an unreachable endpoint). Exit code 1 when any step fails.\n\n\
+Examples:\n  credfresh check                              every managed profile\n  credfresh check metaflow --bucket s3://my-metaflow-bucket\n  credfresh check ml --bucket s3://data-lake/team-a/    probe under a prefix the role may write\n  AWS_ENDPOINT_URL_S3=http://localhost:9000 credfresh check dev --bucket s3://test"
+    )]
+    Check {
+        /// Only this managed profile (all when omitted).
+        profile: Option<String>,
+        /// Also probe this bucket: s3://BUCKET or s3://BUCKET/PREFIX. The probe object is
+        /// PREFIX/credfresh-check/<unique>.txt and is deleted at the end.
+        #[arg(long, value_name = "s3://BUCKET[/PREFIX]", value_parser = crate::check::parse_bucket)]
+        bucket: Option<crate::check::BucketArg>,
+    },
+    /// Write a starter config from the role, SSO and web identity profiles in ~/.aws/config.
+    #[command(
+        after_help = "The config goes where the daemon looks for it: --config, else $CREDFRESH_CONFIG, else\n\
+~/.config/credfresh/config.toml. An existing file is kept unless --force is given.\n\n\
+Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config.toml init --force\n  AWS_CONFIG_FILE=./aws-config credfresh init"
+    )]
+    Init {
+        /// Overwrite an existing config file.
+        #[arg(long)]
+        force: bool,
     },
     /// Make the daemon re-read its config (same as SIGHUP).
     #[command(after_help = "Examples:\n  credfresh reload")]
@@ -203,6 +233,19 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
             let socket = client_socket(cli.socket, &config_path, &env);
             credential_process(&socket, &config_path, &env, &profile).await
         }
+        Cmd::Check { profile, bucket } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            crate::check::run(
+                &socket,
+                &config_path,
+                &env,
+                profile,
+                bucket,
+                colour_stdout(),
+            )
+            .await
+        }
+        Cmd::Init { force } => crate::init::run(&config_path, &env, force),
         Cmd::Env { profile, process } => env_lines(&config_path, &env, &profile, process),
         Cmd::Reload => {
             let socket = client_socket(cli.socket, &config_path, &env);
@@ -273,7 +316,7 @@ pub fn describe(c: &Config) -> String {
     out
 }
 
-fn fail(e: ClientError) -> u8 {
+pub(crate) fn fail(e: ClientError) -> u8 {
     eprintln!("credfresh: {e}");
     match e {
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
@@ -282,7 +325,7 @@ fn fail(e: ClientError) -> u8 {
 }
 
 /// Prints a non-success reply's error and picks the exit code for it.
-fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
+pub(crate) fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
     let msg = serde_json::from_slice::<crate::api::ErrorReply>(body)
         .map(|e| e.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
@@ -430,7 +473,7 @@ fn state_colour(state: ProfileState) -> &'static str {
 }
 
 /// Whether stdout should get colours: a terminal, and `NO_COLOR` unset.
-fn colour_stdout() -> bool {
+pub(crate) fn colour_stdout() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

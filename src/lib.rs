@@ -2,6 +2,7 @@
 //! notice they expire.
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod credentials_file;
 pub mod creds;
 pub mod daemon;
 pub mod env;
+pub mod init;
 pub mod logging;
 pub mod metrics;
 pub mod scheduler;

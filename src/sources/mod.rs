@@ -80,6 +80,12 @@ impl AwsFetcher {
             .await;
         AwsFetcher { sdk: Arc::new(sdk) }
     }
+
+    /// The shared SDK settings (region, endpoints, no retries, short timeouts), for other
+    /// clients that must behave the same (`credfresh check`).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
 }
 
 /// Per-attempt limits: an unreachable or hung endpoint fails fast into the backoff loop.
@@ -183,7 +189,7 @@ where
 }
 
 /// Renders an error and its sources on one line.
-fn chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
+pub(crate) fn chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
     let mut parts = Vec::new();
     let mut next = err;
     while let Some(e) = next {

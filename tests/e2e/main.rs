@@ -9,6 +9,7 @@ mod support;
 mod access;
 mod bad_input;
 mod chain;
+mod check_init;
 mod cli_errors;
 mod credential_process;
 mod credentials_file;

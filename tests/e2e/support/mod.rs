@@ -211,16 +211,27 @@ pub struct Moto {
     child: Option<Child>,
     dir: tempfile::TempDir,
     starts: u32,
+    vars: Vec<(String, String)>,
 }
 
 impl Moto {
     /// Starts moto on a free port and waits until it answers HTTP.
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// Like [`Moto::start`], with extra environment variables for moto (e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns IAM authentication on).
+    pub fn start_with(vars: &[(&str, &str)]) -> Moto {
         let mut moto = Moto {
             port: 0,
             child: None,
             dir: tempdir("moto"),
             starts: 0,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let mut errors = Vec::new();
         // Another process may grab the free port first; then try another one.
@@ -249,6 +260,7 @@ impl Moto {
             .env("HOME", self.dir.path())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONUNBUFFERED", "1")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("moto log file"))
             .stderr(log)

@@ -1,0 +1,597 @@
+//! `credfresh init`: a starter config from the profiles in `~/.aws/config`.
+//!
+//! Role, SSO and web identity profiles become managed profiles under a new name
+//! (`<name>-fresh`): the AWS SDKs ignore keys written to a section whose `[profile X]` holds
+//! `role_arn` or `sso_*` settings, so credfresh cannot refresh such a profile in place. The
+//! generated text is validated like `credfresh validate` does before it is written; a
+//! profile that would not pass is written commented out, with the reason.
+
+use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
+use crate::config;
+use crate::env::Environment;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// The suffix of generated managed names.
+pub const SUFFIX: &str = "-fresh";
+
+/// One INI section: its header (`profile x`, `sso-session y`, `default`) and its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// The header between the brackets, whitespace-normalised.
+    pub header: String,
+    /// Keys (lowercase) and values, in file order; nested (indented) lines are skipped.
+    pub keys: Vec<(String, String)>,
+}
+
+impl Section {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Reads an AWS config or credentials file the way botocore does, enough for `init`.
+pub fn parse_ini(text: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix('[') {
+            if let Some(end) = rest.find(']') {
+                let header = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+                out.push(Section {
+                    header,
+                    keys: Vec::new(),
+                });
+                continue;
+            }
+        }
+        if line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        if let (Some(section), Some(eq)) = (out.last_mut(), t.find('=')) {
+            let key = t[..eq].trim().to_ascii_lowercase();
+            section.keys.push((key, t[eq + 1..].trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// The profile name of a config-file section: `profile x` → `x`, `default` → `default`.
+fn profile_name(header: &str) -> Option<&str> {
+    match header.strip_prefix("profile ") {
+        Some(name) => Some(name.trim()),
+        None if header == "default" => Some("default"),
+        None => None,
+    }
+}
+
+/// One generated `[[profile]]`.
+#[derive(Clone, Debug)]
+struct Block {
+    /// The managed name.
+    name: String,
+    /// The `~/.aws/config` profile it comes from.
+    from: String,
+    kind: &'static str,
+    /// Comment lines above the table (without `# `).
+    comment: Vec<String>,
+    /// Keys after `name` and `kind`; `source_profile` is filled in at render time.
+    keys: Vec<(&'static str, String)>,
+    /// For `assume_role`: the AWS source profile, replaced by its managed name when that
+    /// profile is managed too (a chain refreshed in order).
+    source: Option<String>,
+    /// Why the block is written commented out.
+    disabled: Option<String>,
+}
+
+/// What `init` generated: the config text and a summary for the terminal.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// The config file's text.
+    pub text: String,
+    /// `name  kind  from [profile x]` for each enabled profile.
+    pub managed: Vec<String>,
+    /// `name: why` for each profile written commented out.
+    pub disabled: Vec<String>,
+}
+
+/// Builds the starter config for `config_path` from the AWS config text (`None` when there
+/// is no `~/.aws/config`). The result passes `credfresh validate` in `env`.
+pub fn generate(
+    config_path: &Path,
+    env: &Environment,
+    aws_config: Option<&str>,
+) -> Result<Generated, config::ConfigErrors> {
+    let sections = aws_config.map(parse_ini).unwrap_or_default();
+    let credentials = std::fs::read_to_string(env.default_credentials_file())
+        .map(|t| parse_ini(&t))
+        .unwrap_or_default();
+    // Names already used by someone else: every config profile, and every credentials file
+    // section that credfresh did not write (it would overwrite those keys).
+    let mut taken: HashSet<String> = sections
+        .iter()
+        .filter_map(|s| profile_name(&s.header).map(str::to_owned))
+        .chain(
+            credentials
+                .iter()
+                .filter(|s| s.get("x_credfresh_expiration").is_none())
+                .map(|s| s.header.clone()),
+        )
+        .collect();
+    let mut blocks = Vec::new();
+    let mut unmanaged = Vec::new();
+    for s in &sections {
+        let Some(from) = profile_name(&s.header) else {
+            continue;
+        };
+        let mut name = format!("{from}{SUFFIX}");
+        let mut n = 2;
+        while taken.contains(&name) {
+            name = format!("{from}{SUFFIX}-{n}");
+            n += 1;
+        }
+        match block(s, from, &name) {
+            Some(b) => {
+                taken.insert(name);
+                blocks.push(b);
+            }
+            None => unmanaged.push(from.to_owned()),
+        }
+    }
+    let absolute = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
+    // Validate as `credfresh validate` would; comment out what it rejects, until it passes.
+    loop {
+        let text = render(&blocks, &unmanaged, env, aws_config.is_some());
+        let errors = match config::parse(&absolute, &text, env) {
+            Ok(_) => {
+                return Ok(Generated {
+                    text,
+                    managed: blocks
+                        .iter()
+                        .filter(|b| b.disabled.is_none())
+                        .map(|b| format!("[{}] {} from [profile {}]", b.name, b.kind, b.from))
+                        .collect(),
+                    disabled: blocks
+                        .iter()
+                        .filter_map(|b| b.disabled.as_ref().map(|d| format!("{}: {d}", b.name)))
+                        .collect(),
+                })
+            }
+            Err(e) => e,
+        };
+        let mut progress = false;
+        for e in &errors.0 {
+            let Some(p) = &e.profile else { continue };
+            if let Some(b) = blocks
+                .iter_mut()
+                .find(|b| &b.name == p && b.disabled.is_none())
+            {
+                b.disabled = Some(format!("`credfresh validate` rejects it: {}", e.message));
+                progress = true;
+            }
+        }
+        if !progress {
+            return Err(errors);
+        }
+    }
+}
+
+/// The managed profile for one `~/.aws/config` profile, or `None` for one with nothing to
+/// refresh (static keys, plain settings).
+fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
+    let role_arn = s.get("role_arn");
+    let mut b = Block {
+        name: name.to_owned(),
+        from: from.to_owned(),
+        kind: "aws_profile",
+        comment: Vec::new(),
+        keys: Vec::new(),
+        source: None,
+        disabled: None,
+    };
+    let sts_keys = |b: &mut Block, with_external_id: bool| {
+        if let Some(d) = s
+            .get("duration_seconds")
+            .and_then(|d| d.parse::<u64>().ok())
+        {
+            b.keys.push((
+                "duration",
+                humantime::format_duration(Duration::from_secs(d)).to_string(),
+            ));
+        }
+        if let Some(n) = s.get("role_session_name") {
+            b.keys.push(("session_name", n.to_owned()));
+        }
+        if with_external_id {
+            if let Some(x) = s.get("external_id") {
+                b.keys.push(("external_id", x.to_owned()));
+            }
+        }
+        if let Some(r) = s.get("region") {
+            b.keys.push(("region", r.to_owned()));
+        }
+    };
+    if let (Some(arn), Some(token)) = (role_arn, s.get("web_identity_token_file")) {
+        b.kind = "web_identity";
+        b.comment = vec![
+            format!("From [profile {from}]: role_arn + web_identity_token_file."),
+            "credfresh calls sts:AssumeRoleWithWebIdentity itself and re-reads the token file"
+                .into(),
+            "on every refresh, because the platform (EKS IRSA, Kubernetes) rotates it.".into(),
+        ];
+        b.keys.push(("role_arn", arn.to_owned()));
+        b.keys.push(("token_file", token.to_owned()));
+        sts_keys(&mut b, false);
+    } else if let (Some(arn), Some(source)) = (role_arn, s.get("source_profile")) {
+        b.kind = "assume_role";
+        b.comment = vec![
+            format!("From [profile {from}]: role_arn + source_profile."),
+            "kind \"assume_role\" rather than wrapping the profile: credfresh calls sts:AssumeRole"
+                .into(),
+            "itself, so `duration` is honoured (the SDK's profile chain ignores duration_seconds),"
+                .into(),
+            "and when the source profile is managed below too, it is refreshed first.".into(),
+        ];
+        b.keys.push(("role_arn", arn.to_owned()));
+        b.source = Some(source.to_owned());
+        sts_keys(&mut b, true);
+        if s.get("mfa_serial").is_some() {
+            b.disabled = Some(
+                "the role needs an MFA code (mfa_serial), which nobody can type for a background refresh".into(),
+            );
+        }
+    } else if let (Some(_), Some(cs)) = (role_arn, s.get("credential_source")) {
+        b.comment = vec![
+            format!("From [profile {from}]: role_arn + credential_source = {cs}."),
+            "Wrapped: the AWS SDK's profile chain assumes the role with the base credentials from"
+                .into(),
+            "the environment or the platform, exactly as it would for AWS_PROFILE={from}.".into(),
+        ];
+        b.keys.push(("aws_profile", from.to_owned()));
+    } else if s.get("sso_session").is_some() || s.get("sso_start_url").is_some() {
+        let session = s
+            .get("sso_session")
+            .map(|x| format!("sso_session {x}"))
+            .unwrap_or_else(|| "sso_start_url".into());
+        b.comment = vec![
+            format!("From [profile {from}]: SSO ({session})."),
+            "Wrapped with kind \"aws_profile\": the AWS SDK turns the SSO token cached by".into(),
+            format!(
+                "`aws sso login --profile {from}` into role credentials on every refresh. When the"
+            ),
+            "SSO session ends, the profile shows an error until you log in again.".into(),
+        ];
+        b.keys.push(("aws_profile", from.to_owned()));
+    } else if s.get("credential_process").is_some() {
+        b.comment = vec![
+            format!("From [profile {from}]: credential_process."),
+            "SDKs already run the helper themselves. Enable this only if a tool needs the keys"
+                .into(),
+            "in the credentials file and the helper returns temporary ones (with an Expiration)."
+                .into(),
+        ];
+        b.keys.push(("aws_profile", from.to_owned()));
+        b.disabled = Some("optional: SDKs call credential_process helpers themselves".into());
+    } else {
+        return None;
+    }
+    Some(b)
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn render(blocks: &[Block], unmanaged: &[String], env: &Environment, found: bool) -> String {
+    let aws_config = env.aws_config_file();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# credfresh configuration, written by `credfresh init` from {}.\n",
+        aws_config.display()
+    ));
+    out.push_str(
+        "# Check it with `credfresh validate`; config.example.toml documents every key.\n\
+         #\n\
+         # Each [[profile]] below is a section credfresh keeps fresh in the credentials file.\n\
+         # The names end in \"-fresh\": a profile that ~/.aws/config defines with role_arn or sso_*\n\
+         # settings cannot be refreshed under its own name, because the AWS SDKs would use those\n\
+         # settings and ignore the keys written for it. Use the new name, e.g. AWS_PROFILE=x-fresh.\n",
+    );
+    if !found {
+        out.push_str(&format!(
+            "#\n# {} does not exist, so no profiles were found; add [[profile]] tables.\n",
+            aws_config.display()
+        ));
+    }
+    if !unmanaged.is_empty() {
+        out.push_str(&format!(
+            "#\n# Not managed (static keys or plain settings, nothing to refresh): {}.\n\
+             # Such a profile can be the source_profile of an assume_role profile.\n",
+            unmanaged.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "\n[daemon]\n\
+         # Every key is optional; the defaults are shown.\n\
+         # The shared credentials file ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials):\n\
+         # credentials_file = {}\n\
+         # The control socket ($XDG_RUNTIME_DIR/credfresh/credfresh.sock, else under ~/.cache):\n\
+         # socket = {}\n\
+         # Refresh this long before expiry (after 2/3 of lifetimes shorter than three times this):\n\
+         # refresh_before = \"15m\"\n\
+         # Log lines on stderr: \"text\" or \"json\":\n\
+         # log_format = \"text\"\n",
+        quote(&env.default_credentials_file().display().to_string()),
+        quote(&env.default_socket().display().to_string()),
+    ));
+    if blocks.is_empty() {
+        out.push_str(
+            "\n# Example: assume a role with the credentials of an AWS profile.\n\
+             # [[profile]]\n\
+             # name = \"metaflow\"\n\
+             # kind = \"assume_role\"\n\
+             # role_arn = \"arn:aws:iam::123456789012:role/MetaflowUserRole\"\n\
+             # source_profile = \"default\"\n\
+             # duration = \"1h\"\n",
+        );
+    }
+    for b in blocks {
+        let source = b.source.as_ref().map(|src| {
+            blocks
+                .iter()
+                .find(|o| &o.from == src && o.disabled.is_none())
+                .map(|o| o.name.clone())
+                .unwrap_or_else(|| src.clone())
+        });
+        let mut lines = vec![
+            format!("name = {}", quote(&b.name)),
+            format!("kind = {}", quote(b.kind)),
+        ];
+        let mut keys = b.keys.iter();
+        // `role_arn` first, then `source_profile`, then the rest, as config.example.toml.
+        if let Some((k, v)) = b.keys.first().filter(|(k, _)| *k == "role_arn") {
+            lines.push(format!("{k} = {}", quote(v)));
+            keys.next();
+        }
+        if let Some(src) = &source {
+            let note = if Some(src) != b.source.as_ref() {
+                format!(
+                    "   # managed below, from [profile {}]",
+                    b.source.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            };
+            lines.push(format!("source_profile = {}{note}", quote(src)));
+        }
+        lines.extend(keys.map(|(k, v)| format!("{k} = {}", quote(v))));
+        out.push('\n');
+        for c in &b.comment {
+            out.push_str(&format!("# {c}\n"));
+        }
+        match &b.disabled {
+            None => {
+                out.push_str("[[profile]]\n");
+                for l in lines {
+                    out.push_str(&format!("{l}\n"));
+                }
+            }
+            Some(why) => {
+                out.push_str(&format!(
+                    "# Not enabled: {}\n# [[profile]]\n",
+                    one_line(why)
+                ));
+                for l in lines {
+                    out.push_str(&format!("# {l}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().collect::<Vec<_>>().join(" ")
+}
+
+/// Runs `credfresh init`; returns the exit code.
+pub fn run(config_path: &Path, env: &Environment, force: bool) -> u8 {
+    if !force && std::fs::symlink_metadata(config_path).is_ok() {
+        eprintln!(
+            "credfresh: {} already exists; it was left unchanged. Pass --force to overwrite it, or --config PATH to write another file",
+            config_path.display()
+        );
+        return EXIT_USAGE;
+    }
+    let aws_config_path = env.aws_config_file();
+    let aws_config = match std::fs::read_to_string(&aws_config_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            eprintln!("credfresh: cannot read {}: {e}", aws_config_path.display());
+            return EXIT_FAILURE;
+        }
+    };
+    let generated = match generate(config_path, env, aws_config.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!(
+                "credfresh: the generated config does not validate (please report this):\n{e}"
+            );
+            return EXIT_FAILURE;
+        }
+    };
+    if let Err(e) = write(config_path, &generated.text, force) {
+        eprintln!("credfresh: cannot write {}: {e}", config_path.display());
+        return if e.kind() == std::io::ErrorKind::AlreadyExists {
+            EXIT_USAGE
+        } else {
+            EXIT_FAILURE
+        };
+    }
+    println!("wrote {}", config_path.display());
+    if aws_config.is_none() {
+        println!(
+            "{} does not exist: no profiles found; add [[profile]] tables (see the example in the file)",
+            aws_config_path.display()
+        );
+    } else if generated.managed.is_empty() {
+        println!(
+            "no role, SSO or web identity profiles in {}; add [[profile]] tables",
+            aws_config_path.display()
+        );
+    } else {
+        println!("managed profiles (from {}):", aws_config_path.display());
+        for m in &generated.managed {
+            println!("  {m}");
+        }
+    }
+    if !generated.disabled.is_empty() {
+        println!("written commented out:");
+        for d in &generated.disabled {
+            println!("  {d}");
+        }
+    }
+    println!(
+        "next:\n  credfresh validate                       show what will be managed\n  credfresh daemon                         run it in the foreground, or as a service:\n  systemctl --user enable --now credfresh  (Linux; see the README for macOS and containers)\n  credfresh check                          prove the credentials work"
+    );
+    0
+}
+
+/// Writes `text` to `path` atomically (temp file in the same directory, then rename),
+/// creating parent directories; without `force`, never replaces an existing file.
+fn write(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_owned(),
+        None => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    if force {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AWS_CONFIG: &str = "\
+[default]
+region = us-east-1
+
+[profile base]
+region = us-east-1
+
+[profile admin]
+role_arn = arn:aws:iam::123456789012:role/Admin
+source_profile = base
+duration_seconds = 7200
+external_id = ext-1
+
+[profile chained]
+role_arn = arn:aws:iam::123456789012:role/Chained
+source_profile = admin
+
+[profile mfa]
+role_arn = arn:aws:iam::123456789012:role/Mfa
+source_profile = base
+mfa_serial = arn:aws:iam::123456789012:mfa/me
+
+[sso-session acme]
+sso_start_url = https://acme.awsapps.com/start
+sso_region = eu-west-1
+
+[profile dev]
+sso_session = acme
+sso_account_id = 123456789012
+sso_role_name = PowerUserAccess
+
+[profile eks]
+role_arn = arn:aws:iam::123456789012:role/Eks
+web_identity_token_file = /var/run/secrets/token
+
+[profile bad]
+role_arn = not-an-arn
+source_profile = base
+";
+
+    #[test]
+    fn generates_a_valid_config_with_every_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let aws = dir.path().join("aws-config");
+        std::fs::write(&aws, AWS_CONFIG).unwrap();
+        let creds = dir.path().join("credentials");
+        std::fs::write(&creds, "[admin-fresh]\naws_access_key_id = A\n").unwrap();
+        let env = Environment::new(
+            dir.path(),
+            &[
+                ("AWS_CONFIG_FILE", aws.to_str().unwrap()),
+                ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+            ],
+        );
+        let path = dir.path().join("c").join("config.toml");
+        let g = generate(&path, &env, Some(AWS_CONFIG)).unwrap();
+        let c = config::parse(&path, &g.text, &env).unwrap_or_else(|e| panic!("{e}\n{}", g.text));
+        let kinds: Vec<(&str, &str)> = c
+            .profiles
+            .iter()
+            .map(|p| (p.name.as_str(), p.source.kind()))
+            .collect();
+        // `admin-fresh` is a foreign section of the credentials file: not reused.
+        for want in [
+            ("admin-fresh-2", "assume_role"),
+            ("chained-fresh", "assume_role"),
+            ("dev-fresh", "aws_profile"),
+            ("eks-fresh", "web_identity"),
+        ] {
+            assert!(
+                kinds.contains(&want),
+                "{want:?} not in {kinds:?}\n{}",
+                g.text
+            );
+        }
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        let chained = c
+            .profiles
+            .iter()
+            .find(|p| p.name == "chained-fresh")
+            .unwrap();
+        assert_eq!(chained.source.managed_source(), Some("admin-fresh-2"));
+        assert!(g.text.contains("duration = \"2h\""), "{}", g.text);
+        assert!(g.text.contains("# name = \"mfa-fresh\""), "{}", g.text);
+        assert!(g.text.contains("# name = \"bad-fresh\""), "{}", g.text);
+        assert!(
+            g.text.contains(
+                "Not managed (static keys or plain settings, nothing to refresh): default, base"
+            ),
+            "{}",
+            g.text
+        );
+    }
+
+    #[test]
+    fn without_an_aws_config_the_starter_still_validates() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::new(dir.path(), &[]);
+        let path = dir.path().join("config.toml");
+        let g = generate(&path, &env, None).unwrap();
+        let c = config::parse(&path, &g.text, &env).unwrap();
+        assert!(c.profiles.is_empty());
+        assert!(g.text.contains("[daemon]"));
+    }
+}
