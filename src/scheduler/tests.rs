@@ -136,6 +136,7 @@ impl Fetcher for FakeFetcher {
                 expiration,
                 account_id: Some("123456789012".into()),
                 arn: None,
+                check_again_at: None,
             })
         })
     }
@@ -168,6 +169,7 @@ fn config(profiles: Vec<Profile>) -> Config {
             refresh_before: Duration::from_secs(900),
             log_format: LogFormat::Text,
             container: None,
+            warn_before: Duration::from_secs(3600),
         },
         profiles,
     }

@@ -75,5 +75,6 @@ pub(super) async fn fetch(
         expiration,
         account_id: arn.as_deref().and_then(account_from_arn),
         arn,
+        check_again_at: None,
     })
 }

@@ -67,5 +67,6 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
         expiration,
         account_id: c.account_id().map(|a| a.as_str().to_owned()),
         arn: None,
+        check_again_at: None,
     })
 }

@@ -130,6 +130,7 @@ fn temp_credentials(c: Credentials, from: &str) -> Result<TempCredentials, Sourc
         expiration,
         account_id: c.account_id().map(|a| a.as_str().to_owned()),
         arn: None,
+        check_again_at: None,
     })
 }
 
