@@ -19,6 +19,7 @@ mod peer_uid;
 mod rotation;
 mod service;
 mod signals;
+mod sso;
 mod status;
 mod sts_profile;
 mod web_identity;

@@ -7,6 +7,7 @@
 pub mod http;
 pub mod ini;
 pub mod metadata;
+pub mod sso;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
