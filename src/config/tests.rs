@@ -590,6 +590,11 @@ fn sso_profiles_resolve_sessions_and_name_what_is_missing() {
         text.iter().any(|t| t.contains("needs `sso_region`")),
         "{text:?}"
     );
+    let errs = errors(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\naccount_id = \"12\"\n",
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(text.iter().any(|t| t.contains("12-digit")), "{text:?}");
     assert!(
         text.iter().any(|t| t.contains("needs `role_name`")),
