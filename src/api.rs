@@ -157,6 +157,7 @@ impl ProcessCredentials {
             expiration,
             account_id: None,
             arn: None,
+            check_again_at: None,
         })
     }
 }

@@ -142,7 +142,13 @@ pub async fn run(
     if matches!(supplier, Supplier::Direct(_)) {
         eprintln!("credfresh: the daemon is not running; fetching credentials directly");
     }
-    let fetcher = AwsFetcher::load().await;
+    let settings = match &supplier {
+        Supplier::Direct(c) => c.daemon.clone(),
+        Supplier::Daemon => config::load(config_path, env)
+            .map(|c| c.daemon)
+            .unwrap_or_else(|_| config::DaemonSettings::defaults(env)),
+    };
+    let fetcher = AwsFetcher::load(env, &settings).await;
     let mut out = Printer { tty, failed: 0 };
     for name in &names {
         check_profile(

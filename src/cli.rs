@@ -132,6 +132,21 @@ Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config
         #[arg(long)]
         force: bool,
     },
+    /// Sign in to an IAM Identity Center (SSO) session with the device authorization flow,
+    /// write the token cache the AWS CLI uses, and have the daemon refresh that session's
+    /// profiles.
+    #[command(
+        after_help = "Examples:\n  credfresh login\n  credfresh login --sso-session acme\n  credfresh login --sso-session acme --no-browser     # on a remote machine: open the URL elsewhere\n\nOne login serves every profile of the session. `aws sso login` works as well: the daemon notices the new token."
+    )]
+    Login {
+        /// The [sso-session NAME] of ~/.aws/config (or the start URL of a legacy inline
+        /// profile); needed when the config uses several sessions.
+        #[arg(long, value_name = "NAME")]
+        sso_session: Option<String>,
+        /// Do not open a browser; only print the URL and the code.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Make the daemon re-read its config (same as SIGHUP).
     #[command(after_help = "Examples:\n  credfresh reload")]
     Reload,
@@ -246,6 +261,13 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
             .await
         }
         Cmd::Init { force } => crate::init::run(&config_path, &env, force),
+        Cmd::Login {
+            sso_session,
+            no_browser,
+        } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            login(&socket, &config_path, &env, sso_session, no_browser).await
+        }
         Cmd::Env { profile, process } => env_lines(&config_path, &env, &profile, process),
         Cmd::Reload => {
             let socket = client_socket(cli.socket, &config_path, &env);
@@ -306,6 +328,14 @@ pub fn describe(c: &Config) -> String {
                 w.role_arn,
                 humantime::format_duration(w.duration),
                 w.token_file.display()
+            ),
+            ProfileSource::Sso(s) => format!(
+                "gets {} in account {} from SSO session \"{}\" ({}, {})",
+                s.role_name,
+                s.account_id,
+                s.session.label(),
+                s.session.start_url,
+                s.session.region
             ),
             ProfileSource::Instance => {
                 "takes the instance's or container's role credentials (container endpoint, else IMDSv2)".to_owned()
@@ -538,6 +568,150 @@ async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
     }
 }
 
+/// The SSO sessions the config's profiles use, by label.
+fn sso_sessions(config: &Config) -> std::collections::BTreeMap<String, config::SsoSession> {
+    config
+        .profiles
+        .iter()
+        .filter_map(|p| match &p.source {
+            ProfileSource::Sso(s) => Some((s.session.label().to_owned(), s.session.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn login(
+    socket: &Path,
+    config_path: &Path,
+    env: &Environment,
+    wanted: Option<String>,
+    no_browser: bool,
+) -> u8 {
+    let config = match config::load(config_path, env) {
+        Ok(c) => Some(c),
+        // A named session can be signed in to even while the config is broken or missing.
+        Err(_) if wanted.is_some() => None,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let sessions = config.as_ref().map(sso_sessions).unwrap_or_default();
+    let session = match &wanted {
+        Some(name) => match sessions
+            .get(name)
+            .cloned()
+            .or_else(|| config::aws_sso_session(&env.aws_config_file(), name))
+        {
+            Some(s) => s,
+            None => {
+                eprintln!(
+                    "credfresh: no SSO session \"{name}\": it is neither used by a profile of {} nor an [sso-session {name}] with sso_start_url and sso_region in {}",
+                    config_path.display(),
+                    env.aws_config_file().display()
+                );
+                return EXIT_USAGE;
+            }
+        },
+        None => match sessions.len() {
+            0 => {
+                eprintln!(
+                    "credfresh: no profile of {} uses SSO; add a kind = \"sso\" profile or pass --sso-session NAME",
+                    config_path.display()
+                );
+                return EXIT_USAGE;
+            }
+            1 => match sessions.values().next() {
+                Some(s) => s.clone(),
+                None => return EXIT_USAGE,
+            },
+            _ => {
+                eprintln!(
+                    "credfresh: the config uses several SSO sessions; choose one with --sso-session:\n{}",
+                    sessions
+                        .keys()
+                        .map(|k| format!("  credfresh login --sso-session {k}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let sdk = crate::sources::sdk_config().await;
+    let path =
+        crate::sso::cache::cache_dir(env.home()).join(format!("{}.json", session.cache_key()));
+    let browser = crate::sso::login::Browser {
+        open: !no_browser && crate::sso::has_desktop(env),
+    };
+    let mut out = std::io::stdout();
+    let expires = match crate::sso::login::login(&sdk, &session, &path, browser, &mut out).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "credfresh: login to SSO session \"{}\" failed: {e}",
+                session.label()
+            );
+            return EXIT_FAILURE;
+        }
+    };
+    println!(
+        "Signed in to SSO session \"{}\"; the token is cached in {} (access token valid until {}).",
+        session.label(),
+        path.display(),
+        crate::api::rfc3339(expires)
+    );
+    let names: Vec<String> = config
+        .iter()
+        .flat_map(|c| c.profiles.iter())
+        .filter(|p| matches!(&p.source, ProfileSource::Sso(s) if s.session.cache_key() == session.cache_key()))
+        .map(|p| p.name.clone())
+        .collect();
+    if names.is_empty() {
+        return 0;
+    }
+    let body = match serde_json::to_vec(&RefreshRequest {
+        profiles: names.clone(),
+    }) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("credfresh: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    match client::request(socket, Method::POST, "/v1/refresh", Some(body)).await {
+        Ok((code, body)) if code.is_success() => {
+            let reply: RefreshReply = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return bad_reply(e),
+            };
+            println!("Refreshed {}:", names.join(", "));
+            print!(
+                "{}",
+                table(&reply.profiles, SystemTime::now(), colour_stdout())
+            );
+            if reply
+                .profiles
+                .iter()
+                .all(|p| p.state == ProfileState::Fresh)
+            {
+                0
+            } else {
+                EXIT_FAILURE
+            }
+        }
+        Ok((code, body)) => reply_error(code, &body),
+        Err(ClientError::NotRunning(_)) => {
+            println!(
+                "No credfresh daemon is running; it will use this login for {} when it starts.",
+                names.join(", ")
+            );
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
 async fn credential_process(
     socket: &Path,
     config_path: &Path,
@@ -560,7 +734,7 @@ async fn credential_process(
                 }
             };
             eprintln!("credfresh: the daemon is not running; fetching \"{profile}\" directly");
-            let fetcher = crate::sources::AwsFetcher::load().await;
+            let fetcher = crate::sources::AwsFetcher::load(env, &config.daemon).await;
             match crate::sources::fetch_chain(&fetcher, &config, profile).await {
                 Ok(c) => {
                     match serde_json::to_string(&crate::api::ProcessCredentials::from_creds(&c)) {

@@ -17,6 +17,10 @@ pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 /// The longest session STS grants (role chaining and most roles allow less).
 pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
+/// How long before an SSO session ends the user is warned, unless configured.
+pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(3600);
+/// The scope `credfresh login` registers for when the sso-session names none.
+pub const DEFAULT_SSO_SCOPE: &str = "sso:account:access";
 
 /// A validated config: every profile is well-formed, names are unique, and chains are acyclic.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +46,8 @@ pub struct DaemonSettings {
     pub log_format: LogFormat,
     /// The opt-in ECS-style container credentials endpoint.
     pub container: Option<ContainerEndpoint>,
+    /// How long before an SSO session ends (only a new login helps then) to warn.
+    pub warn_before: Duration,
 }
 
 /// Where the container credentials endpoint listens and where its token goes.
@@ -51,6 +57,20 @@ pub struct ContainerEndpoint {
     pub addr: std::net::SocketAddr,
     /// The file holding the random token clients send as `Authorization`.
     pub token_file: PathBuf,
+}
+
+impl DaemonSettings {
+    /// Every setting at its default for `env`.
+    pub fn defaults(env: &Environment) -> Self {
+        DaemonSettings {
+            credentials_file: env.default_credentials_file(),
+            socket: env.default_socket(),
+            refresh_before: DEFAULT_REFRESH_BEFORE,
+            log_format: LogFormat::Text,
+            container: None,
+            warn_before: DEFAULT_WARN_BEFORE,
+        }
+    }
 }
 
 /// Log line format.
@@ -88,6 +108,9 @@ pub enum ProfileSource {
     /// The platform's own identity: the ECS/SageMaker container endpoint when its variables
     /// are set, else EC2's IMDSv2.
     Instance,
+    /// IAM Identity Center role credentials (`GetRoleCredentials`) with the SSO token the
+    /// AWS CLI's cache holds.
+    Sso(Sso),
 }
 
 impl ProfileSource {
@@ -98,6 +121,7 @@ impl ProfileSource {
             ProfileSource::AwsProfile { .. } => "aws_profile",
             ProfileSource::WebIdentity(_) => "web_identity",
             ProfileSource::Instance => "instance",
+            ProfileSource::Sso(_) => "sso",
         }
     }
 
@@ -144,6 +168,53 @@ pub struct WebIdentity {
     pub session_name: String,
     /// STS region; the SDK's default region when unset.
     pub region: Option<String>,
+}
+
+/// Settings of an `sso` profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sso {
+    /// The SSO session whose token signs `GetRoleCredentials`.
+    pub session: SsoSession,
+    /// The 12-digit account of the permission set.
+    pub account_id: String,
+    /// The permission set's role name, e.g. `PowerUserAccess`.
+    pub role_name: String,
+    /// Region of `region` in the profile (informational; the portal is in the session's region).
+    pub region: Option<String>,
+}
+
+/// An IAM Identity Center session: an `[sso-session NAME]` of `~/.aws/config`, or the legacy
+/// inline `sso_start_url` + `sso_region` of one profile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SsoSession {
+    /// The `[sso-session NAME]`; `None` for a legacy inline start URL.
+    pub name: Option<String>,
+    /// The AWS access portal URL.
+    pub start_url: String,
+    /// The region of IAM Identity Center (portal and OIDC).
+    pub region: String,
+    /// `sso_registration_scopes`, default `sso:account:access`.
+    pub scopes: Vec<String>,
+}
+
+impl SsoSession {
+    /// The token cache file name, as botocore and the AWS CLI compute it: the SHA-1 hex of
+    /// the session name, or of the start URL for a legacy inline profile.
+    pub fn cache_key(&self) -> String {
+        use sha1::Digest;
+        let input = self.name.as_deref().unwrap_or(&self.start_url);
+        hex::encode(sha1::Sha1::digest(input.as_bytes()))
+    }
+
+    /// How messages and `credfresh login --sso-session` name the session.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.start_url)
+    }
+
+    /// The command that fixes an ended session.
+    pub fn login_command(&self) -> String {
+        format!("credfresh login --sso-session {}", self.label())
+    }
 }
 
 /// The `source_profile` of an `assume_role` profile.
@@ -213,6 +284,7 @@ struct RawDaemon {
     socket: Option<Spanned<String>>,
     refresh_before: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
+    warn_before: Option<Spanned<String>>,
     container_endpoint: Option<Spanned<String>>,
     container_token_file: Option<Spanned<String>>,
 }
@@ -230,6 +302,12 @@ struct RawProfile {
     region: Option<Spanned<String>>,
     aws_profile: Option<Spanned<String>>,
     token_file: Option<Spanned<String>>,
+    sso_session: Option<Spanned<String>>,
+    sso_start_url: Option<Spanned<String>>,
+    sso_region: Option<Spanned<String>>,
+    sso_registration_scopes: Option<Spanned<String>>,
+    account_id: Option<Spanned<String>>,
+    role_name: Option<Spanned<String>>,
 }
 
 impl RawProfile {
@@ -244,6 +322,12 @@ impl RawProfile {
             ("region", &self.region),
             ("aws_profile", &self.aws_profile),
             ("token_file", &self.token_file),
+            ("sso_session", &self.sso_session),
+            ("sso_start_url", &self.sso_start_url),
+            ("sso_region", &self.sso_region),
+            ("sso_registration_scopes", &self.sso_registration_scopes),
+            ("account_id", &self.account_id),
+            ("role_name", &self.role_name),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -268,7 +352,16 @@ const WEB_IDENTITY_KEYS: &[&str] = &[
     "region",
 ];
 const INSTANCE_KEYS: &[&str] = &[];
-const KINDS: &str = "assume_role, aws_profile, web_identity, instance";
+const SSO_KEYS: &[&str] = &[
+    "sso_session",
+    "sso_start_url",
+    "sso_region",
+    "sso_registration_scopes",
+    "account_id",
+    "role_name",
+    "region",
+];
+const KINDS: &str = "assume_role, aws_profile, web_identity, instance, sso";
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
@@ -335,8 +428,8 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
         }
     };
     let daemon = v.daemon(raw.daemon, env);
-    let mut profiles = v.profiles(&raw.profile, env);
     let aws_config = AwsConfigIndex::read(&env.aws_config_file());
+    let mut profiles = v.profiles(&raw.profile, env, &aws_config);
     let credentials = AwsConfigIndex::read(&daemon.credentials_file);
     v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
     v.check_conflicts(&raw.profile, &aws_config);
@@ -436,13 +529,7 @@ impl Validator<'_> {
     }
 
     fn daemon(&mut self, raw: Option<RawDaemon>, env: &Environment) -> DaemonSettings {
-        let mut settings = DaemonSettings {
-            credentials_file: env.default_credentials_file(),
-            socket: env.default_socket(),
-            refresh_before: DEFAULT_REFRESH_BEFORE,
-            log_format: LogFormat::Text,
-            container: None,
-        };
+        let mut settings = DaemonSettings::defaults(env);
         let Some(raw) = raw else { return settings };
         if let Some(p) = self.path(raw.credentials_file.as_ref(), "credentials_file", env) {
             settings.credentials_file = p;
@@ -453,6 +540,11 @@ impl Validator<'_> {
         if let Some(d) = raw.refresh_before {
             if let Some(d) = self.duration(&d, None, "refresh_before") {
                 settings.refresh_before = d;
+            }
+        }
+        if let Some(d) = raw.warn_before {
+            if let Some(d) = self.duration(&d, None, "warn_before") {
+                settings.warn_before = d;
             }
         }
         if let Some(f) = raw.log_format {
@@ -504,7 +596,12 @@ impl Validator<'_> {
     }
 
     /// Validates each profile on its own; `None` marks one that had errors.
-    fn profiles(&mut self, raw: &[Spanned<RawProfile>], env: &Environment) -> Vec<Option<Profile>> {
+    fn profiles(
+        &mut self,
+        raw: &[Spanned<RawProfile>],
+        env: &Environment,
+        aws_config: &AwsConfigIndex,
+    ) -> Vec<Option<Profile>> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
         for p in raw {
@@ -518,12 +615,17 @@ impl Validator<'_> {
             } else {
                 seen.insert(name, self.line_of(name_span.start));
             }
-            out.push(self.profile(p, env));
+            out.push(self.profile(p, env, aws_config));
         }
         out
     }
 
-    fn profile(&mut self, raw: &Spanned<RawProfile>, env: &Environment) -> Option<Profile> {
+    fn profile(
+        &mut self,
+        raw: &Spanned<RawProfile>,
+        env: &Environment,
+        aws_config: &AwsConfigIndex,
+    ) -> Option<Profile> {
         let line = self.line_of(raw.span().start);
         let p = raw.get_ref();
         let name = p.name.get_ref().as_str();
@@ -536,6 +638,7 @@ impl Validator<'_> {
             "aws_profile" => AWS_PROFILE_KEYS,
             "web_identity" => WEB_IDENTITY_KEYS,
             "instance" => INSTANCE_KEYS,
+            "sso" => SSO_KEYS,
             other => {
                 let msg = format!("`kind` = \"{other}\" is not supported; use one of: {KINDS}");
                 self.error(p.kind.span(), Some(name), msg);
@@ -560,6 +663,7 @@ impl Validator<'_> {
             "assume_role" => self.assume_role(raw, name),
             "web_identity" => self.web_identity(raw, name, env),
             "instance" => Some(ProfileSource::Instance),
+            "sso" => self.sso(raw, name, aws_config),
             _ => match &p.aws_profile {
                 Some(a) if !a.get_ref().trim().is_empty() => Some(ProfileSource::AwsProfile {
                     aws_profile: a.get_ref().trim().to_owned(),
@@ -666,6 +770,150 @@ impl Validator<'_> {
             token_file,
             duration: self.session_duration(p, name),
             session_name: self.session_name(p, name),
+            region: self.region(p, name),
+        }))
+    }
+
+    /// An `sso` profile: the session from `[sso-session NAME]` in the AWS config file, or
+    /// inline `sso_start_url` + `sso_region` (the legacy form).
+    fn sso(
+        &mut self,
+        raw: &Spanned<RawProfile>,
+        name: &str,
+        aws_config: &AwsConfigIndex,
+    ) -> Option<ProfileSource> {
+        let p = raw.get_ref();
+        let file = aws_config.path.display().to_string();
+        let session = match (&p.sso_session, &p.sso_start_url) {
+            (Some(s), None) => {
+                let session = s.get_ref().trim();
+                let inline: Vec<&str> = [
+                    ("sso_region", &p.sso_region),
+                    ("sso_registration_scopes", &p.sso_registration_scopes),
+                ]
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|_| *k))
+                .collect();
+                if let Some(k) = inline.first() {
+                    let msg = format!("`{k}` belongs in the [sso-session {session}] section of {file} when `sso_session` is set; remove it here");
+                    self.error(s.span(), Some(name), msg);
+                    return None;
+                }
+                let Some(keys) = aws_config.sections.get(&format!("sso-session {session}")) else {
+                    let msg = format!(
+                        "sso_session \"{session}\" is not defined in {file}; add an [sso-session {session}] section with sso_start_url and sso_region (`aws configure sso-session` writes one), or fix the name"
+                    );
+                    self.error(s.span(), Some(name), msg);
+                    return None;
+                };
+                let header = aws_config.header_line(&format!("sso-session {session}"));
+                let get = |k: &str| {
+                    keys.iter()
+                        .find(|e| e.key == k)
+                        .map(|e| e.value.clone())
+                        .filter(|v| !v.is_empty())
+                };
+                let mut missing = Vec::new();
+                let start_url = get("sso_start_url").unwrap_or_else(|| {
+                    missing.push("sso_start_url");
+                    String::new()
+                });
+                let region = get("sso_region").unwrap_or_else(|| {
+                    missing.push("sso_region");
+                    String::new()
+                });
+                if !missing.is_empty() {
+                    let msg = format!(
+                        "{file}:{header}: [sso-session {session}] has no {}; add {} (e.g. sso_start_url = https://my-sso-portal.awsapps.com/start, sso_region = us-east-1)",
+                        missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and "),
+                        if missing.len() > 1 { "them" } else { "it" }
+                    );
+                    self.error(s.span(), Some(name), msg);
+                    return None;
+                }
+                SsoSession {
+                    name: Some(session.to_owned()),
+                    start_url,
+                    region,
+                    scopes: parse_scopes(get("sso_registration_scopes").as_deref()),
+                }
+            }
+            (None, Some(url)) => {
+                let Some(region) = &p.sso_region else {
+                    let msg = "kind \"sso\" with `sso_start_url` also needs `sso_region` (the region of IAM Identity Center, e.g. \"us-east-1\"); or use `sso_session`".to_owned();
+                    self.error(url.span(), Some(name), msg);
+                    return None;
+                };
+                SsoSession {
+                    name: None,
+                    start_url: url.get_ref().trim().to_owned(),
+                    region: region.get_ref().trim().to_owned(),
+                    scopes: parse_scopes(
+                        p.sso_registration_scopes
+                            .as_ref()
+                            .map(|s| s.get_ref().as_str()),
+                    ),
+                }
+            }
+            (Some(s), Some(_)) => {
+                let msg = "set either `sso_session` (an [sso-session] in the AWS config file) or inline `sso_start_url` + `sso_region`, not both".to_owned();
+                self.error(s.span(), Some(name), msg);
+                return None;
+            }
+            (None, None) => {
+                let msg = format!("kind \"sso\" needs `sso_session` = the name of an [sso-session NAME] section in {file} (or inline `sso_start_url` + `sso_region`)");
+                self.error(raw.span(), Some(name), msg);
+                return None;
+            }
+        };
+        if !check_region(&session.region) {
+            let msg = format!(
+                "the SSO region \"{}\" is not an AWS region name like \"us-east-1\"",
+                session.region
+            );
+            self.error(raw.span(), Some(name), msg);
+        }
+        if !(session.start_url.starts_with("https://") || session.start_url.starts_with("http://"))
+        {
+            let msg = format!("the SSO start URL \"{}\" is not a URL like \"https://my-sso-portal.awsapps.com/start\"", session.start_url);
+            self.error(raw.span(), Some(name), msg);
+        }
+        let account_id = match &p.account_id {
+            Some(a)
+                if a.get_ref().len() == 12 && a.get_ref().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                a.get_ref().clone()
+            }
+            Some(a) => {
+                let msg = format!(
+                    "`account_id` = \"{}\" is not a 12-digit AWS account id",
+                    a.get_ref()
+                );
+                self.error(a.span(), Some(name), msg);
+                String::new()
+            }
+            None => {
+                let msg =
+                    "kind \"sso\" needs `account_id` = the 12-digit account of the permission set"
+                        .to_owned();
+                self.error(raw.span(), Some(name), msg);
+                String::new()
+            }
+        };
+        let role_name = match &p.role_name {
+            Some(r) if !r.get_ref().trim().is_empty() => r.get_ref().trim().to_owned(),
+            _ => {
+                let msg =
+                    "kind \"sso\" needs `role_name` = the permission set, e.g. \"PowerUserAccess\""
+                        .to_owned();
+                self.error(raw.span(), Some(name), msg);
+                String::new()
+            }
+        };
+        Some(ProfileSource::Sso(Sso {
+            session,
+            account_id,
+            role_name,
             region: self.region(p, name),
         }))
     }
@@ -849,6 +1097,40 @@ impl Validator<'_> {
     }
 }
 
+/// `sso_registration_scopes` as the AWS CLI reads it: comma-separated, default
+/// `sso:account:access`.
+fn parse_scopes(raw: Option<&str>) -> Vec<String> {
+    let scopes: Vec<String> = raw
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if scopes.is_empty() {
+        vec![DEFAULT_SSO_SCOPE.to_owned()]
+    } else {
+        scopes
+    }
+}
+
+/// The SSO sessions of the `[sso-session NAME]` sections in an AWS config file text.
+pub fn aws_sso_session(path: &Path, name: &str) -> Option<SsoSession> {
+    let index = AwsConfigIndex::read(path);
+    let keys = index.sections.get(&format!("sso-session {name}"))?;
+    let get = |k: &str| {
+        keys.iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.clone())
+            .filter(|v| !v.is_empty())
+    };
+    Some(SsoSession {
+        name: Some(name.to_owned()),
+        start_url: get("sso_start_url")?,
+        region: get("sso_region")?,
+        scopes: parse_scopes(get("sso_registration_scopes").as_deref()),
+    })
+}
+
 /// The default `RoleSessionName`: `credfresh-<profile>`, cut to what STS accepts.
 fn default_session_name(profile: &str) -> String {
     let mut s: String = format!("credfresh-{profile}")
@@ -932,17 +1214,32 @@ fn check_region(region: &str) -> bool {
 /// Section names and keys of an AWS config or credentials file, with line numbers.
 struct AwsConfigIndex {
     path: PathBuf,
-    /// section header (as written, trimmed) -> (key, line) pairs.
-    sections: HashMap<String, Vec<(String, usize)>>,
+    /// section header (as written, trimmed) -> its keys.
+    sections: HashMap<String, Vec<IniEntry>>,
+    /// section header -> line of the header.
+    headers: HashMap<String, usize>,
+}
+
+/// One `key = value` of an AWS config file.
+struct IniEntry {
+    key: String,
+    line: usize,
+    value: String,
 }
 
 impl AwsConfigIndex {
     fn read(path: &Path) -> Self {
         let text = std::fs::read_to_string(path).unwrap_or_default();
+        let (sections, headers) = index_ini(&text);
         AwsConfigIndex {
             path: path.to_owned(),
-            sections: index_ini(&text),
+            sections,
+            headers,
         }
+    }
+
+    fn header_line(&self, section: &str) -> usize {
+        self.headers.get(section).copied().unwrap_or(1)
     }
 
     /// A `[profile NAME]` (or `[NAME]` for default) in the config file.
@@ -954,7 +1251,7 @@ impl AwsConfigIndex {
         self.sections.contains_key(name)
     }
 
-    fn config_section(&self, name: &str) -> Option<&Vec<(String, usize)>> {
+    fn config_section(&self, name: &str) -> Option<&Vec<IniEntry>> {
         self.sections.get(&format!("profile {name}")).or_else(|| {
             (name == "default")
                 .then(|| self.sections.get("default"))
@@ -976,14 +1273,17 @@ impl AwsConfigIndex {
         ];
         self.config_section(name)?
             .iter()
-            .find(|(k, _)| KEYS.contains(&k.as_str()))
-            .map(|(k, l)| (k.as_str(), *l))
+            .find(|e| KEYS.contains(&e.key.as_str()))
+            .map(|e| (e.key.as_str(), e.line))
     }
 }
 
 /// Reads section headers and key names the way botocore does, enough to find profiles.
-fn index_ini(text: &str) -> HashMap<String, Vec<(String, usize)>> {
-    let mut sections: HashMap<String, Vec<(String, usize)>> = HashMap::new();
+type IniIndex = (HashMap<String, Vec<IniEntry>>, HashMap<String, usize>);
+
+fn index_ini(text: &str) -> IniIndex {
+    let mut sections: HashMap<String, Vec<IniEntry>> = HashMap::new();
+    let mut headers = HashMap::new();
     let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -994,6 +1294,7 @@ fn index_ini(text: &str) -> HashMap<String, Vec<(String, usize)>> {
             if let Some(end) = rest.find(']') {
                 let name = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
                 sections.entry(name.clone()).or_default();
+                headers.entry(name.clone()).or_insert(i + 1);
                 current = Some(name);
                 continue;
             }
@@ -1003,12 +1304,17 @@ fn index_ini(text: &str) -> HashMap<String, Vec<(String, usize)>> {
         }
         if let (Some(section), Some(eq)) = (&current, t.find('=')) {
             let key = t[..eq].trim().to_ascii_lowercase();
+            let value = t[eq + 1..].trim().to_owned();
             if let Some(keys) = sections.get_mut(section) {
-                keys.push((key, i + 1));
+                keys.push(IniEntry {
+                    key,
+                    line: i + 1,
+                    value,
+                });
             }
         }
     }
-    sections
+    (sections, headers)
 }
 
 #[cfg(test)]

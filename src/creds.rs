@@ -22,6 +22,9 @@ pub struct TempCredentials {
     pub account_id: Option<String>,
     /// The ARN of the assumed identity, when the source says so.
     pub arn: Option<String>,
+    /// When the source wants to be asked again even though the credentials last longer
+    /// (an SSO access token to refresh, or an SSO session end to warn about).
+    pub check_again_at: Option<SystemTime>,
 }
 
 impl TempCredentials {
@@ -47,6 +50,7 @@ impl TempCredentials {
             expiration,
             account_id: c.account_id().map(|a| a.as_str().to_owned()),
             arn: None,
+            check_again_at: None,
         }
     }
 
@@ -77,6 +81,7 @@ impl TempCredentials {
             expiration,
             account_id: arn.and_then(account_from_arn),
             arn: arn.map(str::to_owned),
+            check_again_at: None,
         })
     }
 
@@ -121,6 +126,7 @@ mod tests {
             expiration: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             account_id: Some("123456789012".into()),
             arn: None,
+            check_again_at: None,
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret"), "{shown}");

@@ -36,7 +36,9 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         .with_context(|| format!("cannot listen on the control socket {}", socket.display()))?;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let fetcher: Arc<dyn Fetcher> = Arc::new(AwsFetcher::load().await);
+    let aws = AwsFetcher::load(&env, &config.daemon).await;
+    let tokens = aws.tokens();
+    let fetcher: Arc<dyn Fetcher> = Arc::new(aws);
     let shutdown = CancellationToken::new();
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new());
@@ -105,6 +107,11 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
     let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
     let _watcher = watch_config(&config.path, changes_tx);
+    let _sso_watcher = watch_sso_cache(
+        &crate::sso::cache::cache_dir(env.home()),
+        commands_tx.clone(),
+        shutdown.clone(),
+    );
     tracing::info!(
         config = %config.path.display(),
         socket = %socket.display(),
@@ -131,6 +138,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
             signal = signals.next() => match signal {
                 Some(SIGHUP) => {
                     let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
+                    tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                     log_reload(&reply);
                 }
                 Some(sig) => {
@@ -141,6 +149,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
             },
             Some(reply) = reloads_rx.recv() => {
                 let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
+                tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                 log_reload(&outcome);
                 let _ = reply.send(outcome);
             }
@@ -150,6 +159,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
             _ = settle => {
                 debounce = None;
                 let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, false).await;
+                tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                 if !reply.message.is_empty() {
                     log_reload(&reply);
                 }
@@ -207,6 +217,85 @@ fn watch_config(
         tracing::warn!(dir = %dir.display(), "cannot watch the config directory ({e}); use SIGHUP or `credfresh reload`");
         return None;
     }
+    Some(watcher)
+}
+
+/// Quiet time after the last change in the SSO token cache before the profiles of the changed
+/// sessions are refreshed (an `aws sso login` writes the file in several steps).
+pub const SSO_CACHE_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Watches `~/.aws/sso/cache` (created 0700 when missing, as the AWS CLI creates it) so an
+/// `aws sso login` or `credfresh login` elsewhere moves `login_required` profiles on at once.
+/// Returns `None`, logged, when watching is unavailable: `credfresh refresh` still works.
+fn watch_sso_cache(
+    dir: &Path,
+    commands: mpsc::Sender<Command>,
+    shutdown: CancellationToken,
+) -> Option<notify::RecommendedWatcher> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        tracing::warn!(dir = %dir.display(), "cannot create the SSO token cache directory ({e}); new SSO logins are noticed on the next refresh only");
+        return None;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        for p in &event.paths {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(key) = name.strip_suffix(".json").filter(|k| !k.starts_with('.')) {
+                let _ = tx.send(key.to_owned());
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch the SSO token cache ({e}); new SSO logins are noticed on the next refresh only");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), "cannot watch the SSO token cache ({e}); new SSO logins are noticed on the next refresh only");
+        return None;
+    }
+    tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                k = rx.recv() => match k { Some(k) => k, None => return },
+            };
+            let mut keys = vec![first];
+            let settle = tokio::time::sleep(SSO_CACHE_DEBOUNCE);
+            tokio::pin!(settle);
+            loop {
+                tokio::select! {
+                    _ = &mut settle => break,
+                    k = rx.recv() => match k {
+                        Some(k) => {
+                            if !keys.contains(&k) {
+                                keys.push(k);
+                            }
+                            settle.as_mut().reset(tokio::time::Instant::now() + SSO_CACHE_DEBOUNCE);
+                        }
+                        None => return,
+                    },
+                }
+            }
+            tracing::debug!(files = keys.len(), "SSO token cache changed");
+            if commands.send(Command::SsoCacheChanged(keys)).await.is_err() {
+                return;
+            }
+        }
+    });
     Some(watcher)
 }
 

@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod scheduler;
 pub mod service;
 pub mod sources;
+pub mod sso;
 pub mod writer;

@@ -26,6 +26,9 @@ pub const PERMANENT_RETRY: Duration = Duration::from_secs(60);
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Retry delays double up to this cap.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// How far away a `login_required` profile's next attempt is put: in effect never, until the
+/// SSO token cache changes or a refresh is asked for.
+pub const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The wall clock, injected so tests can jump it.
 pub trait Clock: Send + Sync + 'static {
@@ -83,6 +86,10 @@ pub enum Command {
     },
     /// Answer at once: proves the loop is alive (the systemd watchdog asks).
     Ping(oneshot::Sender<()>),
+    /// The SSO token cache files with these names (cache keys, without `.json`) changed,
+    /// e.g. after an `aws sso login` elsewhere: profiles of those sessions that are not
+    /// fresh try again now.
+    SsoCacheChanged(Vec<String>),
     /// Apply a new, already validated config.
     Reload {
         /// The new config.
@@ -141,7 +148,8 @@ impl Entry {
             kind: self.profile.source.kind().to_owned(),
             state: self.state,
             expires_at: self.creds.as_ref().map(|c| rfc3339(c.expiration)),
-            next_refresh_at: (!self.in_flight).then(|| rfc3339(self.next_refresh)),
+            next_refresh_at: (!self.in_flight && self.state != ProfileState::LoginRequired)
+                .then(|| rfc3339(self.next_refresh)),
             last_refresh_at: self.last_refresh.map(rfc3339),
             last_error: self.last_error.clone(),
             account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
@@ -338,6 +346,7 @@ impl Scheduler {
                     Some(s) => match s.valid_creds(now) {
                         Some(c) => Some(c.clone()),
                         None => {
+                            let login = s.state == ProfileState::LoginRequired;
                             let why = match &s.last_error {
                                 Some(err) => format!(
                                     "source profile \"{src}\" has no valid credentials: {err}"
@@ -346,7 +355,9 @@ impl Scheduler {
                                     format!("source profile \"{src}\" has no valid credentials yet")
                                 }
                             };
-                            self.fail(i, now, SourceError::transient("source_unavailable", why));
+                            let mut err = SourceError::transient("source_unavailable", why);
+                            err.login_required = login;
+                            self.fail(i, now, err);
                             continue;
                         }
                     },
@@ -439,6 +450,10 @@ impl Scheduler {
         let lead = self.refresh_before;
         let e = &mut self.entries[i];
         e.next_refresh = refresh_at(now, creds.expiration, lead, fastrand::f64());
+        // The source asks to be looked at sooner (an SSO access token to refresh first).
+        if let Some(at) = creds.check_again_at.filter(|&at| at > now) {
+            e.next_refresh = e.next_refresh.min(at);
+        }
         e.state = ProfileState::Fresh;
         e.failures = 0;
         e.last_error = None;
@@ -471,6 +486,24 @@ impl Scheduler {
 
     fn fail(&mut self, i: usize, now: SystemTime, err: SourceError) {
         let e = &mut self.entries[i];
+        if err.login_required {
+            // Retrying cannot help: wait for the token cache to change or a refresh command.
+            if e.state != ProfileState::LoginRequired || e.last_error.as_ref() != Some(&err.message)
+            {
+                tracing::warn!(
+                    profile = %e.profile.name,
+                    reason = %err.reason,
+                    "login required, not retrying: {}",
+                    err.message
+                );
+            }
+            e.state = ProfileState::LoginRequired;
+            e.failures = 0;
+            e.next_refresh = now + PARKED;
+            self.metrics.failed(&e.profile.name, &err.reason);
+            e.last_error = Some(err.message);
+            return;
+        }
         e.failures = e.failures.saturating_add(1);
         let mut delay = backoff(e.failures, fastrand::f64());
         if err.permanent {
@@ -532,6 +565,21 @@ impl Scheduler {
                     }
                     let _ = reply.send(Ok(out));
                 });
+            }
+            Command::SsoCacheChanged(keys) => {
+                let now = self.clock.now();
+                for e in &mut self.entries {
+                    let crate::config::ProfileSource::Sso(sso) = &e.profile.source else {
+                        continue;
+                    };
+                    if !e.in_flight
+                        && e.state != ProfileState::Fresh
+                        && keys.contains(&sso.session.cache_key())
+                    {
+                        tracing::info!(profile = %e.profile.name, "SSO token cache changed; refreshing");
+                        e.next_refresh = now;
+                    }
+                }
             }
             Command::Ping(reply) => {
                 let _ = reply.send(());

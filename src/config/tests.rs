@@ -512,6 +512,13 @@ fn example_config_is_valid_and_documents_every_key() {
         "token_file",
         "container_endpoint",
         "container_token_file",
+        "warn_before",
+        "sso_session",
+        "sso_start_url",
+        "sso_region",
+        "sso_registration_scopes",
+        "account_id",
+        "role_name",
     ];
     for key in keys {
         assert!(
@@ -521,10 +528,78 @@ fn example_config_is_valid_and_documents_every_key() {
             "config.example.toml does not show `{key}`"
         );
     }
-    for kind in ["assume_role", "aws_profile", "web_identity", "instance"] {
+    for kind in [
+        "assume_role",
+        "aws_profile",
+        "web_identity",
+        "instance",
+        "sso",
+    ] {
         assert!(
             text.contains(&format!("kind = \"{kind}\"")),
             "config.example.toml does not show kind {kind}"
         );
     }
+}
+
+#[test]
+fn sso_profiles_resolve_sessions_and_name_what_is_missing() {
+    let f = fixture(
+        "[default]\nregion = us-east-1\n\n[sso-session acme]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = eu-west-1\nsso_registration_scopes = sso:account:access, extra:scope\n\n[sso-session half]\nsso_start_url = https://half.awsapps.com/start\n",
+        "",
+    );
+    let c = parse(
+        &f.dir.path().join("c.toml"),
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_session = \"acme\"\naccount_id = \"123456789012\"\nrole_name = \"PowerUserAccess\"\n",
+        &f.env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ProfileSource::Sso(s) = &c.profiles[0].source else {
+        panic!("not sso: {:?}", c.profiles[0]);
+    };
+    assert_eq!(s.session.start_url, "https://acme.awsapps.com/start");
+    assert_eq!(s.session.region, "eu-west-1");
+    assert_eq!(s.session.scopes, ["sso:account:access", "extra:scope"]);
+    assert_eq!(
+        s.session.cache_key(),
+        "293abb6b76d7791c0732cc517d38c4b5c734b87f"
+    );
+
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_session = \"nope\"\naccount_id = \"123456789012\"\nrole_name = \"R\"\n",
+    );
+    assert_eq!(e.line, Some(4));
+    assert_eq!(e.profile.as_deref(), Some("a"));
+    assert!(e.message.contains("[sso-session nope]"), "{e}");
+
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_session = \"half\"\naccount_id = \"123456789012\"\nrole_name = \"R\"\n",
+    );
+    assert!(e.message.contains("has no `sso_region`"), "{e}");
+    assert!(
+        e.message.contains("config:9:"),
+        "names the AWS config line: {e}"
+    );
+
+    let errs = errors(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_start_url = \"https://x.awsapps.com/start\"\naccount_id = \"12\"\n",
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter().any(|t| t.contains("needs `sso_region`")),
+        "{text:?}"
+    );
+    let errs = errors(
+        &f,
+        "[[profile]]\nname = \"a\"\nkind = \"sso\"\nsso_start_url = \"https://x.awsapps.com/start\"\nsso_region = \"us-east-1\"\naccount_id = \"12\"\n",
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(text.iter().any(|t| t.contains("12-digit")), "{text:?}");
+    assert!(
+        text.iter().any(|t| t.contains("needs `role_name`")),
+        "{text:?}"
+    );
 }

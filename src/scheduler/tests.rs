@@ -89,6 +89,10 @@ struct FakeFetcher {
     calls: Mutex<Vec<(String, u64, Option<String>)>>,
     failing: Mutex<Vec<String>>,
     permanent: Mutex<Vec<String>>,
+    /// Profiles that fail with `login_required`.
+    login: Mutex<Vec<String>>,
+    /// `check_again_at` = issue time + this.
+    check_in: Mutex<Option<Duration>>,
     latency: Duration,
 }
 
@@ -100,6 +104,8 @@ impl FakeFetcher {
             calls: Mutex::new(Vec::new()),
             failing: Mutex::new(Vec::new()),
             permanent: Mutex::new(Vec::new()),
+            login: Mutex::new(Vec::new()),
+            check_in: Mutex::new(None),
             latency: Duration::from_millis(100),
         })
     }
@@ -124,6 +130,8 @@ impl Fetcher for FakeFetcher {
         ));
         let fail = self.failing.lock().unwrap().contains(&profile.name);
         let denied = self.permanent.lock().unwrap().contains(&profile.name);
+        let login = self.login.lock().unwrap().contains(&profile.name);
+        let check_again_at = self.check_in.lock().unwrap().map(|d| now + d);
         let expiration = now + self.latency + self.lifetime;
         let latency = self.latency;
         let name = profile.name.clone();
@@ -138,6 +146,11 @@ impl Fetcher for FakeFetcher {
                     "STS refused: AccessDenied",
                 ));
             }
+            if login {
+                let mut e = SourceError::permanent("login_required", "SSO session needs a login");
+                e.login_required = true;
+                return Err(e);
+            }
             Ok(TempCredentials {
                 access_key_id: format!("ASIA{name}{n}"),
                 secret_access_key: SecretString::from("s"),
@@ -145,6 +158,7 @@ impl Fetcher for FakeFetcher {
                 expiration,
                 account_id: Some("123456789012".into()),
                 arn: None,
+                check_again_at,
             })
         })
     }
@@ -177,6 +191,7 @@ fn config(profiles: Vec<Profile>) -> Config {
             refresh_before: Duration::from_secs(900),
             log_format: LogFormat::Text,
             container: None,
+            warn_before: Duration::from_secs(3600),
         },
         profiles,
     }
@@ -465,5 +480,79 @@ async fn permanent_failures_are_not_hammered() {
     assert!(calls.len() <= 7, "{calls:?}");
     assert!(calls.windows(2).all(|w| w[1] - w[0] >= 44), "{calls:?}");
     assert_eq!(h.settled("a").await.state, ProfileState::Error);
+    h.shutdown.cancel();
+}
+
+fn sso_profile(name: &str) -> Profile {
+    Profile {
+        name: name.into(),
+        line: 1,
+        source: ProfileSource::Sso(crate::config::Sso {
+            session: sso_session(),
+            account_id: "123456789012".into(),
+            role_name: "R".into(),
+            region: None,
+        }),
+    }
+}
+
+fn sso_session() -> crate::config::SsoSession {
+    crate::config::SsoSession {
+        name: Some("acme".into()),
+        start_url: "https://acme.awsapps.com/start".into(),
+        region: "us-east-1".into(),
+        scopes: vec![],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_check_comes_first_and_login_required_parks_until_the_cache_changes() {
+    let h = Harness::start(
+        vec![sso_profile("sso"), profile("dep", Some("sso"))],
+        Duration::from_secs(3600),
+    );
+    // The SSO token wants a refresh after 10 min, long before the role credentials' 45 min.
+    *h.fetcher.check_in.lock().unwrap() = Some(Duration::from_secs(600));
+    advance(1).await;
+    assert_eq!(h.fetcher.calls("sso").len(), 1);
+    advance(610).await;
+    let calls = h.fetcher.calls("sso");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!((600..=602).contains(&calls[1]), "{calls:?}");
+
+    // The session ends: parked, not retried, credentials kept.
+    *h.fetcher.check_in.lock().unwrap() = None;
+    h.fetcher.login.lock().unwrap().push("sso".into());
+    let out = h.refresh(&["sso"]).await.unwrap();
+    assert_eq!(out[0].state, ProfileState::LoginRequired);
+    let st = h.settled("sso").await;
+    assert_eq!(st.state, ProfileState::LoginRequired);
+    assert_eq!(st.next_refresh_at, None);
+    assert!(st.expires_at.is_some());
+    assert!(st.last_error.unwrap().contains("login"));
+    let n = h.fetcher.calls("sso").len();
+    advance(2000).await;
+    assert_eq!(
+        h.fetcher.calls("sso").len(),
+        n,
+        "login_required is not retried"
+    );
+
+    // A login elsewhere: the cache changes, the profile is fetched at once.
+    h.fetcher.login.lock().unwrap().clear();
+    h.commands
+        .send(Command::SsoCacheChanged(vec![sso_session().cache_key()]))
+        .await
+        .unwrap();
+    advance(1).await;
+    assert_eq!(h.fetcher.calls("sso").len(), n + 1);
+    assert_eq!(h.settled("sso").await.state, ProfileState::Fresh);
+    // An unrelated cache file changes nothing.
+    h.commands
+        .send(Command::SsoCacheChanged(vec!["0000".into()]))
+        .await
+        .unwrap();
+    advance(1).await;
+    assert_eq!(h.fetcher.calls("sso").len(), n + 1);
     h.shutdown.cancel();
 }

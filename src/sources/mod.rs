@@ -4,10 +4,13 @@
 mod assume_role;
 mod aws_profile;
 mod instance;
+mod sso;
 mod web_identity;
 
-use crate::config::{Profile, ProfileSource};
+use crate::config::{DaemonSettings, Profile, ProfileSource};
 use crate::creds::TempCredentials;
+use crate::env::Environment;
+use crate::sso::{TokenManager, TokenSettings};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -30,6 +33,9 @@ pub struct SourceError {
     pub reason: String,
     /// True when retrying cannot help until someone changes something (access denied, bad ARN).
     pub permanent: bool,
+    /// True when only a human can help (a new SSO login): the scheduler stops retrying the
+    /// profile until the SSO token cache changes or a refresh is asked for.
+    pub login_required: bool,
 }
 
 impl SourceError {
@@ -39,6 +45,7 @@ impl SourceError {
             message: message.into(),
             reason: reason.to_owned(),
             permanent: false,
+            login_required: false,
         }
     }
 
@@ -48,6 +55,7 @@ impl SourceError {
             message: message.into(),
             reason: reason.to_owned(),
             permanent: true,
+            login_required: false,
         }
     }
 }
@@ -67,24 +75,53 @@ pub trait Fetcher: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct AwsFetcher {
     sdk: Arc<SdkConfig>,
+    sso: Arc<TokenManager>,
+}
+
+/// The SDK's shared settings (region, endpoints, HTTP client) with retries off and short
+/// timeouts; every client credfresh builds starts from these.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts())
+        .no_credentials()
+        .load()
+        .await
 }
 
 impl AwsFetcher {
-    /// Loads the SDK's shared settings (region, endpoints, HTTP client) once.
-    pub async fn load() -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts())
-            .no_credentials()
-            .load()
-            .await;
-        AwsFetcher { sdk: Arc::new(sdk) }
+    /// Loads the SDK's shared settings once; SSO tokens come from `env`'s `~/.aws/sso/cache`.
+    pub async fn load(env: &Environment, daemon: &DaemonSettings) -> Self {
+        let sdk = Arc::new(sdk_config().await);
+        let sso = TokenManager::new(
+            sdk.clone(),
+            crate::sso::cache::cache_dir(env.home()),
+            token_settings(env, daemon),
+        );
+        AwsFetcher {
+            sdk,
+            sso: Arc::new(sso),
+        }
     }
 
     /// The shared SDK settings (region, endpoints, no retries, short timeouts), for other
     /// clients that must behave the same (`credfresh check`).
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
+    }
+
+    /// The SSO token manager (the daemon applies reloaded settings to it).
+    pub fn tokens(&self) -> Arc<TokenManager> {
+        self.sso.clone()
+    }
+}
+
+/// The token manager's settings from the daemon settings.
+pub fn token_settings(env: &Environment, daemon: &DaemonSettings) -> TokenSettings {
+    TokenSettings {
+        refresh_before: daemon.refresh_before,
+        warn_before: daemon.warn_before,
+        desktop: crate::sso::has_desktop(env),
     }
 }
 
@@ -105,6 +142,7 @@ impl Fetcher for AwsFetcher {
         source: Option<TempCredentials>,
     ) -> BoxFuture<'static, Result<TempCredentials, SourceError>> {
         let sdk = self.sdk.clone();
+        let sso = self.sso.clone();
         let name = profile.name.clone();
         let spec = profile.source.clone();
         Box::pin(async move {
@@ -115,6 +153,7 @@ impl Fetcher for AwsFetcher {
                 }
                 ProfileSource::WebIdentity(w) => web_identity::fetch(&sdk, &name, &w).await,
                 ProfileSource::Instance => instance::fetch().await,
+                ProfileSource::Sso(s) => sso::fetch(&sdk, &sso, &name, &s).await,
             }
         })
     }

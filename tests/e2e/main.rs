@@ -25,6 +25,7 @@ mod secrets;
 mod service;
 mod signals;
 mod soak;
+mod sso;
 mod status;
 mod sts_profile;
 mod web_identity;

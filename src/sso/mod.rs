@@ -1,0 +1,485 @@
+//! IAM Identity Center (SSO): the token cache shared with the AWS CLI, one token refresh per
+//! session however many profiles use it, the warning before a session ends, and
+//! `credfresh login`'s device authorization.
+//!
+//! aws-config's `SsoTokenProvider` cannot force a refresh, refreshes only in the last five
+//! minutes and hides why a refresh failed; credfresh needs a configurable lead, a clear
+//! `login_required`, and a single refresh per session, so it owns the cache here with
+//! aws-sdk-ssooidc `CreateToken` and keeps the CLI's file format.
+
+pub mod cache;
+pub mod login;
+
+use crate::config::SsoSession;
+use crate::sources::{describe, SourceError};
+use aws_config::SdkConfig;
+use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
+use aws_types::region::Region;
+use cache::{CachedToken, ReadError};
+use secrecy::{ExposeSecret, SecretString};
+use sha1::Digest;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// SSO-OIDC error codes that mean the refresh token or client registration is no good any
+/// more: only a new login helps.
+const REJECTED: &[&str] = &[
+    "InvalidGrantException",
+    "UnauthorizedException",
+    "ExpiredTokenException",
+    "InvalidClientException",
+    "AccessDeniedException",
+];
+
+/// An access token ready to use, and when the session needs looking at again.
+pub struct Token {
+    /// The bearer token for the SSO portal.
+    pub access_token: SecretString,
+    /// When it stops working.
+    pub expires_at: SystemTime,
+    /// When the caller should come back even if its credentials last longer: the time to
+    /// refresh the access token, the moment it ends without a way to refresh, or the time
+    /// to warn that the session ends.
+    pub check_at: Option<SystemTime>,
+}
+
+/// What the manager remembers about one session between calls; its async mutex also makes
+/// the profiles of one session take turns, so they share one refresh.
+#[derive(Default)]
+struct Memo {
+    /// SHA-1 of a refresh token SSO-OIDC rejected: not tried again until the cache changes.
+    rejected: Option<Vec<u8>>,
+    /// The session end already warned about.
+    warned_for: Option<SystemTime>,
+}
+
+/// Settings of the token manager.
+#[derive(Clone, Debug)]
+pub struct TokenSettings {
+    /// Refresh the access token when less than this remains.
+    pub refresh_before: Duration,
+    /// Warn when the session ends within this.
+    pub warn_before: Duration,
+    /// Whether a desktop session is there to show notifications in.
+    pub desktop: bool,
+}
+
+/// Hands out access tokens from the AWS CLI's cache, refreshing them with their refresh token.
+pub struct TokenManager {
+    sdk: Arc<SdkConfig>,
+    dir: PathBuf,
+    settings: Mutex<TokenSettings>,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Memo>>>>,
+}
+
+impl TokenManager {
+    /// A manager for the cache in `dir` (`~/.aws/sso/cache`).
+    pub fn new(sdk: Arc<SdkConfig>, dir: PathBuf, settings: TokenSettings) -> Self {
+        TokenManager {
+            sdk,
+            dir,
+            settings: Mutex::new(settings),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Applies new settings (a reloaded config).
+    pub fn set_settings(&self, settings: TokenSettings) {
+        if let Ok(mut s) = self.settings.lock() {
+            *s = settings;
+        }
+    }
+
+    fn settings(&self) -> TokenSettings {
+        match self.settings.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The cache file of `session`.
+    pub fn path(&self, session: &SsoSession) -> PathBuf {
+        self.dir.join(format!("{}.json", session.cache_key()))
+    }
+
+    fn memo(&self, session: &SsoSession) -> Arc<tokio::sync::Mutex<Memo>> {
+        let mut map = match self.sessions.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(session.cache_key()).or_default().clone()
+    }
+
+    /// A usable access token for `session`. Refreshes it first when less than
+    /// `refresh_before` remains, or always when `force` (the portal rejected the token).
+    /// Profiles of one session take turns here, so only the first refreshes and the others
+    /// find the fresh token in the cache.
+    pub async fn token(&self, session: &SsoSession, force: bool) -> Result<Token, SourceError> {
+        let settings = self.settings();
+        let memo = self.memo(session);
+        let mut memo = memo.lock().await;
+        let path = self.path(session);
+        let now = SystemTime::now();
+        let mut token = match cache::read(&path) {
+            Ok(t) => t,
+            Err(ReadError::Missing) => {
+                return Err(login_required(
+                    session,
+                    format!(
+                        "no SSO token is cached for it ({} is missing)",
+                        path.display()
+                    ),
+                    None,
+                ))
+            }
+            Err(ReadError::Broken(why)) => {
+                return Err(SourceError::transient("sso_cache", why));
+            }
+        };
+        let rejected = |t: &CachedToken, memo: &Memo| {
+            t.refresh_token
+                .as_ref()
+                .is_some_and(|r| memo.rejected.as_deref() == Some(&fingerprint(r)[..]))
+        };
+        let due = force || token.expires_at < now + settings.refresh_before;
+        if due {
+            if token.can_refresh(now) && !rejected(&token, &memo) {
+                match self.refresh(session, &token).await {
+                    Ok(new) => {
+                        if let Err(e) = cache::write(&path, &new) {
+                            tracing::warn!(
+                                sso_session = %session.label(),
+                                "cannot write the refreshed SSO token to {}: {e}",
+                                path.display()
+                            );
+                        }
+                        tracing::info!(
+                            sso_session = %session.label(),
+                            expires_at = %cache::format_time(new.expires_at),
+                            "refreshed the SSO access token"
+                        );
+                        token = new;
+                    }
+                    Err(Refresh::Rejected(why)) => {
+                        memo.rejected = token.refresh_token.as_ref().map(fingerprint);
+                        if force || !token.access_valid(now) {
+                            return Err(login_required(session, why, Some(token.expires_at)));
+                        }
+                        tracing::warn!(
+                            sso_session = %session.label(),
+                            "{why}; the access token works until {}, then a new login is needed",
+                            cache::format_time(token.expires_at)
+                        );
+                    }
+                    Err(Refresh::Failed(e)) => {
+                        if !token.access_valid(now) || force {
+                            return Err(e);
+                        }
+                    }
+                }
+            } else if force {
+                return Err(login_required(
+                    session,
+                    "the SSO portal rejected the access token and there is no usable refresh token"
+                        .into(),
+                    Some(token.expires_at),
+                ));
+            } else if !token.access_valid(now) {
+                let why = if token.refresh_token.is_none() {
+                    "the access token expired and no refresh token is cached".to_owned()
+                } else if rejected(&token, &memo) {
+                    "the access token expired and SSO-OIDC rejected the refresh token".to_owned()
+                } else {
+                    "the access token expired and the client registration that could refresh it has expired".to_owned()
+                };
+                return Err(login_required(session, why, Some(token.expires_at)));
+            }
+        }
+        let refreshable = token.can_refresh(now) && !rejected(&token, &memo);
+        let end = session_end(&token, refreshable);
+        let mut check_at = if refreshable {
+            token.expires_at.checked_sub(settings.refresh_before)
+        } else {
+            Some(token.expires_at)
+        };
+        if let Some(end) = end {
+            let warn_at = end
+                .checked_sub(settings.warn_before)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            if memo.warned_for != Some(end) {
+                if warn_at <= now {
+                    memo.warned_for = Some(end);
+                    warn_session_end(session, end, now, settings.desktop);
+                } else {
+                    check_at = Some(check_at.map_or(warn_at, |c| c.min(warn_at)));
+                }
+            }
+        }
+        Ok(Token {
+            access_token: token.access_token.clone(),
+            expires_at: token.expires_at,
+            check_at: check_at.filter(|c| *c > now),
+        })
+    }
+
+    async fn refresh(
+        &self,
+        session: &SsoSession,
+        token: &CachedToken,
+    ) -> Result<CachedToken, Refresh> {
+        let (Some(refresh), Some(id), Some(secret)) =
+            (&token.refresh_token, &token.client_id, &token.client_secret)
+        else {
+            return Err(Refresh::Rejected("no refresh token is cached".into()));
+        };
+        let client = oidc_client(&self.sdk, session);
+        let out = client
+            .create_token()
+            .client_id(id)
+            .client_secret(secret.expose_secret())
+            .grant_type("refresh_token")
+            .refresh_token(refresh.expose_secret())
+            .send()
+            .await
+            .map_err(|e| classify_refresh(&e))?;
+        let access = out.access_token().ok_or_else(|| {
+            Refresh::Failed(SourceError::transient(
+                "bad_response",
+                "SSO-OIDC CreateToken response holds no accessToken",
+            ))
+        })?;
+        let mut new = token.clone();
+        new.access_token = SecretString::from(access.to_owned());
+        new.expires_at = SystemTime::now() + Duration::from_secs(out.expires_in().max(0) as u64);
+        if let Some(r) = out.refresh_token() {
+            new.refresh_token = Some(SecretString::from(r.to_owned()));
+        }
+        Ok(new)
+    }
+}
+
+/// An SSO-OIDC client for `session`'s region, built from the shared settings (so
+/// `AWS_ENDPOINT_URL_SSO_OIDC` and the disabled retries apply).
+pub fn oidc_client(sdk: &SdkConfig, session: &SsoSession) -> aws_sdk_ssooidc::Client {
+    let conf = aws_sdk_ssooidc::config::Builder::from(sdk)
+        .region(Region::new(session.region.clone()))
+        .build();
+    aws_sdk_ssooidc::Client::from_conf(conf)
+}
+
+enum Refresh {
+    /// Only a new login helps.
+    Rejected(String),
+    /// Maybe next time.
+    Failed(SourceError),
+}
+
+fn classify_refresh<E>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> Refresh
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(se) = e {
+        let code = se.err().code().unwrap_or_default();
+        if REJECTED.contains(&code) {
+            return Refresh::Rejected(format!("SSO-OIDC rejected the refresh token ({code})"));
+        }
+    }
+    Refresh::Failed(describe("SSO-OIDC", e))
+}
+
+fn fingerprint(s: &SecretString) -> Vec<u8> {
+    sha1::Sha1::digest(s.expose_secret().as_bytes()).to_vec()
+}
+
+/// When only a new login can keep the session going: the client registration's end while
+/// the refresh token works, else the access token's end.
+pub fn session_end(token: &CachedToken, refreshable: bool) -> Option<SystemTime> {
+    if refreshable {
+        token.registration_expires_at
+    } else {
+        Some(token.expires_at)
+    }
+}
+
+/// The error that parks a profile in `login_required`.
+pub fn login_required(session: &SsoSession, why: String, ended: Option<SystemTime>) -> SourceError {
+    let when = match ended {
+        Some(t) if t <= SystemTime::now() => {
+            format!("; the SSO session ended at {}", cache::format_time(t))
+        }
+        Some(t) => format!("; the access token ends at {}", cache::format_time(t)),
+        None => String::new(),
+    };
+    let mut e = SourceError::permanent(
+        "login_required",
+        format!(
+            "SSO session \"{}\" needs a new login: {why}{when}; run `{}` (or `aws sso login`)",
+            session.label(),
+            session.login_command()
+        ),
+    );
+    e.login_required = true;
+    e
+}
+
+fn warn_session_end(session: &SsoSession, end: SystemTime, now: SystemTime, desktop: bool) {
+    let left = end.duration_since(now).unwrap_or_default();
+    let msg = format!(
+        "SSO session \"{}\" ends at {} (in {}); run `{}` before then to keep credentials fresh",
+        session.label(),
+        cache::format_time(end),
+        humantime::format_duration(Duration::from_secs(left.as_secs())),
+        session.login_command()
+    );
+    tracing::warn!(sso_session = %session.label(), "{msg}");
+    if desktop {
+        notify_desktop(&msg);
+    }
+}
+
+/// Shows one desktop notification (`notify-send` on Linux, `osascript` on macOS); failures
+/// are logged at debug and otherwise ignored.
+pub fn notify_desktop(msg: &str) {
+    let mut cmd = if cfg!(target_os = "macos") {
+        let script = format!(
+            "display notification \"{}\" with title \"credfresh\"",
+            msg.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let mut c = tokio::process::Command::new("osascript");
+        c.arg("-e").arg(script);
+        c
+    } else {
+        let mut c = tokio::process::Command::new("notify-send");
+        c.arg("--app-name=credfresh").arg("credfresh").arg(msg);
+        c
+    };
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    match cmd.spawn() {
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => tracing::debug!("cannot show a desktop notification: {e}"),
+    }
+}
+
+/// Whether a desktop session is there: always on macOS, `DISPLAY` / `WAYLAND_DISPLAY` elsewhere.
+pub fn has_desktop(env: &crate::env::Environment) -> bool {
+    cfg!(target_os = "macos")
+        || env.var("DISPLAY").is_some()
+        || env.var("WAYLAND_DISPLAY").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_in: i64, refresh: bool, reg_in: Option<i64>) -> CachedToken {
+        // Whole seconds, as the cache file holds them.
+        let secs = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let at = |s: i64| {
+            if s >= 0 {
+                now + Duration::from_secs(s as u64)
+            } else {
+                now - Duration::from_secs((-s) as u64)
+            }
+        };
+        CachedToken {
+            start_url: None,
+            region: None,
+            access_token: SecretString::from("a".to_owned()),
+            expires_at: at(expires_in),
+            refresh_token: refresh.then(|| SecretString::from("r".to_owned())),
+            client_id: Some("c".into()),
+            client_secret: Some(SecretString::from("s".to_owned())),
+            registration_expires_at: reg_in.map(at),
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn session_ends_with_registration_or_access_token() {
+        let t = token(3600, true, Some(86400));
+        assert!(t.can_refresh(SystemTime::now()));
+        assert_eq!(session_end(&t, true), t.registration_expires_at);
+        let t = token(3600, false, Some(86400));
+        assert!(!t.can_refresh(SystemTime::now()));
+        assert_eq!(session_end(&t, false), Some(t.expires_at));
+        let t = token(3600, true, Some(-5));
+        assert!(!t.can_refresh(SystemTime::now()), "expired registration");
+    }
+
+    fn manager(dir: &std::path::Path, refresh_before: u64, warn_before: u64) -> TokenManager {
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        TokenManager::new(
+            Arc::new(sdk),
+            dir.to_owned(),
+            TokenSettings {
+                refresh_before: Duration::from_secs(refresh_before),
+                warn_before: Duration::from_secs(warn_before),
+                desktop: false,
+            },
+        )
+    }
+
+    fn session() -> SsoSession {
+        SsoSession {
+            name: Some("acme".into()),
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "us-east-1".into(),
+            scopes: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn token_refresh_is_scheduled_refresh_before_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), 600, 60);
+        let t = token(3600, true, Some(86400));
+        cache::write(&m.path(&session()), &t).unwrap();
+        let got = m.token(&session(), false).await.unwrap();
+        // Refresh 10 min before expiry; the session end (a day away) is not near.
+        assert_eq!(got.check_at, Some(t.expires_at - Duration::from_secs(600)));
+
+        // No refresh token: come back when the access token ends (then login_required),
+        // or to warn first.
+        let t = token(3600, false, None);
+        cache::write(&m.path(&session()), &t).unwrap();
+        let got = m.token(&session(), false).await.unwrap();
+        assert_eq!(got.check_at, Some(t.expires_at - Duration::from_secs(60)));
+        let m = manager(dir.path(), 600, 7200);
+        let got = m.token(&session(), false).await.unwrap();
+        assert_eq!(
+            got.check_at,
+            Some(t.expires_at),
+            "warned at once, so no warn time"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_without_refresh_is_login_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), 600, 60);
+        let err = m.token(&session(), false).await.err().unwrap();
+        assert!(err.login_required, "{err}");
+        assert!(
+            err.message.contains("credfresh login --sso-session acme"),
+            "{err}"
+        );
+        cache::write(&m.path(&session()), &token(-60, false, None)).unwrap();
+        let err = m.token(&session(), false).await.err().unwrap();
+        assert!(err.login_required);
+        assert!(err.message.contains("ended at"), "{err}");
+    }
+}

@@ -1,0 +1,399 @@
+//! `kind = "sso"` against the project's fake IAM Identity Center (portal + SSO-OIDC) and moto
+//! STS: role credentials into the file, the AWS CLI's token cache read and written in its
+//! format (and read by boto3), one token refresh per session, `credfresh login`,
+//! `login_required` without hammering, and the warning before a session ends.
+
+use crate::support::sso::{Minted, SsoFake};
+use crate::support::{
+    output_text, show, wait_for, wait_until, write_file, AssumeRole, Daemon, Moto, TestEnv,
+    ACCOUNT, AWS_CONFIG,
+};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const START_URL: &str = "https://acme.awsapps.com/start";
+/// sha1("acme"), the cache file name botocore and the AWS CLI use for `[sso-session acme]`.
+const CACHE_KEY: &str = "293abb6b76d7791c0732cc517d38c4b5c734b87f";
+
+fn sso_env(fake: &SsoFake, sts: &str) -> TestEnv {
+    let env = TestEnv::with_sts(sts);
+    env.set_var("AWS_ENDPOINT_URL_SSO", &fake.endpoint());
+    env.set_var("AWS_ENDPOINT_URL_SSO_OIDC", &fake.endpoint());
+    write_file(
+        &env.aws_config,
+        &format!(
+            "{AWS_CONFIG}\n[sso-session acme]\nsso_start_url = {START_URL}\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n\n[profile boto-sso]\nsso_session = acme\nsso_account_id = {ACCOUNT}\nsso_role_name = PowerUserAccess\nregion = us-east-1\n"
+        ),
+        0o600,
+    );
+    env
+}
+
+fn sso_profile(name: &str, role: &str) -> String {
+    format!(
+        "\n[[profile]]\nname = \"{name}\"\nkind = \"sso\"\nsso_session = \"acme\"\naccount_id = \"{ACCOUNT}\"\nrole_name = \"{role}\"\n"
+    )
+}
+
+fn cache_path(env: &TestEnv) -> PathBuf {
+    env.home
+        .join(".aws/sso/cache")
+        .join(format!("{CACHE_KEY}.json"))
+}
+
+fn rfc(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Writes the cache file as `aws sso login` leaves it (renamed into place).
+fn write_cache(env: &TestEnv, m: &Minted, expires_in: Duration, with_refresh: bool) {
+    let now = SystemTime::now();
+    let mut v = serde_json::json!({
+        "startUrl": START_URL,
+        "region": "us-east-1",
+        "accessToken": m.access_token,
+        "expiresAt": rfc(now + expires_in),
+        "clientId": m.client_id,
+        "clientSecret": m.client_secret,
+        "registrationExpiresAt": rfc(now + Duration::from_secs(90 * 86400)),
+    });
+    if with_refresh {
+        v["refreshToken"] = Value::String(m.refresh_token.clone());
+    }
+    let path = cache_path(env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = path.with_extension("json.tmp");
+    write_file(&tmp, &v.to_string(), 0o600);
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+fn read_cache(env: &TestEnv) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(cache_path(env)).expect("read the SSO cache"))
+        .expect("the SSO cache is JSON")
+}
+
+fn check_no_leaks(env: &TestEnv, fake: &SsoFake, daemon: &Daemon) {
+    for s in fake.secrets() {
+        env.record_secret(&s);
+    }
+    env.assert_secrets_never_logged(daemon);
+}
+
+#[test]
+fn sso_profile_and_metaflow_chain_get_credentials_and_boto3_reads_the_cache() {
+    let moto = Moto::start();
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, &moto.endpoint());
+    let m = fake.mint();
+    write_cache(&env, &m, Duration::from_secs(3600), true);
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    AssumeRole::new("metaflow", "MetaflowUserRole", "sso-admin")
+        .duration("15m")
+        .render(&mut text);
+    env.write_config_text(&text);
+
+    let out = env.cli(&["validate"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("SSO session \"acme\""),
+        "{}",
+        show(&out)
+    );
+
+    let daemon = Daemon::start(&env);
+    let admin = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    assert_eq!(admin["kind"], "sso");
+    assert_eq!(admin["account_id"], ACCOUNT);
+    let meta = daemon.wait_state("metaflow", "fresh", Duration::from_secs(30));
+    assert_eq!(meta["account_id"], ACCOUNT);
+    let section = wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
+        env.section("sso-admin")
+    });
+    assert!(
+        section["aws_access_key_id"].starts_with("ASIASSOFAKE"),
+        "{section:?}"
+    );
+    // The expiry written is the portal's own (epoch ms in the response).
+    assert_eq!(
+        section["x_credfresh_expiration"],
+        admin["expires_at"].as_str().unwrap()
+    );
+    wait_for(Duration::from_secs(10), "[metaflow] in the file", || {
+        env.section("metaflow")
+    });
+    // No token refresh was needed: an hour is left.
+    assert_eq!(fake.count("CreateToken:refresh_token"), 0);
+
+    // boto3 resolves its own SSO profile from the same cache, against the same fake portal.
+    let before = fake.count("GetRoleCredentials");
+    let out = env.python("sso_credentials.py", &["boto-sso"], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        got["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIASSOFAKE"),
+        "{got}"
+    );
+    assert_eq!(fake.count("GetRoleCredentials"), before + 1);
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn near_expiry_token_is_refreshed_once_for_two_profiles_and_rotated() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let m = fake.mint();
+    let old_expiry = SystemTime::now() + Duration::from_secs(25);
+    write_cache(&env, &m, Duration::from_secs(25), true);
+    let mut text = env.daemon_table();
+    text.push_str("refresh_before = \"10s\"\n");
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    text.push_str(&sso_profile("sso-read", "ReadOnlyAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    daemon.wait_state("sso-read", "fresh", Duration::from_secs(30));
+    assert_eq!(fake.count("CreateToken:refresh_token"), 0);
+
+    // About 10 s before expiresAt the token is refreshed, by one of the two profiles.
+    let cache = wait_for(Duration::from_secs(30), "a refreshed access token", || {
+        let c = read_cache(&env);
+        (c["accessToken"] != m.access_token.as_str()).then_some(c)
+    });
+    assert!(
+        SystemTime::now() < old_expiry,
+        "refreshed only after expiresAt"
+    );
+    assert_ne!(
+        cache["refreshToken"],
+        m.refresh_token.as_str(),
+        "rotated refresh token kept"
+    );
+    assert_eq!(cache["clientId"], m.client_id.as_str());
+    assert_eq!(cache["startUrl"], START_URL);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(cache_path(&env)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Both profiles got new role credentials with the new token…
+    wait_until(Duration::from_secs(20), "both profiles refetched", || {
+        fake.count("GetRoleCredentials") >= 4
+    });
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(10));
+    daemon.wait_state("sso-read", "fresh", Duration::from_secs(10));
+    // …and the session was refreshed exactly once.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(fake.count("CreateToken:refresh_token"), 1);
+    assert_eq!(fake.count("CreateToken:device_code"), 0);
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    let p = daemon.wait_state("sso-admin", "login_required", Duration::from_secs(30));
+    let err = p["last_error"].as_str().unwrap();
+    assert!(err.contains("credfresh login --sso-session acme"), "{err}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["login", "--no-browser"])
+        .env_clear()
+        .envs(env.vars())
+        .env("DISPLAY", ":0") // --no-browser wins even with a desktop
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run credfresh login");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !printed.contains("code: ") {
+        assert!(Instant::now() < deadline, "no code printed:\n{printed}");
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+    }
+    assert!(
+        printed.contains("https://device.sso.us-east-1.amazonaws.com/"),
+        "{printed}"
+    );
+    assert!(!printed.contains("browser window was opened"), "{printed}");
+    // The CLI polls (AuthorizationPendingException) until the user confirms.
+    wait_until(Duration::from_secs(10), "a pending poll", || {
+        fake.count("CreateToken:device_code") >= 1
+    });
+    let codes = wait_for(Duration::from_secs(10), "a pending device code", || {
+        let c = fake.approve_all();
+        (!c.is_empty()).then_some(c)
+    });
+    assert!(printed.contains(&codes[0]), "{printed}");
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    printed.push_str(&rest);
+    printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    env.note_text("credfresh login --no-browser", &printed);
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("Refreshed sso-admin"), "{printed}");
+    assert!(
+        fake.count("CreateToken:device_code") >= 2,
+        "polled while pending"
+    );
+    assert_eq!(fake.count("RegisterClient"), 1);
+
+    // The cache holds what the AWS CLI writes.
+    let cache = read_cache(&env);
+    for key in [
+        "startUrl",
+        "region",
+        "accessToken",
+        "expiresAt",
+        "refreshToken",
+        "clientId",
+        "clientSecret",
+        "registrationExpiresAt",
+    ] {
+        assert!(cache[key].is_string(), "{key} missing in the cache");
+    }
+    assert_eq!(cache["startUrl"], START_URL);
+    assert_eq!(cache["region"], "us-east-1");
+    let exp = cache["expiresAt"].as_str().unwrap();
+    assert!(exp.ends_with('Z') && exp.len() == 20, "{exp}");
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(5));
+    assert!(env.section("sso-admin").is_some());
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn login_with_several_sessions_asks_which() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let mut cfg = std::fs::read_to_string(&env.aws_config).unwrap();
+    cfg.push_str("\n[sso-session other]\nsso_start_url = https://other.awsapps.com/start\nsso_region = eu-west-1\n");
+    write_file(&env.aws_config, &cfg, 0o600);
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    text.push_str(&format!(
+        "\n[[profile]]\nname = \"other\"\nkind = \"sso\"\nsso_session = \"other\"\naccount_id = \"{ACCOUNT}\"\nrole_name = \"Admin\"\n"
+    ));
+    env.write_config_text(&text);
+    let out = env.cli(&["login", "--no-browser"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("--sso-session acme") && text.contains("--sso-session other"),
+        "{text}"
+    );
+    assert_eq!(fake.total(), 0);
+
+    // A missing sso-session is a config error naming the file and the fix.
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess").replace("\"acme\"", "\"nope\""));
+    env.write_config_text(&text);
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("[sso-session nope]") && text.contains("profile \"sso-admin\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn revoked_refresh_token_is_login_required_without_hammering_until_a_new_login() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let m = fake.mint();
+    write_cache(&env, &m, Duration::from_secs(3600), true);
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    let fresh = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    let keys = wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
+        env.section("sso-admin")
+    });
+
+    // The session is revoked: the portal rejects the token, OIDC the refresh token.
+    fake.expire_access_tokens();
+    fake.revoke_refresh_tokens();
+    let out = env.cli(&["refresh", "sso-admin"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let p = daemon.wait_state("sso-admin", "login_required", Duration::from_secs(10));
+    let err = p["last_error"].as_str().unwrap();
+    assert!(err.contains("credfresh login --sso-session acme"), "{err}");
+    assert!(err.contains("InvalidGrantException"), "{err}");
+    assert_eq!(p["next_refresh_at"], Value::Null, "{p}");
+    // The last valid credentials stay, in status and in the file.
+    assert_eq!(p["expires_at"], fresh["expires_at"]);
+    assert_eq!(env.section("sso-admin").unwrap(), keys);
+
+    // No retries: the fake sees nothing more.
+    let requests = fake.total();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(fake.total(), requests, "login_required must not retry");
+    assert_eq!(
+        daemon.profile("sso-admin").unwrap()["state"],
+        "login_required"
+    );
+
+    // `aws sso login` elsewhere writes a new cache file: fresh again within 2 s.
+    let m2 = fake.mint();
+    let t0 = Instant::now();
+    write_cache(&env, &m2, Duration::from_secs(3600), true);
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(5));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    wait_until(Duration::from_secs(10), "new keys in the file", || {
+        env.section("sso-admin").unwrap() != keys
+    });
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn session_ending_within_warn_before_is_warned_once() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let m = fake.mint();
+    // No refresh token: the session ends with the access token, within warn_before.
+    write_cache(&env, &m, Duration::from_secs(3600), false);
+    let mut text = env.daemon_table();
+    text.push_str("warn_before = \"2h\"\n");
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    text.push_str(&sso_profile("sso-read", "ReadOnlyAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    daemon.wait_state("sso-read", "fresh", Duration::from_secs(30));
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let warnings: Vec<String> = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("SSO session \"acme\" ends at"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}\n{}", daemon.log());
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("credfresh login --sso-session acme"),
+        "{}",
+        warnings[0]
+    );
+    check_no_leaks(&env, &fake, &daemon);
+}

@@ -1,0 +1,531 @@
+//! A fake of IAM Identity Center for the tests, on a loopback port: the SSO portal and
+//! SSO-OIDC on one server, with the real services' paths, headers, JSON field names and error
+//! shapes (restJson1: `x-amzn-errortype` header, OIDC errors as `error` / `error_description`).
+//!
+//! - portal: `GET /federation/credentials?account_id=…&role_name=…` with
+//!   `x-amz-sso_bearer_token` → `{"roleCredentials":{…,"expiration":<epoch ms>}}`, or 401
+//!   `UnauthorizedException` for an unknown or expired token;
+//! - OIDC: `POST /client/register`, `POST /device_authorization`, `POST /token` (grant types
+//!   `urn:ietf:params:oauth:grant-type:device_code` and `refresh_token`) with
+//!   `AuthorizationPendingException`, `SlowDownException`, `InvalidGrantException`,
+//!   `InvalidClientException`, `ExpiredTokenException`.
+//!
+#![allow(dead_code)] // the control API is complete; not every test uses every knob
+
+//! Tests steer it through methods (approve a device code, expire access tokens, revoke refresh
+//! tokens, rotate refresh tokens, fail or slow down requests) and read its request counts.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The device-code grant type.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A token set the fake issued (what a login leaves in the cache).
+#[derive(Clone, Debug)]
+pub struct Minted {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The client registration.
+    pub client_id: String,
+    /// The client's secret.
+    pub client_secret: String,
+}
+
+struct Device {
+    client_id: String,
+    user_code: String,
+    approved: bool,
+    expires: SystemTime,
+}
+
+struct State {
+    access: HashMap<String, SystemTime>,
+    refresh: BTreeSet<String>,
+    clients: HashMap<String, String>,
+    devices: HashMap<String, Device>,
+    counts: BTreeMap<String, u32>,
+    secrets: BTreeSet<String>,
+    access_lifetime: Duration,
+    role_lifetime: Duration,
+    rotate_refresh: bool,
+    fail_next: u32,
+    slow_down_next: u32,
+    counter: u32,
+}
+
+/// The fake SSO portal + SSO-OIDC, stopped on drop.
+pub struct SsoFake {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SsoFake {
+    /// Starts the fake; access tokens it issues live `access_lifetime`, role credentials 1 h.
+    pub fn start(access_lifetime: Duration) -> SsoFake {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the SSO fake");
+        let port = listener.local_addr().expect("fake's address").port();
+        let state = Arc::new(Mutex::new(State {
+            access: HashMap::new(),
+            refresh: BTreeSet::new(),
+            clients: HashMap::new(),
+            devices: HashMap::new(),
+            counts: BTreeMap::new(),
+            secrets: BTreeSet::new(),
+            access_lifetime,
+            role_lifetime: Duration::from_secs(3600),
+            rotate_refresh: true,
+            fail_next: 0,
+            slow_down_next: 0,
+            counter: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        let state = state.clone();
+                        std::thread::spawn(move || serve(conn, &state));
+                    }
+                }
+            })
+        };
+        SsoFake {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_SSO` and `AWS_ENDPOINT_URL_SSO_OIDC`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    /// Registers a client and issues tokens for it, as a finished login would.
+    pub fn mint(&self) -> Minted {
+        let mut s = self.lock();
+        let (client_id, client_secret) = register(&mut s);
+        let (access_token, refresh_token) = issue_tokens(&mut s);
+        Minted {
+            access_token,
+            refresh_token,
+            client_id,
+            client_secret,
+        }
+    }
+
+    /// Approves every pending device code (the user confirmed in the browser); returns their
+    /// user codes.
+    pub fn approve_all(&self) -> Vec<String> {
+        let mut s = self.lock();
+        s.devices
+            .values_mut()
+            .filter(|d| !d.approved)
+            .map(|d| {
+                d.approved = true;
+                d.user_code.clone()
+            })
+            .collect()
+    }
+
+    /// Makes every access token issued so far invalid at the portal.
+    pub fn expire_access_tokens(&self) {
+        for exp in self.lock().access.values_mut() {
+            *exp = UNIX_EPOCH;
+        }
+    }
+
+    /// Revokes every refresh token issued so far (`InvalidGrantException` from now on).
+    pub fn revoke_refresh_tokens(&self) {
+        self.lock().refresh.clear();
+    }
+
+    /// Whether a refresh gives a new refresh token (the default) or keeps the old one.
+    pub fn rotate_refresh_tokens(&self, rotate: bool) {
+        self.lock().rotate_refresh = rotate;
+    }
+
+    /// Answers the next `n` requests with HTTP 500 `InternalServerException`.
+    pub fn fail_next(&self, n: u32) {
+        self.lock().fail_next = n;
+    }
+
+    /// Answers the next `n` device-code polls with `SlowDownException`.
+    pub fn slow_down_next(&self, n: u32) {
+        self.lock().slow_down_next = n;
+    }
+
+    /// Requests per endpoint: `GetRoleCredentials`, `RegisterClient`,
+    /// `StartDeviceAuthorization`, `CreateToken:device_code`, `CreateToken:refresh_token`.
+    pub fn count(&self, what: &str) -> u32 {
+        self.lock().counts.get(what).copied().unwrap_or(0)
+    }
+
+    /// Every request counted so far.
+    pub fn total(&self) -> u32 {
+        self.lock().counts.values().sum()
+    }
+
+    /// Every secret the fake issued (tokens, client secrets, role secrets).
+    pub fn secrets(&self) -> BTreeSet<String> {
+        self.lock().secrets.clone()
+    }
+}
+
+impl Drop for SsoFake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn next(s: &mut State) -> u32 {
+    s.counter += 1;
+    s.counter
+}
+
+fn register(s: &mut State) -> (String, String) {
+    let n = next(s);
+    let id = format!("fakeClientId{n:04}");
+    let secret = format!("fakeClientSecretNeverInLogs{n:08}xyz");
+    s.clients.insert(id.clone(), secret.clone());
+    s.secrets.insert(secret.clone());
+    (id, secret)
+}
+
+fn issue_tokens(s: &mut State) -> (String, String) {
+    let n = next(s);
+    let access = format!("aoaFakeAccessTokenNeverInLogs{n:08}");
+    let refresh = format!("aorFakeRefreshTokenNeverInLogs{n:08}");
+    let exp = SystemTime::now() + s.access_lifetime;
+    s.access.insert(access.clone(), exp);
+    s.refresh.insert(refresh.clone());
+    s.secrets.insert(access.clone());
+    s.secrets.insert(refresh.clone());
+    (access, refresh)
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        self.body.get(name).and_then(Value::as_str)
+    }
+}
+
+fn read_request(conn: &TcpStream) -> Option<Request> {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            break;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
+    let query = q
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Some(Request {
+        method,
+        path: path.to_owned(),
+        query,
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    })
+}
+
+type Answer = (u16, Option<&'static str>, Value);
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>) {
+    let Some(req) = read_request(&conn) else {
+        return;
+    };
+    let (status, error_type, body) = answer(&req, &mut state.lock().unwrap());
+    let body = body.to_string();
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        _ => "Error",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nx-amzn-requestid: fake-{}\r\n",
+        body.len(),
+        std::process::id()
+    );
+    if let Some(t) = error_type {
+        head.push_str(&format!("x-amzn-errortype: {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+fn oidc_error(kind: &'static str, error: &str, description: &str) -> Answer {
+    (
+        400,
+        Some(kind),
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+fn answer(req: &Request, s: &mut State) -> Answer {
+    let what = match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/federation/credentials") => "GetRoleCredentials".to_owned(),
+        ("POST", "/client/register") => "RegisterClient".to_owned(),
+        ("POST", "/device_authorization") => "StartDeviceAuthorization".to_owned(),
+        ("POST", "/token") => format!(
+            "CreateToken:{}",
+            match req.field("grantType") {
+                Some(DEVICE_GRANT) => "device_code",
+                Some(other) => other,
+                None => "none",
+            }
+        ),
+        _ => {
+            return (
+                404,
+                Some("NotFoundException"),
+                json!({"message": "no such operation"}),
+            )
+        }
+    };
+    *s.counts.entry(what.clone()).or_default() += 1;
+    if s.fail_next > 0 {
+        s.fail_next -= 1;
+        return (
+            500,
+            Some("InternalServerException"),
+            json!({"error": "server_error", "error_description": "injected failure"}),
+        );
+    }
+    let now = SystemTime::now();
+    match what.as_str() {
+        "GetRoleCredentials" => {
+            let valid = req
+                .header("x-amz-sso_bearer_token")
+                .and_then(|t| s.access.get(t))
+                .is_some_and(|exp| *exp > now);
+            if !valid {
+                return (
+                    401,
+                    Some("UnauthorizedException"),
+                    json!({"message": "Session token not found or invalid"}),
+                );
+            }
+            let (Some(account), Some(role)) =
+                (req.query.get("account_id"), req.query.get("role_name"))
+            else {
+                return (
+                    400,
+                    Some("InvalidRequestException"),
+                    json!({"message": "account_id and role_name are required"}),
+                );
+            };
+            let n = next(s);
+            let secret = format!("ssoRoleSecretNeverInLogs/{n:08}abcdefghijkl");
+            let token = format!("ssoRoleSessionTokenNeverInLogs+{n:08}{account}{role}//==");
+            s.secrets.insert(secret.clone());
+            s.secrets.insert(token.clone());
+            let exp = (now + s.role_lifetime)
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            (
+                200,
+                None,
+                json!({"roleCredentials": {
+                    "accessKeyId": format!("ASIASSOFAKE{n:08}"),
+                    "secretAccessKey": secret,
+                    "sessionToken": token,
+                    "expiration": exp,
+                }}),
+            )
+        }
+        "RegisterClient" => {
+            if req.field("clientName").is_none() || req.field("clientType") != Some("public") {
+                return oidc_error(
+                    "InvalidClientMetadataException",
+                    "invalid_client_metadata",
+                    "clientName and clientType=public are required",
+                );
+            }
+            let (id, secret) = register(s);
+            let issued = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            (
+                200,
+                None,
+                json!({"clientId": id, "clientSecret": secret, "clientIdIssuedAt": issued,
+                       "clientSecretExpiresAt": issued + 90 * 86400}),
+            )
+        }
+        "StartDeviceAuthorization" => {
+            let client = req.field("clientId").unwrap_or_default().to_owned();
+            if s.clients.get(&client).map(String::as_str) != req.field("clientSecret") {
+                return oidc_error("InvalidClientException", "invalid_client", "unknown client");
+            }
+            let n = next(s);
+            let device = format!("fakeDeviceCodeNeverInLogs{n:08}");
+            let user_code = format!("FAKE-{n:04}");
+            s.secrets.insert(device.clone());
+            s.devices.insert(
+                device.clone(),
+                Device {
+                    client_id: client,
+                    user_code: user_code.clone(),
+                    approved: false,
+                    expires: now + Duration::from_secs(600),
+                },
+            );
+            (
+                200,
+                None,
+                json!({"deviceCode": device, "userCode": user_code,
+                       "verificationUri": "https://device.sso.us-east-1.amazonaws.com/",
+                       "verificationUriComplete": format!("https://device.sso.us-east-1.amazonaws.com/?user_code={user_code}"),
+                       "expiresIn": 600, "interval": 1}),
+            )
+        }
+        _ => {
+            let client = req.field("clientId").unwrap_or_default().to_owned();
+            if s.clients.get(&client).map(String::as_str) != req.field("clientSecret") {
+                return oidc_error("InvalidClientException", "invalid_client", "unknown client");
+            }
+            let lifetime = s.access_lifetime.as_secs();
+            match what.as_str() {
+                "CreateToken:device_code" => {
+                    let code = req.field("deviceCode").unwrap_or_default();
+                    let Some(d) = s.devices.get(code) else {
+                        return oidc_error(
+                            "InvalidGrantException",
+                            "invalid_grant",
+                            "unknown device code",
+                        );
+                    };
+                    if d.client_id != client {
+                        return oidc_error(
+                            "InvalidGrantException",
+                            "invalid_grant",
+                            "wrong client",
+                        );
+                    }
+                    if d.expires < now {
+                        return oidc_error(
+                            "ExpiredTokenException",
+                            "expired_token",
+                            "device code expired",
+                        );
+                    }
+                    if s.slow_down_next > 0 {
+                        s.slow_down_next -= 1;
+                        return oidc_error("SlowDownException", "slow_down", "polling too fast");
+                    }
+                    if !d.approved {
+                        return oidc_error(
+                            "AuthorizationPendingException",
+                            "authorization_pending",
+                            "the user has not confirmed yet",
+                        );
+                    }
+                    s.devices.remove(code);
+                    let (access, refresh) = issue_tokens(s);
+                    (
+                        200,
+                        None,
+                        json!({"accessToken": access, "tokenType": "Bearer", "expiresIn": lifetime, "refreshToken": refresh}),
+                    )
+                }
+                "CreateToken:refresh_token" => {
+                    let old = req.field("refreshToken").unwrap_or_default().to_owned();
+                    if !s.refresh.contains(&old) {
+                        return oidc_error(
+                            "InvalidGrantException",
+                            "invalid_grant",
+                            "the refresh token is invalid or expired",
+                        );
+                    }
+                    let (access, refresh) = issue_tokens(s);
+                    let refresh = if s.rotate_refresh {
+                        s.refresh.remove(&old);
+                        refresh
+                    } else {
+                        s.refresh.remove(&refresh);
+                        old
+                    };
+                    (
+                        200,
+                        None,
+                        json!({"accessToken": access, "tokenType": "Bearer", "expiresIn": lifetime, "refreshToken": refresh}),
+                    )
+                }
+                _ => oidc_error(
+                    "UnsupportedGrantTypeException",
+                    "unsupported_grant_type",
+                    "unsupported grant type",
+                ),
+            }
+        }
+    }
+}
