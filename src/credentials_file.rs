@@ -1310,7 +1310,7 @@ a = b
         // A symlink named like ours is never followed or removed.
         symlink(&path, dir.path().join(".credfresh-Ln00Ln.tmp")).unwrap();
         let removed = remove_stale_temp_files(&path, started);
-        assert_eq!(removed, [old.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&old));
         assert!(!old.exists());
         assert!(fresh.exists());
         for f in foreign {
@@ -1557,5 +1557,159 @@ a = b
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), original);
         assert!(tmp_names(dir.path()).is_empty());
+    }
+}
+
+/// Property tests and the corpus replay for the editor. A longer run:
+/// `PROPTEST_CASES=100000 cargo test --release --lib proptest`.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn update() -> SectionUpdate<'static> {
+        SectionUpdate {
+            name: "managed",
+            access_key_id: "ASIANEW",
+            secret_access_key: "newsecret/+=",
+            session_token: "newtoken==",
+            expiration: humantime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap(),
+        }
+    }
+
+    /// The raw lines outside section `managed` (by the editor's own reading of sections),
+    /// without trailing line breaks (appending a section may add a separator).
+    fn foreign(text: &str) -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in parse(text) {
+            if let Kind::Header(name) = line.kind {
+                inside = name == "managed";
+            }
+            if !inside {
+                out.push_str(line.raw);
+            }
+        }
+        out.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    /// Non-managed keys of the managed section, as readers see them.
+    fn other_keys(text: &str) -> Option<BTreeMap<String, String>> {
+        read_section(text, "managed").map(|mut s| {
+            s.retain(|k, _| !MANAGED_KEYS.contains(&k.as_str()));
+            s
+        })
+    }
+
+    /// Checks every guarantee the editor makes for `input`.
+    fn check(input: &str) -> Result<(), TestCaseError> {
+        match apply_updates(input, &[]) {
+            Ok(same) => prop_assert_eq!(&same, input, "untouched input must round-trip"),
+            // Refused as it stands (an edit may still repair duplicates of our own keys).
+            Err(_) => return Ok(()),
+        }
+        let out = apply_updates(input, &[update()])
+            .map_err(|e| TestCaseError::fail(format!("accepted input refused: {e}")))?;
+        prop_assert_eq!(foreign(&out), foreign(input), "foreign bytes changed");
+        let section = read_section(&out, "managed").unwrap_or_default();
+        prop_assert_eq!(
+            section.get("aws_access_key_id").map(String::as_str),
+            Some("ASIANEW")
+        );
+        prop_assert_eq!(
+            section.get("aws_session_token").map(String::as_str),
+            Some("newtoken==")
+        );
+        prop_assert_eq!(
+            section.get(EXPIRATION_KEY).map(String::as_str),
+            Some("2026-11-23T10:00:00Z")
+        );
+        if read_section(input, "managed").is_some() {
+            prop_assert_eq!(other_keys(&out), other_keys(input));
+        }
+        prop_assert_eq!(
+            apply_updates(&out, &[update()]).ok(),
+            Some(out.clone()),
+            "not idempotent"
+        );
+        let (pruned, removed) = prune_sections(&out, &[])
+            .map_err(|e| TestCaseError::fail(format!("prune refused edited file: {e}")))?;
+        prop_assert!(removed.iter().any(|r| r == "managed"), "{:?}", removed);
+        prop_assert!(
+            read_section(&pruned, "managed").is_none_or(|s| !s.contains_key(EXPIRATION_KEY))
+        );
+        Ok(())
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[managed]".to_owned()),
+            Just("[default]".to_owned()),
+            "\\[[a-z ]{1,5}\\]",
+            "[a-zA-Z_]{1,8} {0,2}[=:] {0,2}[ -~]{0,10}",
+            Just("aws_access_key_id = OLD".to_owned()),
+            Just("AWS_SESSION_TOKEN: old".to_owned()),
+            Just("x_credfresh_expiration=2020-01-01T00:00:00Z".to_owned()),
+            "[ \t]{1,3}[ -~]{0,10}",
+            "[#;][ -~]{0,10}",
+            Just(String::new()),
+            "\\PC{0,12}",
+            "[\\[\\]=:#; \ta-z\r]{0,8}",
+        ]
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(line(), 0..14),
+            prop_oneof![Just("\n"), Just("\r\n")],
+            any::<bool>(),
+        )
+            .prop_map(|(lines, eol, trailing)| {
+                let mut text = lines.join(eol);
+                if trailing && !text.is_empty() {
+                    text.push_str(eol);
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000)
+        ))]
+
+        #[test]
+        fn proptest_editor_keeps_foreign_bytes(text in file()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn proptest_no_panics_on_arbitrary_text(text in "\\PC{0,200}|[\\[\\]=:#; \t\r\na-z]{0,200}") {
+            let _ = apply_updates(&text, &[update()]);
+            let _ = prune_sections(&text, &["managed"]);
+            let _ = read_section(&text, "managed");
+        }
+    }
+
+    #[test]
+    fn corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/credentials");
+        let mut seen = 0;
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "ini") {
+                continue;
+            }
+            seen += 1;
+            let text = fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("refused-") {
+                let err = apply_updates(&text, &[update()]).unwrap_err();
+                assert!(err.to_string().starts_with("line "), "{name}: {err}");
+            } else if let Err(e) = check(&text) {
+                panic!("{name}: {e}");
+            }
+        }
+        assert!(seen >= 10, "corpus has only {seen} files");
     }
 }
