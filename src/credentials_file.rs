@@ -135,7 +135,7 @@ pub enum EditError {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// A filesystem operation failed.
-    #[error("failed to {op} {}", .path.display())]
+    #[error("failed to {op} {}: {source}", .path.display())]
     Io {
         /// What was being attempted, e.g. `"read"` or `"replace"`.
         op: &'static str,
@@ -320,20 +320,23 @@ pub fn write_atomic(
     let dir = parent_dir(&target);
     ensure_dir(dir)?;
     let _lock = lock(&target)?;
-    let mut base = read_settled(&target)?;
+    let (mut base, mut old) = read_settled(&target)?;
+    // What the file must still hold just before the rename (normally `base`).
+    let mut expected = base.clone();
     for attempt in 1..=MAX_ATTEMPTS {
         let new = edit(&base).map_err(|source| WriteError::Edit {
             path: target.clone(),
             source,
         })?;
-        if new == base {
+        if new == expected {
             return Ok(WriteOutcome::Unchanged);
         }
         let tmp = write_temp(dir, &new)?;
         let current = read_or_empty(&target)?;
-        if current != base {
+        if current != expected {
             tracing::debug!(path = %target.display(), attempt, "file changed during update; redoing edit");
-            base = read_settled(&target)?;
+            (base, old) = read_settled(&target)?;
+            expected = base.clone();
             continue; // dropping `tmp` deletes it
         }
         warn_if_readable_by_others(&target);
@@ -343,12 +346,34 @@ pub fn write_atomic(
             .and_then(|d| d.sync_all())
             .map_err(io_error("sync directory", dir))?;
         remember_own_write(&target);
-        return Ok(WriteOutcome::Written);
+        // A writer that opened the old file before the rename (`aws configure set` appends a
+        // new section to the path it opened) may have written into the replaced inode.
+        // Its edit is redone on top of ours rather than lost.
+        match late_edit(old.take(), &base) {
+            Some(theirs) => {
+                tracing::info!(path = %target.display(), attempt, "another writer changed the file during the rename; merging its edit");
+                (base, expected) = (theirs, new);
+            }
+            None => return Ok(WriteOutcome::Written),
+        }
     }
     Err(WriteError::Contended {
         path: target,
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// The contents of the replaced file if it changed after it was read as `base`.
+fn late_edit(old: Option<(File, Stamp)>, base: &str) -> Option<String> {
+    let (mut file, read_as) = old?;
+    let now = file.metadata().ok()?;
+    if stamp(&now) == read_as {
+        return None;
+    }
+    let mut theirs = String::new();
+    io::Seek::rewind(&mut file).ok()?;
+    io::Read::read_to_string(&mut file, &mut theirs).ok()?;
+    (theirs != base).then_some(theirs)
 }
 
 /// How long the advisory lock is waited for before giving up (the caller retries later).
@@ -424,8 +449,9 @@ fn remember_own_write(target: &Path) {
 }
 
 /// Reads the target once it has not been modified for [`SETTLE`] (at most ~1 s of waiting),
-/// unless it is exactly the file this process wrote.
-fn read_settled(target: &Path) -> Result<String, WriteError> {
+/// unless it is exactly the file this process wrote. Also returns the open file and its
+/// stamp as read, to notice writes into it after it has been replaced.
+fn read_settled(target: &Path) -> Result<(String, Option<(File, Stamp)>), WriteError> {
     for _ in 0..40 {
         let Ok(meta) = fs::metadata(target) else {
             break; // missing or odd: read_or_empty reports it
@@ -443,7 +469,15 @@ fn read_settled(target: &Path) -> Result<String, WriteError> {
         }
         std::thread::sleep(SETTLE - age);
     }
-    read_or_empty(target)
+    let text = read_or_empty(target)?;
+    // Best effort: the file as read, for `late_edit`.
+    let old = File::open(target).ok().and_then(|mut f| {
+        let meta = f.metadata().ok()?;
+        let mut again = String::new();
+        io::Read::read_to_string(&mut f, &mut again).ok()?;
+        (again == text).then(|| (f, stamp(&meta)))
+    });
+    Ok((text, old))
 }
 
 /// Logs a warning when the file about to be replaced was readable or writable by others;

@@ -12,6 +12,7 @@ mod credential_process;
 mod credentials_file;
 mod delivery;
 mod fakes;
+mod file_safety;
 mod instance;
 mod outage;
 mod packaging;
