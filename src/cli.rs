@@ -150,6 +150,17 @@ Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config
     /// Make the daemon re-read its config (same as SIGHUP).
     #[command(after_help = "Examples:\n  credfresh reload")]
     Reload,
+    /// Remove the credentials file sections credfresh wrote for profiles that are no longer
+    /// in the config (sections holding `x_credfresh_expiration`); prints what it removed.
+    /// Nothing else is touched, and nothing is ever removed without this command.
+    #[command(
+        after_help = "Examples:\n  credfresh prune --dry-run   # list what would go\n  credfresh prune"
+    )]
+    Prune {
+        /// Only list the sections that would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check the config and print what would be managed.
     #[command(
         after_help = "Examples:\n  credfresh validate\n  credfresh --config ./config.toml validate"
@@ -272,6 +283,10 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
         Cmd::Reload => {
             let socket = client_socket(cli.socket, &config_path, &env);
             reload(&socket).await
+        }
+        Cmd::Prune { dry_run } => {
+            let socket = client_socket(cli.socket, &config_path, &env);
+            prune(&socket, dry_run).await
         }
     }
 }
@@ -834,6 +849,29 @@ async fn reload(socket: &Path) -> u8 {
             EXIT_USAGE
         }
         Err(_) => reply_error(code, &body),
+    }
+}
+
+async fn prune(socket: &Path, dry_run: bool) -> u8 {
+    let body = serde_json::json!({ "dry_run": dry_run })
+        .to_string()
+        .into_bytes();
+    let (code, body) = match client::request(socket, Method::POST, "/v1/prune", Some(body)).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match serde_json::from_slice::<crate::control::PruneReply>(&body) {
+        Ok(r) if code.is_success() => {
+            let verb = if r.dry_run { "would remove" } else { "removed" };
+            if r.removed.is_empty() {
+                println!("nothing to prune: every section credfresh wrote belongs to a configured profile");
+            }
+            for name in &r.removed {
+                println!("{verb} [{name}]");
+            }
+            0
+        }
+        _ => reply_error(code, &body),
     }
 }
 

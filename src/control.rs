@@ -47,6 +47,8 @@ pub struct ControlState {
     pub commands: mpsc::Sender<Command>,
     /// Reload requests for the daemon's main loop.
     pub reloads: mpsc::Sender<oneshot::Sender<ReloadReply>>,
+    /// Prune requests for the writer, which owns the credentials file.
+    pub prunes: mpsc::Sender<crate::writer::PruneRequest>,
 }
 
 /// Facts about the daemon that do not change while it runs.
@@ -68,6 +70,23 @@ pub struct RefreshRequest {
     /// Profile names.
     #[serde(default)]
     pub profiles: Vec<String>,
+}
+
+/// Body of `POST /v1/prune`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PruneRequest {
+    /// Only report what would be removed.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Reply of `POST /v1/prune`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PruneReply {
+    /// Sections removed (or that would be, with `dry_run`).
+    pub removed: Vec<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
 }
 
 /// Reply of `POST /v1/refresh`.
@@ -162,6 +181,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/profiles/{name}/refresh", post(refresh_one))
         .route("/v1/refresh", post(refresh_many))
         .route("/v1/reload", post(reload))
+        .route("/v1/prune", post(prune))
         .route("/v1/credentials/{name}", get(credentials))
         .route("/metrics", get(metrics))
         .fallback(|| async {
@@ -390,5 +410,49 @@ async fn reload(State(s): State<ControlState>) -> Response {
 pub fn remove_socket(path: &PathBuf) {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// `POST /v1/prune`: removes the sections credfresh wrote (they carry
+/// `x_credfresh_expiration`) for profiles that are no longer configured. Nothing else is
+/// ever deleted.
+async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
+    let req: PruneRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PruneRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("body must be {{\"dry_run\": true|false}}: {e}"),
+                )
+            }
+        }
+    };
+    let keep = s.profiles.borrow().iter().map(|p| p.name.clone()).collect();
+    let (reply, rx) = oneshot::channel();
+    let request = crate::writer::PruneRequest {
+        keep,
+        dry_run: req.dry_run,
+        reply,
+    };
+    if s.prunes.send(request).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        );
+    }
+    match rx.await {
+        Ok(Ok(removed)) => Json(PruneReply {
+            removed,
+            dry_run: req.dry_run,
+        })
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::CONFLICT, e),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        ),
     }
 }

@@ -13,9 +13,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use tempfile::NamedTempFile;
 
@@ -79,13 +83,24 @@ pub enum EditError {
     /// A managed section header appears more than once; readers either reject the file
     /// (botocore) or merge the sections (SDKs), so there is no safe section to update.
     #[error(
-        "section [{name}] appears more than once in the credentials file (again on line {line})"
+        "line {line}: section [{name}] appears again (first on line {first}); botocore refuses a file with a repeated section, so credfresh leaves it alone: merge the two sections or delete one"
     )]
     DuplicateSection {
         /// The section name.
         name: String,
+        /// 1-based line number of the first header.
+        first: usize,
         /// 1-based line number of the second header.
         line: usize,
+    },
+    /// The file is one that botocore (and so the AWS CLI and boto3) refuses or that the
+    /// readers disagree about; credfresh does not write into it.
+    #[error("line {line}: {reason}; credfresh leaves the file alone until it is fixed")]
+    Unreadable {
+        /// 1-based line number of the offending line.
+        line: usize,
+        /// What is wrong and what to change (never a value from the file).
+        reason: String,
     },
     /// The same section is listed twice in one batch of updates.
     #[error("section [{name}] is listed more than once in the requested updates")]
@@ -120,7 +135,7 @@ pub enum EditError {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// A filesystem operation failed.
-    #[error("failed to {op} {}", .path.display())]
+    #[error("failed to {op} {}: {source}", .path.display())]
     Io {
         /// What was being attempted, e.g. `"read"` or `"replace"`.
         op: &'static str,
@@ -131,8 +146,20 @@ pub enum WriteError {
         source: io::Error,
     },
     /// The edit refused the current contents.
-    #[error(transparent)]
-    Edit(#[from] EditError),
+    #[error("{}: {source}", .path.display())]
+    Edit {
+        /// The (symlink-resolved) file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: EditError,
+    },
+    /// Another credfresh kept the advisory lock for longer than [`LOCK_TIMEOUT`].
+    #[error("another credfresh holds the lock {} (waited {}s); is a second daemon writing the same file?", .path.display(), LOCK_TIMEOUT.as_secs())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// Another writer changed the file between every read and rename; giving up rather
     /// than overwriting its changes.
     #[error("gave up updating {} after {attempts} attempts: it kept changing concurrently", .path.display())]
@@ -162,6 +189,8 @@ pub enum WriteOutcome {
 pub fn apply_updates(original: &str, updates: &[SectionUpdate<'_>]) -> Result<String, EditError> {
     let desired = validate(updates)?;
     let lines = parse(original);
+    let names: Vec<&str> = desired.iter().map(|d| d.name).collect();
+    check_readable(&lines, &names)?;
     let eol = if original.contains("\r\n") {
         "\r\n"
     } else {
@@ -185,8 +214,10 @@ pub fn apply_updates(original: &str, updates: &[SectionUpdate<'_>]) -> Result<St
         };
         match managed {
             Some(i) if seen[i] => {
+                // `check_readable` reports this with both lines; kept as a safety net.
                 return Err(EditError::DuplicateSection {
                     name: desired[i].name.to_owned(),
+                    first: 0,
                     line: start + 1,
                 });
             }
@@ -267,47 +298,285 @@ pub fn read_section(contents: &str, name: &str) -> Option<BTreeMap<String, Strin
 ///
 /// - Symlinks (chains too) are followed: the final target is replaced, the links stay.
 /// - A missing parent directory is created with mode 0700.
+/// - Writers that cooperate (every credfresh) serialize on an advisory `flock` of
+///   [`lock_path`], a file next to the target that is never replaced or deleted (a lock on
+///   the credentials file itself would be lost at every rename).
+/// - A file modified in the last [`SETTLE`] is read only once it has been quiet that long,
+///   so an in-place writer (`aws configure set` truncates, then writes) is not caught
+///   between its truncate and its write.
 /// - The new file is written to a `.credfresh-*.tmp` file (mode 0600) in the target's
 ///   directory, synced, and renamed over the target; the directory is then synced.
 /// - Just before the rename the target is re-read; if another writer changed it, the edit
 ///   is redone on the new contents (up to 10 attempts, then [`WriteError::Contended`]).
 ///   This narrows but cannot close the window for writers that do not cooperate.
 /// - If `edit` returns its input unchanged, nothing is written ([`WriteOutcome::Unchanged`]).
+/// - A target readable by other users is replaced by a 0600 file, with a warning.
 /// - On failure the old file is intact and no temporary file is left behind.
 pub fn write_atomic(
     path: &Path,
     edit: impl Fn(&str) -> Result<String, EditError>,
 ) -> Result<WriteOutcome, WriteError> {
     let target = resolve_symlinks(path)?;
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut base = read_or_empty(&target)?;
+    let dir = parent_dir(&target);
+    ensure_dir(dir)?;
+    let _lock = lock(&target)?;
+    let (mut base, mut old) = read_settled(&target)?;
+    // What the file must still hold just before the rename (normally `base`).
+    let mut expected = base.clone();
     for attempt in 1..=MAX_ATTEMPTS {
-        let new = edit(&base)?;
-        if new == base {
+        let new = edit(&base).map_err(|source| WriteError::Edit {
+            path: target.clone(),
+            source,
+        })?;
+        if new == expected {
             return Ok(WriteOutcome::Unchanged);
         }
-        ensure_dir(dir)?;
         let tmp = write_temp(dir, &new)?;
         let current = read_or_empty(&target)?;
-        if current != base {
+        if current != expected {
             tracing::debug!(path = %target.display(), attempt, "file changed during update; redoing edit");
-            base = current;
+            (base, old) = read_settled(&target)?;
+            expected = base.clone();
             continue; // dropping `tmp` deletes it
         }
+        warn_if_readable_by_others(&target);
         tmp.persist(&target)
             .map_err(|e| io_error("replace", &target)(e.error))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_error("sync directory", dir))?;
-        return Ok(WriteOutcome::Written);
+        remember_own_write(&target);
+        // A writer that opened the old file before the rename (`aws configure set` appends a
+        // new section to the path it opened) may have written into the replaced inode.
+        // Its edit is redone on top of ours rather than lost.
+        match late_edit(old.take(), &base) {
+            Some(theirs) => {
+                tracing::info!(path = %target.display(), attempt, "another writer changed the file during the rename; merging its edit");
+                (base, expected) = (theirs, new);
+            }
+            None => return Ok(WriteOutcome::Written),
+        }
     }
     Err(WriteError::Contended {
         path: target,
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// The contents of the replaced file if it changed after it was read as `base`.
+fn late_edit(old: Option<(File, Stamp)>, base: &str) -> Option<String> {
+    let (mut file, read_as) = old?;
+    let now = file.metadata().ok()?;
+    if stamp(&now) == read_as {
+        return None;
+    }
+    let mut theirs = String::new();
+    io::Seek::rewind(&mut file).ok()?;
+    io::Read::read_to_string(&mut file, &mut theirs).ok()?;
+    (theirs != base).then_some(theirs)
+}
+
+/// How long the advisory lock is waited for before giving up (the caller retries later).
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a just-modified file must stay unmodified before it is trusted as complete.
+pub const SETTLE: Duration = Duration::from_millis(25);
+
+/// The advisory lock file for `target` (symlinks resolved): `.NAME.credfresh.lock` in the
+/// same directory, e.g. `~/.aws/.credentials.credfresh.lock`.
+pub fn lock_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map_or_else(|| "credentials".into(), |n| n.to_string_lossy());
+    parent_dir(target).join(format!(".{name}.credfresh.lock"))
+}
+
+/// The directory holding `target` (`.` for a bare file name).
+fn parent_dir(target: &Path) -> &Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Takes the exclusive advisory lock for `target`, waiting up to [`LOCK_TIMEOUT`]. The
+/// lock is released when the returned value is dropped (or the process dies).
+fn lock(target: &Path) -> Result<Flock<File>, WriteError> {
+    let path = lock_path(target);
+    // Open an existing lock file read-only, so a read-only directory still reads fine;
+    // create it (0600) otherwise.
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error("create lock file", &path))?,
+        Err(e) => return Err(io_error("open lock file", &path)(e)),
+    };
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let mut file = file;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((f, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => return Err(WriteError::Locked { path }),
+            Err((_, e)) => return Err(io_error("lock", &path)(e.into())),
+        }
+    }
+}
+
+/// Identity of the file credfresh last wrote: (device, inode, mtime ns, size).
+type Stamp = (u64, u64, i128, u64);
+
+/// The file this process wrote last, so [`read_settled`] need not wait for it to settle.
+static OWN_WRITE: Mutex<Option<Stamp>> = Mutex::new(None);
+
+fn stamp(meta: &fs::Metadata) -> Stamp {
+    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    (meta.dev(), meta.ino(), mtime, meta.size())
+}
+
+fn remember_own_write(target: &Path) {
+    if let (Ok(meta), Ok(mut own)) = (fs::metadata(target), OWN_WRITE.lock()) {
+        *own = Some(stamp(&meta));
+    }
+}
+
+/// Reads the target once it has not been modified for [`SETTLE`] (at most ~1 s of waiting),
+/// unless it is exactly the file this process wrote. Also returns the open file and its
+/// stamp as read, to notice writes into it after it has been replaced.
+fn read_settled(target: &Path) -> Result<(String, Option<(File, Stamp)>), WriteError> {
+    for _ in 0..40 {
+        let Ok(meta) = fs::metadata(target) else {
+            break; // missing or odd: read_or_empty reports it
+        };
+        if OWN_WRITE.lock().is_ok_and(|own| *own == Some(stamp(&meta))) {
+            break;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or(SETTLE);
+        if age >= SETTLE {
+            break;
+        }
+        std::thread::sleep(SETTLE - age);
+    }
+    let text = read_or_empty(target)?;
+    // Best effort: the file as read, for `late_edit`.
+    let old = File::open(target).ok().and_then(|mut f| {
+        let meta = f.metadata().ok()?;
+        let mut again = String::new();
+        io::Read::read_to_string(&mut f, &mut again).ok()?;
+        (again == text).then(|| (f, stamp(&meta)))
+    });
+    Ok((text, old))
+}
+
+/// Logs a warning when the file about to be replaced was readable or writable by others;
+/// the replacement is always 0600.
+fn warn_if_readable_by_others(target: &Path) {
+    if let Ok(meta) = fs::metadata(target) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %target.display(),
+                "the credentials file had mode {mode:o} (other users could read it); it is now 0600"
+            );
+        }
+    }
+}
+
+/// Removes temporary files a crashed credfresh left next to the credentials file at `path`:
+/// only regular files named like ours (`.credfresh-XXXXXX.tmp`), owned by this user and last
+/// modified before `started` (this process's start), under the advisory lock so that no
+/// other credfresh's write in flight is touched. Returns what was removed.
+pub fn remove_stale_temp_files(path: &Path, started: SystemTime) -> Vec<PathBuf> {
+    let Ok(target) = resolve_symlinks(path) else {
+        return Vec::new();
+    };
+    let dir = parent_dir(&target);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let Ok(_lock) = lock(&target) else {
+        return Vec::new();
+    };
+    let uid = nix::unistd::getuid().as_raw();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let random = name
+            .strip_prefix(".credfresh-")
+            .and_then(|r| r.strip_suffix(".tmp"));
+        if !random.is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric())) {
+            continue;
+        }
+        let p = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let old = meta.modified().is_ok_and(|m| m < started);
+        if meta.file_type().is_file() && meta.uid() == uid && old {
+            match fs::remove_file(&p) {
+                Ok(()) => removed.push(p),
+                Err(e) => {
+                    tracing::warn!(file = %p.display(), "cannot remove a stale temporary file: {e}")
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// Returns `original` without the sections credfresh wrote (those holding
+/// [`EXPIRATION_KEY`]) whose name is not in `keep`, and the names removed. A removed section
+/// loses its header and lines up to its last key line; comments and blank lines after it
+/// stay (they usually introduce the next section). Refuses files readers reject.
+pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<String>), EditError> {
+    let lines = parse(original);
+    check_readable(&lines, keep)?;
+    let is_header = |l: &Line<'_>| matches!(l.kind, Kind::Header(_));
+    let mut out = String::with_capacity(original.len());
+    let mut removed = Vec::new();
+    let mut start = lines.iter().position(is_header).unwrap_or(lines.len());
+    lines[..start].iter().for_each(|l| out.push_str(l.raw));
+    while start < lines.len() {
+        let end = lines[start + 1..]
+            .iter()
+            .position(is_header)
+            .map_or(lines.len(), |p| start + 1 + p);
+        let section = &lines[start..end];
+        let name = match section[0].kind {
+            Kind::Header(name) => name,
+            _ => "",
+        };
+        let ours = section.iter().any(
+            |l| matches!(l.kind, Kind::Key { key, .. } if key.eq_ignore_ascii_case(EXPIRATION_KEY)),
+        );
+        if ours && !keep.contains(&name) {
+            removed.push(name.to_owned());
+            let last_key = section
+                .iter()
+                .rposition(|l| matches!(l.kind, Kind::Key { .. } | Kind::Continuation))
+                .unwrap_or(0);
+            section[last_key + 1..]
+                .iter()
+                .for_each(|l| out.push_str(l.raw));
+        } else {
+            section.iter().for_each(|l| out.push_str(l.raw));
+        }
+        start = end;
+    }
+    Ok((out, removed))
 }
 
 /// A validated update with its expiration pre-formatted.
@@ -475,9 +744,13 @@ enum Kind<'a> {
     Other,
 }
 
-/// Splits `contents` into classified lines, keeping terminators.
+/// Splits `contents` into classified lines, keeping terminators, the way Python's
+/// `configparser` (botocore, the AWS CLI) reads them: a line indented deeper than the key
+/// line before it continues that key's value (blank and comment lines in between do not
+/// end the value); a header is `[`…`]` up to the last `]`.
 fn parse(contents: &str) -> Vec<Line<'_>> {
-    let mut after_key = false;
+    // Indentation (in characters) of the key line whose value may continue.
+    let mut key_indent: Option<usize> = None;
     contents
         .split_inclusive('\n')
         .map(|raw| {
@@ -486,23 +759,26 @@ fn parse(contents: &str) -> Vec<Line<'_>> {
                 .map_or(raw, |t| t.strip_suffix('\r').unwrap_or(t));
             let eol = &raw[text.len()..];
             let trimmed = text.trim();
+            let indent = text.chars().take_while(|c| c.is_whitespace()).count();
             let kind = if trimmed.is_empty() {
                 Kind::Blank
             } else if trimmed.starts_with(['#', ';']) {
                 Kind::Comment
-            } else if let Some(inner) = trimmed.strip_prefix('[').filter(|s| s.contains(']')) {
-                after_key = false;
-                Kind::Header(inner.split(']').next().unwrap_or_default().trim())
-            } else if after_key && text.starts_with([' ', '\t']) {
+            } else if key_indent.is_some_and(|k| indent > k) {
                 Kind::Continuation
-            } else if let Some((key, value)) = trimmed.split_once(['=', ':']) {
-                after_key = true;
+            } else if let Some(inner) = header_name(trimmed) {
+                key_indent = None;
+                Kind::Header(inner.trim())
+            } else if let Some((key, value)) = trimmed
+                .split_once(['=', ':'])
+                .filter(|(k, _)| !k.trim().is_empty())
+            {
+                key_indent = Some(indent);
                 Kind::Key {
                     key: key.trim(),
                     value: value.trim(),
                 }
             } else {
-                after_key = false;
                 Kind::Other
             };
             Line {
@@ -513,6 +789,91 @@ fn parse(contents: &str) -> Vec<Line<'_>> {
             }
         })
         .collect()
+}
+
+/// The text between `[` and the last `]` of a trimmed line, if it is a section header
+/// (`configparser`'s `\[(?P<header>.+)\]`).
+fn header_name(trimmed: &str) -> Option<&str> {
+    let rest = trimmed.strip_prefix('[')?;
+    let close = rest.rfind(']')?;
+    Some(&rest[..close]).filter(|n| !n.is_empty())
+}
+
+/// Refuses files that botocore rejects (so boto3 and the AWS CLI already fail on them) or
+/// that readers would disagree about in a managed section, naming the first offending line.
+/// Writing into such a file could only hide the problem; the user has to fix it.
+fn check_readable(lines: &[Line<'_>], managed: &[&str]) -> Result<(), EditError> {
+    use std::collections::hash_map::{Entry, HashMap};
+    let unreadable = |line: usize, reason: &str| EditError::Unreadable {
+        line,
+        reason: reason.to_owned(),
+    };
+    // Raw header name -> first line, as configparser compares them.
+    let mut sections: HashMap<&str, usize> = HashMap::new();
+    // Trimmed managed name -> first line.
+    let mut managed_seen: HashMap<&str, usize> = HashMap::new();
+    let mut keys: HashMap<String, usize> = HashMap::new();
+    let mut current: Option<&str> = None;
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        if line.text.contains('\r') {
+            return Err(unreadable(n, "a carriage return that does not end the line: Python splits the line there, the AWS SDKs do not; remove it"));
+        }
+        match line.kind {
+            Kind::Blank | Kind::Comment => {}
+            Kind::Header(name) => {
+                let raw = line.text.trim();
+                let raw = header_name(raw).unwrap_or(name);
+                keys.clear();
+                current = Some(name);
+                if managed.contains(&name) {
+                    if raw != name || line.text.starts_with(char::is_whitespace) {
+                        return Err(unreadable(n, &format!("the header of managed section [{name}] is indented or has spaces inside the brackets, which botocore and the AWS SDKs read as different profiles; write it as [{name}] at the start of the line")));
+                    }
+                    if let Some(&first) = managed_seen.get(name) {
+                        return Err(EditError::DuplicateSection {
+                            name: name.to_owned(),
+                            first,
+                            line: n,
+                        });
+                    }
+                    managed_seen.insert(name, n);
+                }
+                if raw != "DEFAULT" {
+                    match sections.entry(raw) {
+                        Entry::Occupied(first) => {
+                            return Err(EditError::DuplicateSection {
+                                name: raw.to_owned(),
+                                first: *first.get(),
+                                line: n,
+                            })
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(n);
+                        }
+                    }
+                }
+            }
+            Kind::Key { key, .. } => {
+                let Some(section) = current else {
+                    return Err(unreadable(n, "a key before the first [section] header; botocore refuses the whole file: move it into a section or delete it"));
+                };
+                let key = key.to_lowercase();
+                let ours = managed.contains(&section)
+                    && MANAGED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key));
+                if !ours {
+                    if let Some(first) = keys.insert(key.clone(), n) {
+                        return Err(unreadable(n, &format!("key {key} appears again in [{section}] (first on line {first}); botocore refuses a repeated key: delete one")));
+                    }
+                }
+            }
+            Kind::Continuation => {}
+            Kind::Other => {
+                return Err(unreadable(n, "neither a [section] header, a `key = value` line nor a # or ; comment; botocore refuses the whole file: fix or delete the line"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds a closure turning an `io::Error` into a [`WriteError::Io`] for `op` on `path`.
@@ -710,7 +1071,7 @@ aws_access_key_id = DEFAULT
 aws_secret_access_key = defaultsecret
 
 ; managed by credfresh
-  [ managed ]
+[managed]
 region = eu-west-1
 AWS_SECRET_ACCESS_KEY=oldsecret
 output = json
@@ -732,7 +1093,7 @@ aws_access_key_id = DEFAULT
 aws_secret_access_key = defaultsecret
 
 ; managed by credfresh
-  [ managed ]
+[managed]
 region = eu-west-1
 aws_secret_access_key = newsecret/+=
 output = json
@@ -772,7 +1133,7 @@ a = b
 
     #[test]
     fn foreign_content_is_byte_identical() {
-        let original = "top = level\n\n# c1\n;c2\n[a]\nk=v\n  cont\n\n[managed]\naws_access_key_id = X\n\n   # indented comment\n[b]\n x : y \n\t\n[c]\nlast = no newline";
+        let original = "# top level\n\n# c1\n;c2\n[a]\nk=v\n  cont\n\n[managed]\naws_access_key_id = X\n\n   # indented comment\n[b]\n x : y \n\t\n[c]\nlast = no newline";
         let out = apply(original);
         assert_eq!(outside(&out, "managed"), outside(original, "managed"));
         // And the managed section took its new values.
@@ -795,20 +1156,29 @@ a = b
 
     #[test]
     fn duplicate_managed_header_names_second_line() {
-        let original = "[managed]\na = b\n\n[other]\n  [ managed ]  \n";
+        let original = "[managed]\na = b\n\n[other]\n[managed]  \n";
         assert_eq!(
             apply_updates(original, &[update("managed")]),
             Err(EditError::DuplicateSection {
                 name: "managed".into(),
+                first: 1,
                 line: 5
             })
         );
         let message = apply_updates(original, &[update("managed")])
             .unwrap_err()
             .to_string();
-        assert!(message.contains("line 5"), "{message}");
-        // Foreign duplicates are not ours to judge.
-        assert!(apply_updates("[x]\n[x]\n", &[update("managed")]).is_ok());
+        assert!(message.starts_with("line 5: "), "{message}");
+        assert!(message.contains("first on line 1"), "{message}");
+        // botocore refuses foreign duplicates too, so boto3 could not read our section.
+        assert_eq!(
+            apply_updates("[x]\n[x]\n", &[update("managed")]),
+            Err(EditError::DuplicateSection {
+                name: "x".into(),
+                first: 1,
+                line: 2
+            })
+        );
     }
 
     #[test]
@@ -868,6 +1238,144 @@ a = b
     }
 
     #[test]
+    fn files_botocore_refuses_are_left_alone_with_the_line() {
+        let refused = [
+            (
+                "orphan = before any section\n[managed]\n",
+                1,
+                "before the first [section]",
+            ),
+            (
+                "[a]\nk = 1\nnot a key line\n",
+                3,
+                "neither a [section] header",
+            ),
+            ("[a]\nk = 1\n= no name\n", 3, "neither a [section] header"),
+            (
+                "[a]\nK = 1\nk = 2\n",
+                3,
+                "key k appears again in [a] (first on line 2)",
+            ),
+            ("[a]\nk = 1\rl = 2\n", 2, "carriage return"),
+            ("[b]\n  [managed]\n", 2, "indented or has spaces"),
+            ("[ managed ]\n", 1, "indented or has spaces"),
+            ("[]\n", 1, "neither a [section] header"),
+            ("\u{feff}[default]\n", 1, "neither a [section] header"),
+        ];
+        for (input, line, reason) in refused {
+            let err = apply_updates(input, &[update("managed")]).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("line {line}: ")) && message.contains(reason),
+                "{input:?}: {message}"
+            );
+            let about_managed = reason.contains("indented");
+            assert_eq!(
+                prune_sections(input, &[]).is_err(),
+                !about_managed,
+                "{input:?}"
+            );
+        }
+        // Duplicates of our own keys in our own section are repaired, not refused.
+        let out = apply("[managed]\naws_access_key_id = A\nAWS_ACCESS_KEY_ID = B\n");
+        assert_eq!(out.matches("aws_access_key_id").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn continuation_follows_configparser_indentation() {
+        // Same indentation as the key line: a new key, not a continuation.
+        let text = "[a]\n  k = 1\n  j = 2\n";
+        let s = read_section(text, "a").unwrap();
+        assert_eq!((s["k"].as_str(), s["j"].as_str()), ("1", "2"));
+        // Deeper indentation continues, also across blank and comment lines.
+        let text = "[a]\nk = 1\n\n# c\n  more\n[managed]\n";
+        assert_eq!(read_section(text, "a").unwrap()["k"], "1\nmore");
+        // A header-looking line indented under a key is part of its value.
+        let text = "[a]\nk = 1\n  [managed]\n";
+        assert_eq!(read_section(text, "managed"), None);
+        let out = apply(text);
+        assert!(out.starts_with(text), "{out}");
+        assert_eq!(
+            read_section(&out, "managed").unwrap()["aws_access_key_id"],
+            "ASIANEW"
+        );
+        // Header up to the last `]`, as configparser's regex.
+        assert!(read_section("[a]b]\nk = v\n", "a]b").is_some());
+    }
+
+    #[test]
+    fn prune_removes_only_unconfigured_sections_we_wrote() {
+        let text = "# top\n[kept]\naws_access_key_id = A\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n\n[gone]\naws_access_key_id = B\nX_CREDFRESH_EXPIRATION = 2026-01-01T00:00:00Z\n  \n# about foreign\n[foreign]\naws_access_key_id = C\n";
+        let (out, removed) = prune_sections(text, &["kept"]).unwrap();
+        assert_eq!(removed, ["gone"]);
+        assert_eq!(out, "# top\n[kept]\naws_access_key_id = A\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n\n  \n# about foreign\n[foreign]\naws_access_key_id = C\n");
+        // Nothing to prune: the input comes back as it was.
+        let (same, none) = prune_sections(&out, &["kept"]).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same, out);
+    }
+
+    #[test]
+    fn stale_temp_files_removed_only_ours_and_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        fs::write(&path, "[default]\n").unwrap();
+        let old = dir.path().join(".credfresh-Ab12Cd.tmp");
+        let foreign = [
+            ".credfresh-backup1.tmp",
+            "credfresh-Ab12Cd.tmp",
+            ".credfresh-Ab12Cd.tmp.bak",
+            "x.tmp",
+        ];
+        fs::write(&old, "secret").unwrap();
+        for f in foreign {
+            fs::write(dir.path().join(f), "theirs").unwrap();
+        }
+        let started = SystemTime::now() + Duration::from_secs(1);
+        // A temp file newer than our start belongs to a write in flight elsewhere.
+        let fresh = dir.path().join(".credfresh-Zz99Yy.tmp");
+        fs::write(&fresh, "in flight").unwrap();
+        File::options()
+            .write(true)
+            .open(&fresh)
+            .unwrap()
+            .set_modified(started + Duration::from_secs(5))
+            .unwrap();
+        // A symlink named like ours is never followed or removed.
+        symlink(&path, dir.path().join(".credfresh-Ln00Ln.tmp")).unwrap();
+        let removed = remove_stale_temp_files(&path, started);
+        assert_eq!(removed, std::slice::from_ref(&old));
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        for f in foreign {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[default]\n");
+    }
+
+    #[test]
+    fn lock_excludes_a_second_writer_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let held = lock(&path).unwrap();
+        assert!(lock_path(&path).ends_with(".credentials.credfresh.lock"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        let t = std::thread::spawn(move || {
+            let r = write_atomic(&p, |old| apply_updates(old, &[update("managed")]));
+            tx.send(()).unwrap();
+            r
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "wrote while locked"
+        );
+        drop(held);
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(t.join().unwrap().unwrap(), WriteOutcome::Written);
+    }
+
+    #[test]
     fn read_section_basics() {
         assert_eq!(read_section("[a]\nk=v\n", "b"), None);
         assert_eq!(read_section("[b]\n", "b"), Some(BTreeMap::new()));
@@ -887,7 +1395,7 @@ a = b
             "[a]\nkey = value with spaces = and equals\n  continuation\n\n[b]\n k : v \n",
             "[ünïcödé]\nnäme = välue 🦀\n# ℂomment ☃\n[managed]\naws_access_key_id=OLD\n; trailing\n\n[z]\nx=y",
             "[default]\r\naws_access_key_id = A\r\n\r\n[managed]\r\nregion = eu\r\n",
-            "orphan = before any section\n[managed]\n",
+            "; before any section\n[managed]\n",
             "[managed]\naws_session_token = OLD\n  cont1\n  cont2\nregion = x\n",
             "[x]\na=1\n[managed]\n;c\nb = 2\n\n\n;next\n[y]\nc = 3\n",
         ];
@@ -1076,12 +1584,166 @@ a = b
         let result = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
         assert!(matches!(
             result,
-            Err(WriteError::Edit(EditError::DuplicateSection {
-                line: 2,
+            Err(WriteError::Edit {
+                source: EditError::DuplicateSection { line: 2, .. },
                 ..
-            }))
+            })
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), original);
         assert!(tmp_names(dir.path()).is_empty());
+    }
+}
+
+/// Property tests and the corpus replay for the editor. A longer run:
+/// `PROPTEST_CASES=100000 cargo test --release --lib proptest`.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn update() -> SectionUpdate<'static> {
+        SectionUpdate {
+            name: "managed",
+            access_key_id: "ASIANEW",
+            secret_access_key: "newsecret/+=",
+            session_token: "newtoken==",
+            expiration: humantime::parse_rfc3339("2026-11-23T10:00:00Z").unwrap(),
+        }
+    }
+
+    /// The raw lines outside section `managed` (by the editor's own reading of sections),
+    /// without trailing line breaks (appending a section may add a separator).
+    fn foreign(text: &str) -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in parse(text) {
+            if let Kind::Header(name) = line.kind {
+                inside = name == "managed";
+            }
+            if !inside {
+                out.push_str(line.raw);
+            }
+        }
+        out.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    /// Non-managed keys of the managed section, as readers see them.
+    fn other_keys(text: &str) -> Option<BTreeMap<String, String>> {
+        read_section(text, "managed").map(|mut s| {
+            s.retain(|k, _| !MANAGED_KEYS.contains(&k.as_str()));
+            s
+        })
+    }
+
+    /// Checks every guarantee the editor makes for `input`.
+    fn check(input: &str) -> Result<(), TestCaseError> {
+        match apply_updates(input, &[]) {
+            Ok(same) => prop_assert_eq!(&same, input, "untouched input must round-trip"),
+            // Refused as it stands (an edit may still repair duplicates of our own keys).
+            Err(_) => return Ok(()),
+        }
+        let out = apply_updates(input, &[update()])
+            .map_err(|e| TestCaseError::fail(format!("accepted input refused: {e}")))?;
+        prop_assert_eq!(foreign(&out), foreign(input), "foreign bytes changed");
+        let section = read_section(&out, "managed").unwrap_or_default();
+        prop_assert_eq!(
+            section.get("aws_access_key_id").map(String::as_str),
+            Some("ASIANEW")
+        );
+        prop_assert_eq!(
+            section.get("aws_session_token").map(String::as_str),
+            Some("newtoken==")
+        );
+        prop_assert_eq!(
+            section.get(EXPIRATION_KEY).map(String::as_str),
+            Some("2026-11-23T10:00:00Z")
+        );
+        if read_section(input, "managed").is_some() {
+            prop_assert_eq!(other_keys(&out), other_keys(input));
+        }
+        prop_assert_eq!(
+            apply_updates(&out, &[update()]).ok(),
+            Some(out.clone()),
+            "not idempotent"
+        );
+        let (pruned, removed) = prune_sections(&out, &[])
+            .map_err(|e| TestCaseError::fail(format!("prune refused edited file: {e}")))?;
+        prop_assert!(removed.iter().any(|r| r == "managed"), "{:?}", removed);
+        prop_assert!(
+            read_section(&pruned, "managed").is_none_or(|s| !s.contains_key(EXPIRATION_KEY))
+        );
+        Ok(())
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[managed]".to_owned()),
+            Just("[default]".to_owned()),
+            "\\[[a-z ]{1,5}\\]",
+            "[a-zA-Z_]{1,8} {0,2}[=:] {0,2}[ -~]{0,10}",
+            Just("aws_access_key_id = OLD".to_owned()),
+            Just("AWS_SESSION_TOKEN: old".to_owned()),
+            Just("x_credfresh_expiration=2020-01-01T00:00:00Z".to_owned()),
+            "[ \t]{1,3}[ -~]{0,10}",
+            "[#;][ -~]{0,10}",
+            Just(String::new()),
+            "\\PC{0,12}",
+            "[\\[\\]=:#; \ta-z\r]{0,8}",
+        ]
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(line(), 0..14),
+            prop_oneof![Just("\n"), Just("\r\n")],
+            any::<bool>(),
+        )
+            .prop_map(|(lines, eol, trailing)| {
+                let mut text = lines.join(eol);
+                if trailing && !text.is_empty() {
+                    text.push_str(eol);
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000)
+        ))]
+
+        #[test]
+        fn proptest_editor_keeps_foreign_bytes(text in file()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn proptest_no_panics_on_arbitrary_text(text in "\\PC{0,200}|[\\[\\]=:#; \t\r\na-z]{0,200}") {
+            let _ = apply_updates(&text, &[update()]);
+            let _ = prune_sections(&text, &["managed"]);
+            let _ = read_section(&text, "managed");
+        }
+    }
+
+    #[test]
+    fn corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/credentials");
+        let mut seen = 0;
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "ini") {
+                continue;
+            }
+            seen += 1;
+            let text = fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("refused-") {
+                let err = apply_updates(&text, &[update()]).unwrap_err();
+                assert!(err.to_string().starts_with("line "), "{name}: {err}");
+            } else if let Err(e) = check(&text) {
+                panic!("{name}: {e}");
+            }
+        }
+        assert!(seen >= 10, "corpus has only {seen} files");
     }
 }

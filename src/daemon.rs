@@ -29,6 +29,8 @@ pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(300);
 /// `socket` overrides the configured socket path.
 pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> anyhow::Result<()> {
     let socket = socket.unwrap_or_else(|| config.daemon.socket.clone());
+    let started = std::time::SystemTime::now();
+    ignore_sigxfsz();
     let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("cannot install signal handlers")?;
     let listener = control::bind(&socket)
@@ -36,6 +38,15 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         .with_context(|| format!("cannot listen on the control socket {}", socket.display()))?;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let stale_file = config.daemon.credentials_file.clone();
+    let stale = tokio::task::spawn_blocking(move || {
+        crate::credentials_file::remove_stale_temp_files(&stale_file, started)
+    })
+    .await
+    .unwrap_or_default();
+    for p in stale {
+        tracing::info!(file = %p.display(), "removed a temporary file left by an interrupted write");
+    }
     let aws = AwsFetcher::load(&env, &config.daemon).await;
     let tokens = aws.tokens();
     let fetcher: Arc<dyn Fetcher> = Arc::new(aws);
@@ -51,9 +62,11 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let (reloads_tx, mut reloads_rx) = mpsc::channel::<oneshot::Sender<ReloadReply>>(8);
 
     let credentials_file = config.daemon.credentials_file.clone();
+    let (prunes_tx, prunes_rx) = mpsc::channel(8);
     let writer = tokio::spawn(crate::writer::run(
         credentials_file.clone(),
         deliveries_rx,
+        prunes_rx,
         clock,
         file_error_tx,
         metrics.clone(),
@@ -76,6 +89,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         metrics,
         commands: commands_tx.clone(),
         reloads: reloads_tx,
+        prunes: prunes_tx,
     };
     if let Some(endpoint) = &config.daemon.container {
         let bound =
@@ -176,6 +190,17 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     control::remove_socket(&socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes a write beyond `RLIMIT_FSIZE` fail with `EFBIG` (reported and retried like a full
+/// disk) instead of killing the daemon with SIGXFSZ.
+fn ignore_sigxfsz() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installing SIG_IGN runs no code in signal context and replaces no handler
+    // this program relies on.
+    if let Err(e) = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) } {
+        tracing::warn!("cannot ignore SIGXFSZ ({e}); a file size limit would kill the daemon");
+    }
 }
 
 /// The running config and the text it was read from.

@@ -730,9 +730,27 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with `extra` environment variables (e.g. `NOTIFY_SOCKET`).
     pub fn start_with(env: &TestEnv, extra: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(env, extra, false)
+    }
+
+    /// Like [`Daemon::start`], but the daemon logs into a pipe that the test copies to the
+    /// log file, so limits on the daemon's file writes (`RLIMIT_FSIZE`) spare its log.
+    pub fn start_piped(env: &TestEnv) -> Daemon {
+        Daemon::spawn(env, &[], true)
+    }
+
+    fn spawn(env: &TestEnv, extra: &[(&str, &str)], piped: bool) -> Daemon {
         let log = env.root().join("daemon.log");
         let file = File::create(&log).expect("daemon log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        let (stdout, stderr) = if piped {
+            (Stdio::null(), Stdio::piped())
+        } else {
+            (
+                Stdio::from(file.try_clone().expect("daemon log file")),
+                Stdio::from(file.try_clone().expect("daemon log file")),
+            )
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
             .arg("--config")
             .arg(&env.config)
             .arg("daemon")
@@ -740,10 +758,21 @@ impl Daemon {
             .envs(env.vars())
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("daemon log file"))
-            .stderr(file)
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("spawn credfresh daemon");
+        if let Some(mut pipe) = child.stderr.take() {
+            let mut file = file;
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 || file.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let mut d = Daemon {
             pid: child.id(),
             child: Some(child),
