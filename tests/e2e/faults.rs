@@ -56,6 +56,10 @@ fn run(case: Case) {
         std::thread::sleep(rest);
     }
     let during = proxy.requests() - start;
+    println!(
+        "fault {}: state {}, {during} requests in {:?}, last_error {error:?}",
+        case.mode, case.state, case.window
+    );
     assert!(
         during >= 1 && during <= case.max_requests,
         "{}: {during} requests in {:?}",

@@ -145,7 +145,7 @@ fn sso_profile_and_metaflow_chain_get_credentials_and_boto3_reads_the_cache() {
 }
 
 #[test]
-fn near_expiry_token_is_refreshed_once_for_two_profiles_and_rotated() {
+fn near_expiry_token_is_refreshed_once_for_five_profiles_and_rotated() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
     let m = fake.mint();
@@ -153,15 +153,18 @@ fn near_expiry_token_is_refreshed_once_for_two_profiles_and_rotated() {
     write_cache(&env, &m, Duration::from_secs(25), true);
     let mut text = env.daemon_table();
     text.push_str("refresh_before = \"10s\"\n");
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    text.push_str(&sso_profile("sso-read", "ReadOnlyAccess"));
+    let names = ["sso-admin", "sso-read", "sso-data", "sso-ml", "sso-ops"];
+    for (i, name) in names.iter().enumerate() {
+        text.push_str(&sso_profile(name, &format!("Role{i}")));
+    }
     env.write_config_text(&text);
     let daemon = Daemon::start(&env);
-    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
-    daemon.wait_state("sso-read", "fresh", Duration::from_secs(30));
+    for name in names {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
     assert_eq!(fake.count("CreateToken:refresh_token"), 0);
 
-    // About 10 s before expiresAt the token is refreshed, by one of the two profiles.
+    // About 10 s before expiresAt the token is refreshed, by one of the five profiles.
     let cache = wait_for(Duration::from_secs(30), "a refreshed access token", || {
         let c = read_cache(&env);
         (c["accessToken"] != m.access_token.as_str()).then_some(c)
@@ -181,16 +184,23 @@ fn near_expiry_token_is_refreshed_once_for_two_profiles_and_rotated() {
         &std::fs::metadata(cache_path(&env)).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    // Both profiles got new role credentials with the new token…
-    wait_until(Duration::from_secs(20), "both profiles refetched", || {
-        fake.count("GetRoleCredentials") >= 4
+    // Every profile got new role credentials with the new token…
+    wait_until(Duration::from_secs(20), "all profiles refetched", || {
+        fake.count("GetRoleCredentials") >= 10
     });
-    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(10));
-    daemon.wait_state("sso-read", "fresh", Duration::from_secs(10));
+    for name in names {
+        daemon.wait_state(name, "fresh", Duration::from_secs(10));
+    }
     // …and the session was refreshed exactly once.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(fake.count("CreateToken:refresh_token"), 1);
     assert_eq!(fake.count("CreateToken:device_code"), 0);
+
+    // botocore reads the rotated cache: a boto3 SSO profile uses the new access token.
+    let before = fake.count("GetRoleCredentials");
+    let out = env.python("sso_credentials.py", &["boto-sso"], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fake.count("GetRoleCredentials"), before + 1);
     check_no_leaks(&env, &fake, &daemon);
 }
 
@@ -358,6 +368,8 @@ fn revoked_refresh_token_is_login_required_without_hammering_until_a_new_login()
     let t0 = Instant::now();
     write_cache(&env, &m2, Duration::from_secs(3600), true);
     daemon.wait_state("sso-admin", "fresh", Duration::from_secs(5));
+    // The target is 2 s; the bound is looser because test machines are shared and noisy.
+    println!("login elsewhere picked up after {:?}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(5));
     wait_until(Duration::from_secs(10), "new keys in the file", || {
         env.section("sso-admin").unwrap() != keys
@@ -374,12 +386,15 @@ fn session_ending_within_warn_before_is_warned_once() {
     write_cache(&env, &m, Duration::from_secs(3600), false);
     let mut text = env.daemon_table();
     text.push_str("warn_before = \"2h\"\n");
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    text.push_str(&sso_profile("sso-read", "ReadOnlyAccess"));
+    let names = ["sso-admin", "sso-read", "sso-data", "sso-ml", "sso-ops"];
+    for (i, name) in names.iter().enumerate() {
+        text.push_str(&sso_profile(name, &format!("Role{i}")));
+    }
     env.write_config_text(&text);
     let daemon = Daemon::start(&env);
-    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
-    daemon.wait_state("sso-read", "fresh", Duration::from_secs(30));
+    for name in names {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
     let out = env.cli(&["refresh"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let warnings: Vec<String> = daemon
