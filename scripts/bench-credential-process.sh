@@ -32,7 +32,7 @@ port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.
 pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
 
-export HOME="$work/home" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$port" AWS_REGION=us-east-1
+export HOME="$work/home" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
 mkdir -p "$HOME/.aws"
 printf '[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >"$HOME/.aws/credentials"
@@ -43,8 +43,10 @@ region = us-east-1
 [profile role-by-boto3]
 role_arn = arn:aws:iam::123456789012:role/MetaflowUserRole
 source_profile = base
+region = us-east-1
 
 [profile via-credfresh]
+region = us-east-1
 credential_process = $bin --config $work/config.toml credential-process metaflow
 INI
 cat >"$work/config.toml" <<TOML

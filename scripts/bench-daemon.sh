@@ -13,6 +13,7 @@ venv="$(scripts/ensure-venv.sh)"
 cargo build --quiet --release --bin credfresh
 cargo bench --quiet --bench status_socket --no-run 2>/dev/null
 bin="$PWD/target/release/credfresh"
+orig_home="$HOME"
 
 work="$(mktemp -d /tmp/credfresh-bench.XXXXXX)"
 pids=()
@@ -33,7 +34,8 @@ mkdir -p "$HOME/.aws"
 printf '[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >"$HOME/.aws/credentials"
 printf '[default]\nregion = us-east-1\n' >"$HOME/.aws/config"
 
-# Starts a daemon managing $1 profiles; waits until all are fresh; prints its pid.
+# Starts a daemon managing $1 profiles and waits until all are fresh; sets $daemon_pid.
+# (No command substitution: its subshell would run the EXIT trap.)
 start_daemon() {
     local n="$1" cfg="$work/config-$1.toml"
     printf '[daemon]\nsocket = "%s"\n' "$work/run-$n/credfresh.sock" >"$cfg"
@@ -48,7 +50,7 @@ start_daemon() {
 import json, sys
 s = json.load(sys.stdin)
 sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)'; then
-            echo "$pid"
+            daemon_pid="$pid"
             return
         fi
         sleep 0.2
@@ -65,15 +67,18 @@ rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 echo "| measurement | value |"
 echo "|---|---:|"
 for n in 10 1000; do
-    pid="$(start_daemon "$n")"
-    sleep 2
+    start_daemon "$n"
+    pid="$daemon_pid"
+    # Let the start-up's blocking-pool threads retire (tokio keeps them 10 s), so the count
+    # covers the same threads at both ends.
+    sleep 15
     before="$(switches "$pid")"
     sleep "$idle"
     after="$(switches "$pid")"
     awk -v n="$n" -v kib="$(rss_kib "$pid")" 'BEGIN { printf "| idle RSS, %d profiles | %.1f MiB |\n", n, kib / 1024 }'
     awk -v n="$n" -v d="$((after - before))" -v s="$idle" 'BEGIN { printf "| idle wake-ups per minute, %d profiles | %.1f |\n", n, d * 60 / s }'
     if [[ "$n" == 10 ]]; then
-        result="$(cargo bench --quiet --bench status_socket -- "$work/run-10/credfresh.sock" 8 5)"
+        result="$(HOME="$orig_home" cargo bench --quiet --bench status_socket -- "$work/run-10/credfresh.sock" 8 5)"
         echo "| status socket, 10 profiles | $result |"
     fi
     kill "$pid"

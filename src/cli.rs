@@ -189,14 +189,11 @@ pub fn main() -> ExitCode {
         .config
         .clone()
         .unwrap_or_else(|| env.default_config_file());
-    let runtime = match &cli.command {
-        Cmd::Daemon => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        _ => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    };
+    // One thread is plenty for a daemon that mostly sleeps, and keeps its memory small; file
+    // writes run on the blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
