@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// The most fetches under way at once: a thousand profiles due together are fetched 16 at a
+/// time, which keeps memory flat and STS from throttling.
+pub const MAX_IN_FLIGHT: usize = 16;
 /// A healthy source due this soon is refreshed together with a due dependent.
 pub const CHAIN_WINDOW: Duration = Duration::from_secs(60);
 /// Shortest delay after a permanent failure (AccessDenied, a malformed role ARN).
@@ -270,8 +273,11 @@ impl Scheduler {
     /// How long to sleep: until the next refresh or expiry, at most [`MAX_SLEEP`].
     fn next_wake(&self, now: SystemTime) -> Duration {
         let mut wake = now + MAX_SLEEP;
+        // At the cap, due profiles wait for a fetch to finish, which wakes the loop anyway.
+        let saturated = self.in_flight() >= MAX_IN_FLIGHT;
         for e in &self.entries {
-            if !e.in_flight && !self.waits_for_source(e, now) {
+            let held = saturated && e.next_refresh <= now;
+            if !e.in_flight && !held && !self.waits_for_source(e, now) {
                 wake = wake.min(e.next_refresh);
             }
             if let Some(c) = e.valid_creds(now) {
@@ -279,6 +285,10 @@ impl Scheduler {
             }
         }
         wake.duration_since(now).unwrap_or_default()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.entries.iter().filter(|e| e.in_flight).count()
     }
 
     /// Whether `e` is held back until its managed source's fetch in flight completes.
@@ -332,7 +342,11 @@ impl Scheduler {
             }
         }
         self.pull_sources_forward(now);
+        let mut in_flight = self.in_flight();
         for i in 0..self.entries.len() {
+            if in_flight >= MAX_IN_FLIGHT {
+                break;
+            }
             let e = &self.entries[i];
             if e.in_flight || e.next_refresh > now {
                 continue;
@@ -365,6 +379,7 @@ impl Scheduler {
                 },
             };
             self.start(i, source);
+            in_flight += 1;
         }
     }
 

@@ -556,3 +556,16 @@ async fn token_check_comes_first_and_login_required_parks_until_the_cache_change
     assert_eq!(h.fetcher.calls("sso").len(), n + 1);
     h.shutdown.cancel();
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_most_sixteen_fetches_run_at_once() {
+    let profiles = (0..100).map(|i| profile(&format!("p{i}"), None)).collect();
+    let h = Harness::start(profiles, Duration::from_secs(3600));
+    advance(5).await;
+    // Each fetch takes 100 ms: 100 profiles in batches of 16 take about 0.7 s, all fetched.
+    let calls = h.fetcher.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 100);
+    let statuses = h.status.borrow().clone();
+    assert!(statuses.iter().all(|p| p.state == ProfileState::Fresh));
+    h.shutdown.cancel();
+}
