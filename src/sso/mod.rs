@@ -173,10 +173,21 @@ impl TokenManager {
                             cache::format_time(token.expires_at)
                         );
                     }
-                    Err(Refresh::Failed(e)) => {
+                    Err(Refresh::Failed(mut e)) => {
+                        e.message = format!(
+                            "refresh the access token of SSO session \"{}\": {}",
+                            session.label(),
+                            e.message
+                        );
                         if !token.access_valid(now) || force {
                             return Err(e);
                         }
+                        tracing::warn!(
+                            sso_session = %session.label(),
+                            "{}; the access token works until {}; trying again at the next refresh",
+                            e.message,
+                            cache::format_time(token.expires_at)
+                        );
                     }
                 }
             } else if force {

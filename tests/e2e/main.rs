@@ -27,6 +27,7 @@ mod service;
 mod signals;
 mod soak;
 mod sso;
+mod sso_faults;
 mod status;
 mod sts_profile;
 mod web_identity;

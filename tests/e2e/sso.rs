@@ -1,7 +1,8 @@
 //! `kind = "sso"` against the project's fake IAM Identity Center (portal + SSO-OIDC) and moto
 //! STS: role credentials into the file, the AWS CLI's token cache read and written in its
-//! format (and read by boto3), one token refresh per session, `credfresh login`,
-//! `login_required` without hammering, and the warning before a session ends.
+//! format (and read by boto3), one token refresh per session, `credfresh login` (with
+//! `SlowDownException`), `login_required` without hammering, and the warning before a session
+//! ends. Faults of the portal and SSO-OIDC are in `sso_faults.rs`.
 
 use crate::support::sso::{Minted, SsoFake};
 use crate::support::{
@@ -18,7 +19,7 @@ const START_URL: &str = "https://acme.awsapps.com/start";
 /// sha1("acme"), the cache file name botocore and the AWS CLI use for `[sso-session acme]`.
 const CACHE_KEY: &str = "293abb6b76d7791c0732cc517d38c4b5c734b87f";
 
-fn sso_env(fake: &SsoFake, sts: &str) -> TestEnv {
+pub(crate) fn sso_env(fake: &SsoFake, sts: &str) -> TestEnv {
     let env = TestEnv::with_sts(sts);
     env.set_var("AWS_ENDPOINT_URL_SSO", &fake.endpoint());
     env.set_var("AWS_ENDPOINT_URL_SSO_OIDC", &fake.endpoint());
@@ -32,7 +33,7 @@ fn sso_env(fake: &SsoFake, sts: &str) -> TestEnv {
     env
 }
 
-fn sso_profile(name: &str, role: &str) -> String {
+pub(crate) fn sso_profile(name: &str, role: &str) -> String {
     format!(
         "\n[[profile]]\nname = \"{name}\"\nkind = \"sso\"\nsso_session = \"acme\"\naccount_id = \"{ACCOUNT}\"\nrole_name = \"{role}\"\n"
     )
@@ -49,7 +50,7 @@ fn rfc(t: SystemTime) -> String {
 }
 
 /// Writes the cache file as `aws sso login` leaves it (renamed into place).
-fn write_cache(env: &TestEnv, m: &Minted, expires_in: Duration, with_refresh: bool) {
+pub(crate) fn write_cache(env: &TestEnv, m: &Minted, expires_in: Duration, with_refresh: bool) {
     let now = SystemTime::now();
     let mut v = serde_json::json!({
         "startUrl": START_URL,
@@ -75,7 +76,7 @@ fn read_cache(env: &TestEnv) -> Value {
         .expect("the SSO cache is JSON")
 }
 
-fn check_no_leaks(env: &TestEnv, fake: &SsoFake, daemon: &Daemon) {
+pub(crate) fn check_no_leaks(env: &TestEnv, fake: &SsoFake, daemon: &Daemon) {
     for s in fake.secrets() {
         env.record_secret(&s);
     }
@@ -216,6 +217,8 @@ fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
     let err = p["last_error"].as_str().unwrap();
     assert!(err.contains("credfresh login --sso-session acme"), "{err}");
 
+    // The first poll is told to slow down: the next one waits 5 s longer (RFC 8628 §3.5).
+    fake.slow_down_next(1);
     let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
         .arg("--config")
         .arg(&env.config)
@@ -261,9 +264,12 @@ fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
     env.note_text("credfresh login --no-browser", &printed);
     assert_eq!(out.status.code(), Some(0), "{printed}");
     assert!(printed.contains("Refreshed sso-admin"), "{printed}");
+    let polls = fake.times("CreateToken:device_code");
+    assert!(polls.len() >= 2, "polled while pending");
+    let gap = polls[1] - polls[0];
     assert!(
-        fake.count("CreateToken:device_code") >= 2,
-        "polled while pending"
+        gap >= Duration::from_millis(5900),
+        "after SlowDownException the next poll came {gap:?} later"
     );
     assert_eq!(fake.count("RegisterClient"), 1);
 

@@ -13,7 +13,8 @@
 #![allow(dead_code)] // the control API is complete; not every test uses every knob
 
 //! Tests steer it through methods (approve a device code, expire access tokens, revoke refresh
-//! tokens, rotate refresh tokens, fail or slow down requests) and read its request counts.
+//! tokens, rotate refresh tokens, fail or slow down requests, inject a lasting [`Fault`] into
+//! one operation) and read its request counts and times.
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,7 +23,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The device-code grant type.
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -38,6 +39,28 @@ pub struct Minted {
     pub client_id: String,
     /// The client's secret.
     pub client_secret: String,
+}
+
+/// A fault one operation answers with until it is set back to [`Fault::None`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Normal answers.
+    None,
+    /// HTTP 500 `InternalServerException`.
+    Status500,
+    /// HTTP 503 `ServiceUnavailableException`.
+    Status503,
+    /// HTTP 429 `TooManyRequestsException`.
+    Throttle,
+    /// HTTP 403 `ForbiddenException` "No access" (the portal's answer for a role the user
+    /// is not assigned).
+    Forbidden,
+    /// Reads the request, then says nothing for 60 s (or until the fake stops).
+    Hang,
+    /// Sends half a response head and closes the connection.
+    Close,
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
 }
 
 struct Device {
@@ -59,6 +82,8 @@ struct State {
     rotate_refresh: bool,
     fail_next: u32,
     slow_down_next: u32,
+    faults: HashMap<String, Fault>,
+    times: Vec<(String, Instant)>,
     counter: u32,
 }
 
@@ -87,6 +112,8 @@ impl SsoFake {
             rotate_refresh: true,
             fail_next: 0,
             slow_down_next: 0,
+            faults: HashMap::new(),
+            times: Vec::new(),
             counter: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -100,7 +127,8 @@ impl SsoFake {
                     }
                     if let Ok(conn) = conn {
                         let state = state.clone();
-                        std::thread::spawn(move || serve(conn, &state));
+                        let stop = stop.clone();
+                        std::thread::spawn(move || serve(conn, &state, &stop));
                     }
                 }
             })
@@ -174,6 +202,22 @@ impl SsoFake {
     /// Answers the next `n` device-code polls with `SlowDownException`.
     pub fn slow_down_next(&self, n: u32) {
         self.lock().slow_down_next = n;
+    }
+
+    /// Answers every request for `op` (a name as in [`SsoFake::count`]) with `fault` from now
+    /// on; [`Fault::None`] ends it.
+    pub fn fault(&self, op: &str, fault: Fault) {
+        self.lock().faults.insert(op.to_owned(), fault);
+    }
+
+    /// When each request for `op` arrived, oldest first.
+    pub fn times(&self, op: &str) -> Vec<Instant> {
+        self.lock()
+            .times
+            .iter()
+            .filter(|(w, _)| w == op)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// Requests per endpoint: `GetRoleCredentials`, `RegisterClient`,
@@ -296,16 +340,57 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
 
 type Answer = (u16, Option<&'static str>, Value);
 
-fn serve(mut conn: TcpStream, state: &Mutex<State>) {
+/// What the connection gets: an HTTP answer or a misbehaviour.
+enum Reply {
+    Http(Answer),
+    Hang,
+    Close,
+    Garbage,
+}
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     let Some(req) = read_request(&conn) else {
         return;
     };
-    let (status, error_type, body) = answer(&req, &mut state.lock().unwrap());
+    let reply = answer(&req, &mut state.lock().unwrap());
+    let (status, error_type, body) = match reply {
+        Reply::Http(a) => a,
+        Reply::Hang => {
+            let until = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+        Reply::Close => {
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"roleCre",
+            );
+            let _ = conn.flush();
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+        Reply::Garbage => {
+            let body = "<html><body>502 Bad Gateway \u{0} \u{fffd}</body></html>";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.flush();
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+    };
     let body = body.to_string();
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let mut head = format!(
@@ -331,8 +416,49 @@ fn oidc_error(kind: &'static str, error: &str, description: &str) -> Answer {
     )
 }
 
-fn answer(req: &Request, s: &mut State) -> Answer {
-    let what = match (req.method.as_str(), req.path.as_str()) {
+fn answer(req: &Request, s: &mut State) -> Reply {
+    let what = match operation(req) {
+        Some(w) => w,
+        None => {
+            return Reply::Http((
+                404,
+                Some("NotFoundException"),
+                json!({"message": "no such operation"}),
+            ))
+        }
+    };
+    *s.counts.entry(what.clone()).or_default() += 1;
+    s.times.push((what.clone(), Instant::now()));
+    let fault = s.faults.get(&what).copied().unwrap_or(Fault::None);
+    let error = |status, kind, message: &str| {
+        Reply::Http((
+            status,
+            Some(kind),
+            json!({"message": message, "error": kind, "error_description": message}),
+        ))
+    };
+    match fault {
+        Fault::None => {}
+        Fault::Status500 => return error(500, "InternalServerException", "injected failure"),
+        Fault::Status503 => {
+            return error(
+                503,
+                "ServiceUnavailableException",
+                "injected unavailability",
+            )
+        }
+        Fault::Throttle => return error(429, "TooManyRequestsException", "rate exceeded"),
+        Fault::Forbidden => return error(403, "ForbiddenException", "No access"),
+        Fault::Hang => return Reply::Hang,
+        Fault::Close => return Reply::Close,
+        Fault::Garbage => return Reply::Garbage,
+    }
+    Reply::Http(respond(&what, req, s))
+}
+
+/// The operation a request calls, named as in [`SsoFake::count`].
+fn operation(req: &Request) -> Option<String> {
+    Some(match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/federation/credentials") => "GetRoleCredentials".to_owned(),
         ("POST", "/client/register") => "RegisterClient".to_owned(),
         ("POST", "/device_authorization") => "StartDeviceAuthorization".to_owned(),
@@ -344,15 +470,12 @@ fn answer(req: &Request, s: &mut State) -> Answer {
                 None => "none",
             }
         ),
-        _ => {
-            return (
-                404,
-                Some("NotFoundException"),
-                json!({"message": "no such operation"}),
-            )
-        }
-    };
-    *s.counts.entry(what.clone()).or_default() += 1;
+        _ => return None,
+    })
+}
+
+/// The answer of the fake service itself (after faults).
+fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
     if s.fail_next > 0 {
         s.fail_next -= 1;
         return (
@@ -362,7 +485,7 @@ fn answer(req: &Request, s: &mut State) -> Answer {
         );
     }
     let now = SystemTime::now();
-    match what.as_str() {
+    match what {
         "GetRoleCredentials" => {
             let valid = req
                 .header("x-amz-sso_bearer_token")
@@ -454,7 +577,7 @@ fn answer(req: &Request, s: &mut State) -> Answer {
                 return oidc_error("InvalidClientException", "invalid_client", "unknown client");
             }
             let lifetime = s.access_lifetime.as_secs();
-            match what.as_str() {
+            match what {
                 "CreateToken:device_code" => {
                     let code = req.field("deviceCode").unwrap_or_default();
                     let Some(d) = s.devices.get(code) else {

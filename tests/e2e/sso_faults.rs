@@ -1,0 +1,210 @@
+//! SSO fault injection through the fake IAM Identity Center: the portal's
+//! `GetRoleCredentials` and SSO-OIDC's refresh-token `CreateToken` answer 500/503, throttle,
+//! refuse, hang past the timeout, close mid-response or send garbage. For each: the state and
+//! `last_error` are right, retries back off (requests are counted: no storm), a refusal is not
+//! hammered, the old credentials stay in the file, nothing invalid is written, and the daemon
+//! recovers by itself when the fault ends.
+
+use crate::sso::{check_no_leaks, sso_env, sso_profile, write_cache};
+use crate::support::sso::{Fault, SsoFake};
+use crate::support::{show, wait_for, Daemon};
+use std::time::{Duration, Instant};
+
+const PORTAL: &str = "GetRoleCredentials";
+const OIDC_REFRESH: &str = "CreateToken:refresh_token";
+
+struct Case {
+    /// The operation that misbehaves.
+    op: &'static str,
+    fault: Fault,
+    state: &'static str,
+    error: &'static str,
+    /// Most requests to `op` allowed while the fault lasts `window` (the forced one included).
+    max_requests: u32,
+    window: Duration,
+}
+
+fn run(case: Case) {
+    let what = format!("{} {:?}", case.op, case.fault);
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    write_cache(&env, &fake.mint(), Duration::from_secs(3600), true);
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    let fresh = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    let file_before = wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
+        env.section("sso-admin")
+    });
+
+    if case.op == OIDC_REFRESH {
+        // The portal now rejects the access token, so every attempt needs a token refresh.
+        fake.expire_access_tokens();
+    }
+    fake.fault(case.op, case.fault);
+    let start = fake.count(case.op);
+    let t = Instant::now();
+    let out = env.cli(&["refresh", "sso-admin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what}: refresh must report the failure: {}",
+        show(&out)
+    );
+    let status = daemon.profile("sso-admin").expect("sso-admin");
+    assert_eq!(status["state"], case.state, "{what}: {status}");
+    let error = status["last_error"].as_str().unwrap_or("");
+    assert!(error.contains(case.error), "{what}: last_error {error:?}");
+    assert_eq!(
+        status["expires_at"], fresh["expires_at"],
+        "{what}: the old expiry is still reported"
+    );
+
+    // Let the backoff run for the rest of the window and count what reached the fake.
+    if let Some(rest) = case.window.checked_sub(t.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let during = fake.count(case.op) - start;
+    println!(
+        "fault {what}: state {}, {during} requests in {:?}, last_error {error:?}",
+        case.state, case.window
+    );
+    assert!(
+        during >= 1 && during <= case.max_requests,
+        "{what}: {during} requests in {:?}",
+        case.window
+    );
+    assert_eq!(
+        env.section("sso-admin").as_ref(),
+        Some(&file_before),
+        "{what}: old credentials kept"
+    );
+
+    // The fault ends: back to fresh by itself (no refresh command), new credentials written.
+    fake.fault(case.op, Fault::None);
+    if case.state == "error" {
+        // Refusals wait a minute between attempts; a user who got the role assigned refreshes.
+        let out = env.cli(&["refresh", "sso-admin"]);
+        assert!(out.status.success(), "{what}: {}", show(&out));
+    } else {
+        daemon.wait_state("sso-admin", "fresh", Duration::from_secs(45));
+    }
+    let recovered = daemon.profile("sso-admin").expect("sso-admin");
+    assert!(recovered["last_error"].is_null(), "{what}: {recovered}");
+    let after = wait_for(
+        Duration::from_secs(10),
+        "new credentials in the file",
+        || {
+            env.section("sso-admin")
+                .filter(|s| s["aws_access_key_id"] != file_before["aws_access_key_id"])
+        },
+    );
+    assert!(after["x_credfresh_expiration"] >= file_before["x_credfresh_expiration"]);
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+const TEN_S: Duration = Duration::from_secs(10);
+
+/// A transient fault: attempts at about 0, 1, 3, 7 s (±25%), so at most 5 in 10 s.
+fn transient(op: &'static str, fault: Fault, error: &'static str) {
+    run(Case {
+        op,
+        fault,
+        state: "retrying",
+        error,
+        max_requests: 5,
+        window: TEN_S,
+    });
+}
+
+/// One attempt hangs until the 25 s attempt timeout; then backoff.
+fn hang(op: &'static str) {
+    run(Case {
+        op,
+        fault: Fault::Hang,
+        state: "retrying",
+        error: "did not answer in time",
+        max_requests: 3,
+        window: Duration::from_secs(30),
+    });
+}
+
+#[test]
+fn portal_500() {
+    transient(PORTAL, Fault::Status500, "InternalServerException");
+}
+
+#[test]
+fn portal_503() {
+    transient(PORTAL, Fault::Status503, "ServiceUnavailableException");
+}
+
+#[test]
+fn portal_throttling() {
+    transient(PORTAL, Fault::Throttle, "TooManyRequestsException");
+}
+
+#[test]
+fn portal_garbage_body() {
+    transient(PORTAL, Fault::Garbage, "could not be read");
+}
+
+#[test]
+fn portal_closes_mid_response() {
+    transient(PORTAL, Fault::Close, "SSO portal");
+}
+
+#[test]
+fn portal_hangs_past_the_timeout() {
+    hang(PORTAL);
+}
+
+#[test]
+fn portal_no_access_is_not_hammered() {
+    run(Case {
+        op: PORTAL,
+        fault: Fault::Forbidden,
+        state: "error",
+        error: "ForbiddenException",
+        max_requests: 1,
+        window: TEN_S,
+    });
+}
+
+#[test]
+fn oidc_refresh_500() {
+    transient(
+        OIDC_REFRESH,
+        Fault::Status500,
+        "refresh the access token of SSO session \"acme\": SSO-OIDC refused: InternalServerException",
+    );
+}
+
+#[test]
+fn oidc_refresh_503() {
+    transient(
+        OIDC_REFRESH,
+        Fault::Status503,
+        "ServiceUnavailableException",
+    );
+}
+
+#[test]
+fn oidc_refresh_garbage_body() {
+    transient(OIDC_REFRESH, Fault::Garbage, "could not be read");
+}
+
+#[test]
+fn oidc_refresh_closes_mid_response() {
+    transient(
+        OIDC_REFRESH,
+        Fault::Close,
+        "refresh the access token of SSO session \"acme\": SSO-OIDC",
+    );
+}
+
+#[test]
+fn oidc_refresh_hangs_past_the_timeout() {
+    hang(OIDC_REFRESH);
+}
