@@ -23,6 +23,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+/// How soon a token refresh that failed while the old access token still works is tried again.
+const TOKEN_RETRY: Duration = Duration::from_secs(60);
+
 /// SSO-OIDC error codes that mean the refresh token or client registration is no good any
 /// more: only a new login helps.
 const REJECTED: &[&str] = &[
@@ -144,6 +147,7 @@ impl TokenManager {
                 .is_some_and(|r| memo.rejected.as_deref() == Some(&fingerprint(r)[..]))
         };
         let due = force || token.expires_at < now + settings.refresh_before;
+        let mut retry_at = None;
         if due {
             if token.can_refresh(now) && !rejected(&token, &memo) {
                 match self.refresh(session, &token).await {
@@ -182,11 +186,14 @@ impl TokenManager {
                         if !token.access_valid(now) || force {
                             return Err(e);
                         }
+                        let at = (now + TOKEN_RETRY).min(token.expires_at);
+                        retry_at = Some(at);
                         tracing::warn!(
                             sso_session = %session.label(),
-                            "{}; the access token works until {}; trying again at the next refresh",
+                            "{}; the access token works until {}; trying again at {}",
                             e.message,
-                            cache::format_time(token.expires_at)
+                            cache::format_time(token.expires_at),
+                            cache::format_time(at)
                         );
                     }
                 }
@@ -215,6 +222,9 @@ impl TokenManager {
         } else {
             Some(token.expires_at)
         };
+        if retry_at.is_some() {
+            check_at = retry_at;
+        }
         if let Some(end) = end {
             let warn_at = end
                 .checked_sub(settings.warn_before)

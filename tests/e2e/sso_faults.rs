@@ -208,3 +208,49 @@ fn oidc_refresh_closes_mid_response() {
 fn oidc_refresh_hangs_past_the_timeout() {
     hang(OIDC_REFRESH);
 }
+
+#[test]
+fn failed_token_refresh_while_the_access_token_works_is_warned_and_retried() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    // Five minutes left, refreshed ten minutes before expiry: due at once.
+    write_cache(&env, &fake.mint(), Duration::from_secs(300), true);
+    let mut text = env.daemon_table();
+    text.push_str("refresh_before = \"10m\"\n");
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+    fake.fault(OIDC_REFRESH, Fault::Status500);
+    let daemon = Daemon::start(&env);
+
+    // The old access token still gets role credentials; the failure is a warning, and the
+    // token refresh is tried again within a minute rather than at the next role refresh.
+    let p = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+    assert!(p["last_error"].is_null(), "{p}");
+    wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
+        env.section("sso-admin")
+    });
+    assert_eq!(fake.count(OIDC_REFRESH), 1);
+    let warning = wait_for(Duration::from_secs(5), "the warning", || {
+        daemon
+            .log()
+            .lines()
+            .find(|l| l.contains("refresh the access token of SSO session \"acme\""))
+            .map(str::to_owned)
+    });
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("InternalServerException"), "{warning}");
+    assert!(warning.contains("trying again at"), "{warning}");
+    let next = humantime::parse_rfc3339(p["next_refresh_at"].as_str().expect("next refresh"))
+        .expect("an RFC 3339 time");
+    let left = next
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(left <= Duration::from_secs(61), "next refresh in {left:?}");
+
+    // Once SSO-OIDC answers again the token is refreshed.
+    fake.fault(OIDC_REFRESH, Fault::None);
+    let out = env.cli(&["refresh", "sso-admin"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fake.count(OIDC_REFRESH), 2);
+    check_no_leaks(&env, &fake, &daemon);
+}
