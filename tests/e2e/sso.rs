@@ -1,8 +1,8 @@
 //! `kind = "sso"` against the project's fake IAM Identity Center (portal + SSO-OIDC) and moto
 //! STS: role credentials into the file, the AWS CLI's token cache read and written in its
 //! format (and read by boto3), one token refresh per session, `credfresh login` (with
-//! `SlowDownException`), `login_required` without hammering, and the warning before a session
-//! ends. Faults of the portal and SSO-OIDC are in `sso_faults.rs`.
+//! `SlowDownException`), `login_required` without hammering, the warning before a session
+//! ends, and the legacy inline `sso_start_url` form. Faults of the portal and SSO-OIDC are in `sso_faults.rs`.
 
 use crate::support::sso::{Minted, SsoFake};
 use crate::support::{
@@ -10,6 +10,7 @@ use crate::support::{
     ACCOUNT, AWS_CONFIG,
 };
 use serde_json::Value;
+use sha1::Digest;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -416,5 +417,49 @@ fn session_ending_within_warn_before_is_warned_once() {
         "{}",
         warnings[0]
     );
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn legacy_inline_start_url_uses_the_cache_the_cli_keys_by_start_url() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    // `aws sso login --profile` of a profile with `sso_start_url` (no `[sso-session]`) keys
+    // the cache by sha1(start URL) and leaves no refresh token.
+    let m = fake.mint();
+    let key = hex::encode(sha1::Sha1::digest(START_URL.as_bytes()));
+    let path = env.home.join(".aws/sso/cache").join(format!("{key}.json"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let cache = serde_json::json!({
+        "startUrl": START_URL,
+        "region": "us-east-1",
+        "accessToken": m.access_token,
+        "expiresAt": rfc(SystemTime::now() + Duration::from_secs(3600)),
+    });
+    write_file(&path, &cache.to_string(), 0o600);
+    let mut aws_config = std::fs::read_to_string(&env.aws_config).unwrap();
+    aws_config.push_str(&format!(
+        "\n[profile boto-legacy]\nsso_start_url = {START_URL}\nsso_region = us-east-1\nsso_account_id = {ACCOUNT}\nsso_role_name = ReadOnly\n"
+    ));
+    write_file(&env.aws_config, &aws_config, 0o600);
+    let mut text = env.daemon_table();
+    text.push_str(&format!(
+        "\n[[profile]]\nname = \"legacy\"\nkind = \"sso\"\nsso_start_url = \"{START_URL}\"\nsso_region = \"us-east-1\"\naccount_id = \"{ACCOUNT}\"\nrole_name = \"ReadOnly\"\n"
+    ));
+    env.write_config_text(&text);
+
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("legacy", "fresh", Duration::from_secs(30));
+    let section = wait_for(Duration::from_secs(10), "[legacy] in the file", || {
+        env.section("legacy")
+    });
+    assert!(section["aws_access_key_id"].starts_with("ASIASSOFAKE"));
+    // botocore finds the same cache file for its legacy profile.
+    let before = fake.count("GetRoleCredentials");
+    let out = env.python("sso_credentials.py", &["boto-legacy"], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fake.count("GetRoleCredentials"), before + 1);
+    // Without a refresh token nothing asks SSO-OIDC; the session ends with the access token.
+    assert_eq!(fake.count("CreateToken:refresh_token"), 0);
     check_no_leaks(&env, &fake, &daemon);
 }
