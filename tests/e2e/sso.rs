@@ -1,13 +1,14 @@
 //! `kind = "sso"` against the project's fake IAM Identity Center (portal + SSO-OIDC) and moto
 //! STS: role credentials into the file, the AWS CLI's token cache read and written in its
 //! format (and read by boto3), one token refresh per session, `credfresh login` (with
-//! `SlowDownException`), `login_required` without hammering, the warning before a session
+//! `SlowDownException`), `login_required` without hammering, the warning (log and desktop
+//! notification) before a session
 //! ends, and the legacy inline `sso_start_url` form. Faults of the portal and SSO-OIDC are in `sso_faults.rs`.
 
 use crate::support::sso::{Minted, SsoFake};
 use crate::support::{
-    output_text, show, wait_for, wait_until, write_file, AssumeRole, Daemon, Moto, TestEnv,
-    ACCOUNT, AWS_CONFIG,
+    child_path, output_text, show, wait_for, wait_until, write_file, AssumeRole, Daemon, Moto,
+    TestEnv, ACCOUNT, AWS_CONFIG,
 };
 use serde_json::Value;
 use sha1::Digest;
@@ -398,6 +399,21 @@ fn session_ending_within_warn_before_is_warned_once() {
         text.push_str(&sso_profile(name, &format!("Role{i}")));
     }
     env.write_config_text(&text);
+    // A desktop session with a `notify-send` that records what it was asked to show.
+    let bin = env.home.join("bin");
+    let shown = env.home.join("notifications");
+    std::fs::create_dir_all(&bin).unwrap();
+    write_file(
+        &bin.join("notify-send"),
+        &format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >>'{}'\necho >>'{}'\n",
+            shown.display(),
+            shown.display()
+        ),
+        0o755,
+    );
+    env.set_var("PATH", &format!("{}:{}", bin.display(), child_path()));
+    env.set_var("DISPLAY", ":0");
     let daemon = Daemon::start(&env);
     for name in names {
         daemon.wait_state(name, "fresh", Duration::from_secs(30));
@@ -416,6 +432,16 @@ fn session_ending_within_warn_before_is_warned_once() {
         warnings[0].contains("credfresh login --sso-session acme"),
         "{}",
         warnings[0]
+    );
+    let notes = wait_for(Duration::from_secs(5), "a desktop notification", || {
+        std::fs::read_to_string(&shown).ok()
+    });
+    let notes: Vec<&str> = notes.lines().collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].starts_with("--app-name=credfresh|credfresh|SSO session \"acme\" ends at"),
+        "{}",
+        notes[0]
     );
     check_no_leaks(&env, &fake, &daemon);
 }

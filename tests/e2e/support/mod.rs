@@ -113,7 +113,7 @@ pub fn ensure_venv() -> &'static Path {
 }
 
 /// `PATH` for every child: the system's, with the venv's `bin` first.
-fn child_path() -> String {
+pub fn child_path() -> String {
     format!(
         "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ensure_venv().join("bin").display()
