@@ -2,8 +2,8 @@
 //! STS: role credentials into the file, the AWS CLI's token cache read and written in its
 //! format (and read by boto3), one token refresh per session, `credfresh login` (with
 //! `SlowDownException`), `login_required` without hammering, the warning (log and desktop
-//! notification) before a session
-//! ends, and the legacy inline `sso_start_url` form. Faults of the portal and SSO-OIDC are in `sso_faults.rs`.
+//! notification) before a session ends, and the legacy inline `sso_start_url` form. Faults of
+//! the portal and SSO-OIDC are in `sso_faults.rs`.
 
 use crate::support::sso::{Minted, SsoFake};
 use crate::support::{
