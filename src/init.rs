@@ -258,19 +258,55 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
         ];
         b.keys.push(("aws_profile", from.to_owned()));
     } else if s.get("sso_session").is_some() || s.get("sso_start_url").is_some() {
-        let session = s
-            .get("sso_session")
-            .map(|x| format!("sso_session {x}"))
-            .unwrap_or_else(|| "sso_start_url".into());
+        b.kind = "sso";
+        let login = match s.get("sso_session") {
+            Some(x) => {
+                b.keys.push(("sso_session", x.to_owned()));
+                format!("credfresh login --sso-session {x}")
+            }
+            None => {
+                let url = s.get("sso_start_url").unwrap_or_default();
+                b.keys.push(("sso_start_url", url.to_owned()));
+                if let Some(r) = s.get("sso_region") {
+                    b.keys.push(("sso_region", r.to_owned()));
+                }
+                format!("credfresh login --sso-session {url}")
+            }
+        };
+        let session = match s.get("sso_session") {
+            Some(x) => format!("sso_session {x}"),
+            None => "legacy inline sso_start_url".into(),
+        };
         b.comment = vec![
             format!("From [profile {from}]: SSO ({session})."),
-            "Wrapped with kind \"aws_profile\": the AWS SDK turns the SSO token cached by".into(),
-            format!(
-                "`aws sso login --profile {from}` into role credentials on every refresh. When the"
-            ),
-            "SSO session ends, the profile shows an error until you log in again.".into(),
+            "credfresh reads the SSO token that `aws sso login` or `credfresh login` cached, refreshes"
+                .into(),
+            "it with its refresh token ahead of expiry (one refresh per session) and shows".into(),
+            format!("login_required when only a new login helps: run `{login}`."),
         ];
-        b.keys.push(("aws_profile", from.to_owned()));
+        let account = s.get("sso_account_id");
+        let role = s.get("sso_role_name");
+        if let Some(a) = account {
+            b.keys.push(("account_id", a.to_owned()));
+        }
+        if let Some(r) = role {
+            b.keys.push(("role_name", r.to_owned()));
+        }
+        if let Some(r) = s.get("region") {
+            b.keys.push(("region", r.to_owned()));
+        }
+        let missing: Vec<&str> = [("sso_account_id", account), ("sso_role_name", role)]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if !missing.is_empty() {
+            b.disabled = Some(format!(
+                "[profile {from}] has no {}, so it names no role to get credentials for (it can only log in); add {} to it, or set account_id and role_name here",
+                missing.join(" and "),
+                if missing.len() > 1 { "them" } else { "it" }
+            ));
+        }
     } else if s.get("credential_process").is_some() {
         b.comment = vec![
             format!("From [profile {from}]: credential_process."),
@@ -520,6 +556,20 @@ sso_region = eu-west-1
 sso_session = acme
 sso_account_id = 123456789012
 sso_role_name = PowerUserAccess
+region = eu-west-1
+
+[profile metaflow]
+role_arn = arn:aws:iam::123456789012:role/MetaflowUserRole
+source_profile = dev
+
+[profile legacy]
+sso_start_url = https://old.awsapps.com/start
+sso_region = us-east-2
+sso_account_id = 210987654321
+sso_role_name = ReadOnly
+
+[profile login-only]
+sso_session = acme
 
 [profile eks]
 role_arn = arn:aws:iam::123456789012:role/Eks
@@ -556,7 +606,9 @@ source_profile = base
         for want in [
             ("admin-fresh-2", "assume_role"),
             ("chained-fresh", "assume_role"),
-            ("dev-fresh", "aws_profile"),
+            ("dev-fresh", "sso"),
+            ("metaflow-fresh", "assume_role"),
+            ("legacy-fresh", "sso"),
             ("eks-fresh", "web_identity"),
         ] {
             assert!(
@@ -565,13 +617,46 @@ source_profile = base
                 g.text
             );
         }
-        assert_eq!(kinds.len(), 4, "{kinds:?}");
-        let chained = c
-            .profiles
-            .iter()
-            .find(|p| p.name == "chained-fresh")
-            .unwrap();
-        assert_eq!(chained.source.managed_source(), Some("admin-fresh-2"));
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        let find = |name: &str| c.profiles.iter().find(|p| p.name == name).unwrap();
+        assert_eq!(
+            find("chained-fresh").source.managed_source(),
+            Some("admin-fresh-2")
+        );
+        // The role assumed from an SSO profile uses the managed sso profile: refreshed in order.
+        assert_eq!(
+            find("metaflow-fresh").source.managed_source(),
+            Some("dev-fresh")
+        );
+        let crate::config::ProfileSource::Sso(dev) = &find("dev-fresh").source else {
+            panic!("dev-fresh is not sso");
+        };
+        assert_eq!(dev.session.name.as_deref(), Some("acme"));
+        assert_eq!(dev.session.start_url, "https://acme.awsapps.com/start");
+        assert_eq!(dev.session.region, "eu-west-1");
+        assert_eq!(dev.account_id, "123456789012");
+        assert_eq!(dev.role_name, "PowerUserAccess");
+        assert_eq!(dev.region.as_deref(), Some("eu-west-1"));
+        let crate::config::ProfileSource::Sso(legacy) = &find("legacy-fresh").source else {
+            panic!("legacy-fresh is not sso");
+        };
+        assert_eq!(legacy.session.name, None);
+        assert_eq!(legacy.session.start_url, "https://old.awsapps.com/start");
+        assert_eq!(legacy.session.region, "us-east-2");
+        assert_eq!(legacy.account_id, "210987654321");
+        assert_eq!(legacy.role_name, "ReadOnly");
+        // An SSO profile that names no role stays commented out, saying why.
+        assert!(
+            g.text.contains("# name = \"login-only-fresh\""),
+            "{}",
+            g.text
+        );
+        assert!(
+            g.disabled.iter().any(|d| d.starts_with("login-only-fresh:")
+                && d.contains("no sso_account_id and sso_role_name")),
+            "{:?}",
+            g.disabled
+        );
         assert!(g.text.contains("duration = \"2h\""), "{}", g.text);
         assert!(g.text.contains("# name = \"mfa-fresh\""), "{}", g.text);
         assert!(g.text.contains("# name = \"bad-fresh\""), "{}", g.text);

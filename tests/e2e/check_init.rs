@@ -205,6 +205,13 @@ sso_account_id = 123456789012
 sso_role_name = PowerUserAccess
 region = eu-west-1
 
+[profile metaflow]
+role_arn = arn:aws:iam::123456789012:role/MetaflowUserRole
+source_profile = dev
+
+[profile login-only]
+sso_session = acme
+
 [profile eks]
 role_arn = arn:aws:iam::123456789012:role/EksPod
 web_identity_token_file = /var/run/secrets/eks.amazonaws.com/serviceaccount/token
@@ -237,17 +244,28 @@ fn init_writes_a_config_that_validates_and_never_overwrites_without_force() {
         "{v}"
     );
     assert!(
-        v.contains("[dev-fresh] resolves AWS profile \"dev\" through the SDK"),
+        v.contains("[dev-fresh] gets PowerUserAccess in account 123456789012 from SSO session \"acme\" (https://acme.awsapps.com/start, eu-west-1)"),
         "{v}"
+    );
+    // The role assumed with the SSO profile's credentials chains to the managed sso profile.
+    assert!(
+        v.contains("[metaflow-fresh] assumes arn:aws:iam::123456789012:role/MetaflowUserRole for 1h with credentials of managed profile \"dev-fresh\""),
+        "{v}"
+    );
+    // An SSO profile without a role is written commented out, with the reason.
+    assert!(
+        written.contains("# name = \"login-only-fresh\"")
+            && written.contains("[profile login-only] has no sso_account_id and sso_role_name"),
+        "{written}"
     );
     assert!(
         v.contains("[eks-fresh] assumes arn:aws:iam::123456789012:role/EksPod")
             && v.contains("web identity token in /var/run/secrets/eks.amazonaws.com"),
         "{v}"
     );
-    assert_eq!(v.matches("\n  [").count(), 3, "{v}");
+    assert_eq!(v.matches("\n  [").count(), 4, "{v}");
     // Every generated profile is explained.
-    for from in ["admin", "dev", "eks"] {
+    for from in ["admin", "dev", "metaflow", "login-only", "eks"] {
         assert!(
             written.contains(&format!("# From [profile {from}]")),
             "{written}"
