@@ -654,7 +654,7 @@ async fn login(
     let path =
         crate::sso::cache::cache_dir(env.home()).join(format!("{}.json", session.cache_key()));
     let browser = crate::sso::login::Browser {
-        open: !no_browser && crate::sso::has_desktop(env),
+        open: !no_browser && crate::sso::has_display(env),
     };
     let mut out = std::io::stdout();
     let expires = match crate::sso::login::login(&sdk, &session, &path, browser, &mut out).await {

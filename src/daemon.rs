@@ -87,7 +87,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         config_error: config_error_rx,
         credentials,
         metrics,
-        commands: commands_tx.clone(),
+        commands: refresh_retries_tokens(commands_tx.clone(), tokens.clone()),
         reloads: reloads_tx,
         prunes: prunes_tx,
     };
@@ -121,10 +121,14 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
     let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
     let _watcher = watch_config(&config.path, changes_tx);
-    let _sso_watcher = watch_sso_cache(
-        &crate::sso::cache::cache_dir(env.home()),
-        commands_tx.clone(),
-        shutdown.clone(),
+    let sso_cache = crate::sso::cache::cache_dir(env.home());
+    let mut sso_watcher = None;
+    start_sso_watcher(
+        &mut sso_watcher,
+        &config,
+        &sso_cache,
+        &commands_tx,
+        &shutdown,
     );
     tracing::info!(
         config = %config.path.display(),
@@ -153,6 +157,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 Some(SIGHUP) => {
                     let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                     tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
+                    start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
                     log_reload(&reply);
                 }
                 Some(sig) => {
@@ -164,6 +169,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
             Some(reply) = reloads_rx.recv() => {
                 let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                 tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
+                start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
                 log_reload(&outcome);
                 let _ = reply.send(outcome);
             }
@@ -174,6 +180,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 debounce = None;
                 let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, false).await;
                 tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
+                start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
                 if !reply.message.is_empty() {
                     log_reload(&reply);
                 }
@@ -243,6 +250,44 @@ fn watch_config(
         return None;
     }
     Some(watcher)
+}
+
+/// The control server's command channel: a `refresh` asked for by a user first lets every SSO
+/// session retry a token refresh that failed a moment ago, then goes to the scheduler.
+fn refresh_retries_tokens(
+    scheduler: mpsc::Sender<Command>,
+    tokens: std::sync::Arc<crate::sso::TokenManager>,
+) -> mpsc::Sender<Command> {
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            if matches!(cmd, Command::Refresh { .. }) {
+                tokens.retry_now().await;
+            }
+            if scheduler.send(cmd).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+/// Starts watching the SSO token cache once the config has an `sso` profile; a daemon with
+/// none (a sidecar) neither creates nor watches `~/.aws/sso/cache`.
+fn start_sso_watcher(
+    watcher: &mut Option<notify::RecommendedWatcher>,
+    config: &Config,
+    dir: &Path,
+    commands: &mpsc::Sender<Command>,
+    shutdown: &CancellationToken,
+) {
+    let has_sso = config
+        .profiles
+        .iter()
+        .any(|p| matches!(p.source, crate::config::ProfileSource::Sso(_)));
+    if watcher.is_none() && has_sso {
+        *watcher = watch_sso_cache(dir, commands.clone(), shutdown.clone());
+    }
 }
 
 /// Quiet time after the last change in the SSO token cache before the profiles of the changed

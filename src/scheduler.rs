@@ -119,6 +119,9 @@ struct Entry {
     state: ProfileState,
     next_refresh: SystemTime,
     in_flight: bool,
+    /// The SSO token cache changed while this profile was being fetched: if the fetch
+    /// fails, it may have used the old token, so try again at once.
+    recheck: bool,
     last_refresh: Option<SystemTime>,
     last_error: Option<String>,
     failures: u32,
@@ -134,6 +137,7 @@ impl Entry {
             state: ProfileState::Pending,
             next_refresh: now,
             in_flight: false,
+            recheck: false,
             last_refresh: None,
             last_error: None,
             failures: 0,
@@ -431,6 +435,11 @@ impl Scheduler {
             }
             Err(err) => self.fail(i, now, err),
         }
+        let e = &mut self.entries[i];
+        if std::mem::take(&mut e.recheck) && e.state != ProfileState::Fresh {
+            tracing::info!(profile = %e.profile.name, "SSO token cache changed during the refresh; refreshing again");
+            e.next_refresh = now;
+        }
         if waiters.is_empty() {
             return;
         }
@@ -587,10 +596,13 @@ impl Scheduler {
                     let crate::config::ProfileSource::Sso(sso) = &e.profile.source else {
                         continue;
                     };
-                    if !e.in_flight
-                        && e.state != ProfileState::Fresh
-                        && keys.contains(&sso.session.cache_key())
-                    {
+                    if !keys.contains(&sso.session.cache_key()) {
+                        continue;
+                    }
+                    if e.in_flight {
+                        // Looked at again when this fetch is done, unless it succeeds.
+                        e.recheck = true;
+                    } else if e.state != ProfileState::Fresh {
                         tracing::info!(profile = %e.profile.name, "SSO token cache changed; refreshing");
                         e.next_refresh = now;
                     }

@@ -558,6 +558,40 @@ async fn token_check_comes_first_and_login_required_parks_until_the_cache_change
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cache_change_during_a_failing_fetch_is_looked_at_when_it_ends() {
+    let h = Harness::start(vec![sso_profile("sso")], Duration::from_secs(3600));
+    advance(1).await;
+    assert_eq!(h.settled("sso").await.state, ProfileState::Fresh);
+    let n = h.fetcher.calls("sso").len();
+
+    // A fetch starts with the old token and will come back login_required…
+    h.fetcher.login.lock().unwrap().push("sso".into());
+    let (reply, outcome) = oneshot::channel();
+    h.commands
+        .send(Command::Refresh {
+            names: vec!["sso".into()],
+            reply,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(h.fetcher.calls("sso").len(), n + 1);
+    // …while a login elsewhere rewrites the cache.
+    h.fetcher.login.lock().unwrap().clear();
+    h.commands
+        .send(Command::SsoCacheChanged(vec![sso_session().cache_key()]))
+        .await
+        .unwrap();
+    let out = outcome.await.unwrap().unwrap();
+    assert_eq!(out[0].state, ProfileState::LoginRequired);
+    // Looked at again once that fetch ended: fresh with the new token.
+    advance(1).await;
+    assert_eq!(h.fetcher.calls("sso").len(), n + 2);
+    assert_eq!(h.settled("sso").await.state, ProfileState::Fresh);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
 async fn at_most_sixteen_fetches_run_at_once() {
     let profiles = (0..100).map(|i| profile(&format!("p{i}"), None)).collect();
     let h = Harness::start(profiles, Duration::from_secs(3600));

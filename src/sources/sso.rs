@@ -4,15 +4,15 @@
 use super::{describe, SourceError};
 use crate::config::Sso;
 use crate::creds::TempCredentials;
-use crate::sso::{login_required, TokenManager};
+use crate::sso::{fingerprint, TokenManager};
 use aws_config::SdkConfig;
 use aws_sdk_sso::error::ProvideErrorMetadata;
 use aws_types::region::Region;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, SystemTime};
 
-/// One `GetRoleCredentials` for profile `name`, with one forced token refresh when the portal
-/// rejects the token.
+/// One `GetRoleCredentials` for profile `name`; when the portal rejects the token, one more
+/// with a refreshed one (refreshed by this profile, or already by another of the session).
 pub(super) async fn fetch(
     sdk: &SdkConfig,
     tokens: &TokenManager,
@@ -23,9 +23,9 @@ pub(super) async fn fetch(
         .region(Region::new(spec.session.region.clone()))
         .build();
     let client = aws_sdk_sso::Client::from_conf(conf);
-    let mut force = false;
+    let mut rejected: Option<Vec<u8>> = None;
     loop {
-        let token = tokens.token(&spec.session, force).await?;
+        let token = tokens.token(&spec.session, rejected.as_deref()).await?;
         let result = client
             .get_role_credentials()
             .account_id(&spec.account_id)
@@ -41,15 +41,16 @@ pub(super) async fn fetch(
                     .and_then(|s| s.code())
                     .unwrap_or_default();
                 if code == "UnauthorizedException" {
-                    if !force {
-                        force = true;
+                    if rejected.is_none() {
+                        rejected = Some(fingerprint(&token.access_token));
                         continue;
                     }
-                    return Err(login_required(
-                        &spec.session,
-                        "the SSO portal rejected the access token even after a refresh".into(),
-                        Some(token.expires_at),
-                    ));
+                    return Err(tokens
+                        .give_up(
+                            &spec.session,
+                            "the SSO portal rejected the access token even after a refresh".into(),
+                        )
+                        .await);
                 }
                 let mut err = describe("the SSO portal", &e);
                 if matches!(code, "ForbiddenException" | "ResourceNotFoundException") {

@@ -16,6 +16,9 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A cached client registration is reused while it has at least this long left.
 const REGISTRATION_MARGIN: Duration = Duration::from_secs(3600);
 
+/// How often to poll `CreateToken` when StartDeviceAuthorization names no interval.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How the browser is (not) opened.
 pub struct Browser {
     /// Open the verification URL in a browser (once).
@@ -123,7 +126,7 @@ pub async fn login(
     let _ = writeln!(out, "Waiting for the sign-in to be confirmed…");
     let _ = out.flush();
     let deadline = SystemTime::now() + Duration::from_secs(auth.expires_in().max(1) as u64);
-    let mut interval = Duration::from_secs(auth.interval().max(1) as u64);
+    let mut interval = poll_interval(auth.interval());
     loop {
         tokio::time::sleep(interval).await;
         if SystemTime::now() > deadline {
@@ -189,6 +192,16 @@ pub async fn login(
     }
 }
 
+/// The polling interval StartDeviceAuthorization asked for; 5 s, the OAuth device flow's
+/// default (RFC 8628 §3.2), when it named none.
+fn poll_interval(seconds: i32) -> Duration {
+    if seconds > 0 {
+        Duration::from_secs(seconds as u64)
+    } else {
+        DEFAULT_POLL_INTERVAL
+    }
+}
+
 /// Opens `url` in the desktop's browser (`xdg-open`, `open` on macOS), once.
 fn open_browser(url: &str) -> bool {
     let program = if cfg!(target_os = "macos") {
@@ -203,4 +216,17 @@ fn open_browser(url: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .spawn()
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_every_five_seconds_unless_told_otherwise() {
+        assert_eq!(poll_interval(0), Duration::from_secs(5));
+        assert_eq!(poll_interval(-1), Duration::from_secs(5));
+        assert_eq!(poll_interval(1), Duration::from_secs(1));
+        assert_eq!(poll_interval(10), Duration::from_secs(10));
+    }
 }

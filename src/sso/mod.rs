@@ -56,6 +56,29 @@ struct Memo {
     rejected: Option<Vec<u8>>,
     /// The session end already warned about.
     warned_for: Option<SystemTime>,
+    /// The last token refresh that failed and might work later: every profile of the session
+    /// keeps to its retry time instead of asking SSO-OIDC itself.
+    failed: Option<Failure>,
+    /// The token this manager refreshed last, and the SHA-1 of the access token it replaced:
+    /// while the cache file still holds that old token (the write failed, or a stale copy
+    /// was put back), the newer one in memory is used. Anything else in the file wins.
+    latest: Option<(Vec<u8>, CachedToken)>,
+    /// Someone was told (log warning and desktop notification) that the session ends or
+    /// needs a new login; cleared once the session works with no end in sight.
+    alerted: bool,
+}
+
+/// A token refresh that failed transiently.
+struct Failure {
+    /// SHA-1 of the access token that was to be refreshed: a different token in the cache
+    /// (a login, another tool's refresh) makes the failure irrelevant.
+    access: Vec<u8>,
+    /// Failures in a row.
+    count: u32,
+    /// Until then, the profiles of the session reuse the old token or the error.
+    retry_at: SystemTime,
+    /// The error handed to profiles that need a new token before `retry_at`.
+    error: SourceError,
 }
 
 /// Settings of the token manager.
@@ -115,11 +138,29 @@ impl TokenManager {
         map.entry(session.cache_key()).or_default().clone()
     }
 
+    /// Forgets failed token refreshes, so the next profile of each session tries again at
+    /// once (a `credfresh refresh` asked for it).
+    pub async fn retry_now(&self) {
+        let memos: Vec<_> = match self.sessions.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(p) => p.into_inner().values().cloned().collect(),
+        };
+        for memo in memos {
+            memo.lock().await.failed = None;
+        }
+    }
+
     /// A usable access token for `session`. Refreshes it first when less than
-    /// `refresh_before` remains, or always when `force` (the portal rejected the token).
-    /// Profiles of one session take turns here, so only the first refreshes and the others
-    /// find the fresh token in the cache.
-    pub async fn token(&self, session: &SsoSession, force: bool) -> Result<Token, SourceError> {
+    /// `refresh_before` remains, or when the portal rejected the token whose [`fingerprint`]
+    /// is `rejected` and the cache still holds that very token (when it holds another, a
+    /// profile of the session has refreshed it meanwhile). Profiles of one session take turns
+    /// here, so only the first refreshes and the others find the fresh token in the cache; a
+    /// refresh that failed is not repeated by the others before its retry time.
+    pub async fn token(
+        &self,
+        session: &SsoSession,
+        rejected: Option<&[u8]>,
+    ) -> Result<Token, SourceError> {
         let settings = self.settings();
         let memo = self.memo(session);
         let mut memo = memo.lock().await;
@@ -128,94 +169,160 @@ impl TokenManager {
         let mut token = match cache::read(&path) {
             Ok(t) => t,
             Err(ReadError::Missing) => {
-                return Err(login_required(
-                    session,
-                    format!(
-                        "no SSO token is cached for it ({} is missing)",
-                        path.display()
-                    ),
-                    None,
-                ))
+                let why = format!(
+                    "no SSO token is cached for it ({} is missing)",
+                    path.display()
+                );
+                return Err(give_up(&mut memo, session, why, None, &settings));
             }
             Err(ReadError::Broken(why)) => {
                 return Err(SourceError::transient("sso_cache", why));
             }
         };
-        let rejected = |t: &CachedToken, memo: &Memo| {
+        match &memo.latest {
+            Some((replaced, latest)) if *replaced == fingerprint(&token.access_token) => {
+                token = latest.clone();
+            }
+            Some((_, latest))
+                if latest.access_token.expose_secret() != token.access_token.expose_secret() =>
+            {
+                memo.latest = None;
+            }
+            _ => {}
+        }
+        let refresh_rejected = |t: &CachedToken, memo: &Memo| {
             t.refresh_token
                 .as_ref()
                 .is_some_and(|r| memo.rejected.as_deref() == Some(&fingerprint(r)[..]))
         };
-        let due = force || token.expires_at < now + settings.refresh_before;
         let mut retry_at = None;
-        if due {
-            if token.can_refresh(now) && !rejected(&token, &memo) {
-                match self.refresh(session, &token).await {
-                    Ok(new) => {
-                        if let Err(e) = cache::write(&path, &new) {
-                            tracing::warn!(
-                                sso_session = %session.label(),
-                                "cannot write the refreshed SSO token to {}: {e}",
-                                path.display()
-                            );
-                        }
-                        tracing::info!(
-                            sso_session = %session.label(),
-                            expires_at = %cache::format_time(new.expires_at),
-                            "refreshed the SSO access token"
-                        );
-                        token = new;
-                    }
-                    Err(Refresh::Rejected(why)) => {
-                        memo.rejected = token.refresh_token.as_ref().map(fingerprint);
-                        if force || !token.access_valid(now) {
-                            return Err(login_required(session, why, Some(token.expires_at)));
-                        }
-                        tracing::warn!(
-                            sso_session = %session.label(),
-                            "{why}; the access token works until {}, then a new login is needed",
-                            cache::format_time(token.expires_at)
-                        );
-                    }
-                    Err(Refresh::Failed(mut e)) => {
-                        e.message = format!(
-                            "refresh the access token of SSO session \"{}\": {}",
-                            session.label(),
-                            e.message
-                        );
-                        if !token.access_valid(now) || force {
-                            return Err(e);
-                        }
-                        let at = (now + TOKEN_RETRY).min(token.expires_at);
-                        retry_at = Some(at);
-                        tracing::warn!(
-                            sso_session = %session.label(),
-                            "{}; the access token works until {}; trying again at {}",
-                            e.message,
-                            cache::format_time(token.expires_at),
-                            cache::format_time(at)
-                        );
-                    }
+        let mut reread = false;
+        loop {
+            let access = fingerprint(&token.access_token);
+            let forced = rejected == Some(&access[..]);
+            if memo.failed.as_ref().is_some_and(|f| f.access != access) {
+                memo.failed = None;
+            }
+            if !(forced || token.expires_at < now + settings.refresh_before) {
+                break;
+            }
+            if let Some(f) = memo.failed.as_ref().filter(|f| now < f.retry_at) {
+                // A profile of the session tried a moment ago: keep to its retry time.
+                if forced || !token.access_valid(now) {
+                    return Err(f.error.clone());
                 }
-            } else if force {
-                return Err(login_required(
-                    session,
-                    "the SSO portal rejected the access token and there is no usable refresh token"
-                        .into(),
-                    Some(token.expires_at),
-                ));
-            } else if !token.access_valid(now) {
-                let why = if token.refresh_token.is_none() {
-                    "the access token expired and no refresh token is cached".to_owned()
-                } else if rejected(&token, &memo) {
-                    "the access token expired and SSO-OIDC rejected the refresh token".to_owned()
-                } else {
-                    "the access token expired and the client registration that could refresh it has expired".to_owned()
-                };
-                return Err(login_required(session, why, Some(token.expires_at)));
+                retry_at = Some(f.retry_at);
+                break;
+            }
+            if !token.can_refresh(now) || refresh_rejected(&token, &memo) {
+                if forced {
+                    let why = "the SSO portal rejected the access token and there is no usable refresh token".to_owned();
+                    return Err(give_up(&mut memo, session, why, None, &settings));
+                }
+                if !token.access_valid(now) {
+                    let why = if token.refresh_token.is_none() {
+                        "the access token expired and no refresh token is cached".to_owned()
+                    } else if refresh_rejected(&token, &memo) {
+                        "the access token expired and SSO-OIDC rejected the refresh token"
+                            .to_owned()
+                    } else {
+                        "the access token expired and the client registration that could refresh it has expired".to_owned()
+                    };
+                    let ended = Some(token.expires_at);
+                    return Err(give_up(&mut memo, session, why, ended, &settings));
+                }
+                break;
+            }
+            match self.refresh(session, &token).await {
+                Ok(new) => {
+                    if let Err(e) = cache::write(&path, &new) {
+                        tracing::warn!(
+                            sso_session = %session.label(),
+                            "cannot write the refreshed SSO token to {}: {e}",
+                            path.display()
+                        );
+                    }
+                    tracing::info!(
+                        sso_session = %session.label(),
+                        expires_at = %cache::format_time(new.expires_at),
+                        "refreshed the SSO access token"
+                    );
+                    memo.failed = None;
+                    memo.latest = Some((access, new.clone()));
+                    token = new;
+                    break;
+                }
+                Err(Refresh::Rejected(why)) => {
+                    // The AWS CLI or botocore may have rotated the refresh token since the
+                    // cache was read, and SSO-OIDC refuses the old one: try the new one once.
+                    if !reread {
+                        reread = true;
+                        if let Ok(current) = cache::read(&path) {
+                            let refresh =
+                                |t: &CachedToken| t.refresh_token.as_ref().map(fingerprint);
+                            if refresh(&current) != refresh(&token) {
+                                tracing::info!(
+                                    sso_session = %session.label(),
+                                    "the SSO token cache changed during the refresh; using the new token"
+                                );
+                                memo.latest = None;
+                                token = current;
+                                continue;
+                            }
+                        }
+                    }
+                    memo.rejected = token.refresh_token.as_ref().map(fingerprint);
+                    if forced || !token.access_valid(now) {
+                        // Name the access token's end only when it has passed: the portal
+                        // refused a forced one already.
+                        let ended = (!forced).then_some(token.expires_at);
+                        return Err(give_up(&mut memo, session, why, ended, &settings));
+                    }
+                    tracing::warn!(
+                        sso_session = %session.label(),
+                        "{why}; the access token works until {}, then a new login is needed",
+                        cache::format_time(token.expires_at)
+                    );
+                    break;
+                }
+                Err(Refresh::Failed(mut e)) => {
+                    e.message = format!(
+                        "refresh the access token of SSO session \"{}\": {}",
+                        session.label(),
+                        e.message
+                    );
+                    let count = memo.failed.as_ref().map_or(0, |f| f.count) + 1;
+                    let usable = token.access_valid(now) && !forced;
+                    // Without a usable token the profiles back off (about 1 s doubling); the
+                    // session waits the shortest such backoff, so the profile that tried is
+                    // never held back by its own failure.
+                    let at = if usable {
+                        (now + TOKEN_RETRY).min(token.expires_at)
+                    } else {
+                        now + crate::scheduler::backoff(count, 0.0)
+                    };
+                    memo.failed = Some(Failure {
+                        access,
+                        count,
+                        retry_at: at,
+                        error: e.clone(),
+                    });
+                    if !usable {
+                        return Err(e);
+                    }
+                    retry_at = Some(at);
+                    tracing::warn!(
+                        sso_session = %session.label(),
+                        "{}; the access token works until {}; trying again at {}",
+                        e.message,
+                        cache::format_time(token.expires_at),
+                        cache::format_time(at)
+                    );
+                    break;
+                }
             }
         }
-        let refreshable = token.can_refresh(now) && !rejected(&token, &memo);
+        let refreshable = token.can_refresh(now) && !refresh_rejected(&token, &memo);
         let end = session_end(&token, refreshable);
         let mut check_at = if refreshable {
             token.expires_at.checked_sub(settings.refresh_before)
@@ -225,24 +332,39 @@ impl TokenManager {
         if retry_at.is_some() {
             check_at = retry_at;
         }
+        let mut ending = false;
         if let Some(end) = end {
             let warn_at = end
                 .checked_sub(settings.warn_before)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
+            ending = warn_at <= now;
             if memo.warned_for != Some(end) {
-                if warn_at <= now {
+                if ending {
                     memo.warned_for = Some(end);
-                    warn_session_end(session, end, now, settings.desktop);
+                    memo.alerted = true;
+                    warn_session_end(session, end, refreshable, now, settings.desktop);
                 } else {
                     check_at = Some(check_at.map_or(warn_at, |c| c.min(warn_at)));
                 }
             }
+        }
+        if !ending {
+            memo.alerted = false;
         }
         Ok(Token {
             access_token: token.access_token.clone(),
             expires_at: token.expires_at,
             check_at: check_at.filter(|c| *c > now),
         })
+    }
+
+    /// The error that parks the profiles of `session` in `login_required` (the portal refused
+    /// a freshly refreshed token), warned about like any other way the session ends.
+    pub async fn give_up(&self, session: &SsoSession, why: String) -> SourceError {
+        let settings = self.settings();
+        let memo = self.memo(session);
+        let mut memo = memo.lock().await;
+        give_up(&mut memo, session, why, None, &settings)
     }
 
     async fn refresh(
@@ -310,7 +432,8 @@ where
     Refresh::Failed(describe("SSO-OIDC", e))
 }
 
-fn fingerprint(s: &SecretString) -> Vec<u8> {
+/// SHA-1 of a token: enough to tell tokens apart without keeping or showing them.
+pub fn fingerprint(s: &SecretString) -> Vec<u8> {
     sha1::Sha1::digest(s.expose_secret().as_bytes()).to_vec()
 }
 
@@ -324,14 +447,14 @@ pub fn session_end(token: &CachedToken, refreshable: bool) -> Option<SystemTime>
     }
 }
 
-/// The error that parks a profile in `login_required`.
+/// The error that parks a profile in `login_required`. `ended` is the access token's end, named
+/// only when it has passed: a token the portal or SSO-OIDC refused is not "valid until" anything.
 pub fn login_required(session: &SsoSession, why: String, ended: Option<SystemTime>) -> SourceError {
     let when = match ended {
         Some(t) if t <= SystemTime::now() => {
-            format!("; the SSO session ended at {}", cache::format_time(t))
+            format!("; the access token expired at {}", cache::format_time(t))
         }
-        Some(t) => format!("; the access token ends at {}", cache::format_time(t)),
-        None => String::new(),
+        _ => String::new(),
     };
     let mut e = SourceError::permanent(
         "login_required",
@@ -345,10 +468,26 @@ pub fn login_required(session: &SsoSession, why: String, ended: Option<SystemTim
     e
 }
 
-fn warn_session_end(session: &SsoSession, end: SystemTime, now: SystemTime, desktop: bool) {
+/// Warns (log, and one desktop notification) that only a new login keeps the session going
+/// after its end. With a working refresh token that end is the expiry of the OIDC client
+/// registration (`registrationExpiresAt`): no client can know when IAM Identity Center itself
+/// ends the session, which shows only as a refused refresh token. Without a usable refresh
+/// token it is the access token's expiry.
+fn warn_session_end(
+    session: &SsoSession,
+    end: SystemTime,
+    refreshable: bool,
+    now: SystemTime,
+    desktop: bool,
+) {
     let left = end.duration_since(now).unwrap_or_default();
+    let what = if refreshable {
+        "the client registration that refreshes its access token expires"
+    } else {
+        "its access token expires and cannot be refreshed"
+    };
     let msg = format!(
-        "SSO session \"{}\" ends at {} (in {}); run `{}` before then to keep credentials fresh",
+        "SSO session \"{}\" ends at {} (in {}): {what}; run `{}` before then to keep credentials fresh",
         session.label(),
         cache::format_time(end),
         humantime::format_duration(Duration::from_secs(left.as_secs())),
@@ -358,6 +497,26 @@ fn warn_session_end(session: &SsoSession, end: SystemTime, now: SystemTime, desk
     if desktop {
         notify_desktop(&msg);
     }
+}
+
+/// The `login_required` error, with one log warning and desktop notification per session
+/// unless its end was warned about already.
+fn give_up(
+    memo: &mut Memo,
+    session: &SsoSession,
+    why: String,
+    ended: Option<SystemTime>,
+    settings: &TokenSettings,
+) -> SourceError {
+    let e = login_required(session, why, ended);
+    if !memo.alerted {
+        memo.alerted = true;
+        tracing::warn!(sso_session = %session.label(), "{}", e.message);
+        if settings.desktop {
+            notify_desktop(&e.message);
+        }
+    }
+    e
 }
 
 /// Shows one desktop notification (`notify-send` on Linux, `osascript` on macOS); failures
@@ -389,11 +548,21 @@ pub fn notify_desktop(msg: &str) {
     }
 }
 
-/// Whether a desktop session is there: always on macOS, `DISPLAY` / `WAYLAND_DISPLAY` elsewhere.
-pub fn has_desktop(env: &crate::env::Environment) -> bool {
+/// Whether a browser can be opened: always on macOS, `DISPLAY` / `WAYLAND_DISPLAY` elsewhere.
+pub fn has_display(env: &crate::env::Environment) -> bool {
     cfg!(target_os = "macos")
         || env.var("DISPLAY").is_some()
         || env.var("WAYLAND_DISPLAY").is_some()
+}
+
+/// Whether a desktop session is there to notify: always on macOS (`osascript`); elsewhere
+/// `DISPLAY`, `WAYLAND_DISPLAY` or `DBUS_SESSION_BUS_ADDRESS` (systemd user units often have
+/// only the session bus, which is all `notify-send` needs).
+pub fn has_desktop(env: &crate::env::Environment) -> bool {
+    cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"]
+            .iter()
+            .any(|v| env.var(v).is_some())
 }
 
 #[cfg(test)]
@@ -469,7 +638,7 @@ mod tests {
         let m = manager(dir.path(), 600, 60);
         let t = token(3600, true, Some(86400));
         cache::write(&m.path(&session()), &t).unwrap();
-        let got = m.token(&session(), false).await.unwrap();
+        let got = m.token(&session(), None).await.unwrap();
         // Refresh 10 min before expiry; the session end (a day away) is not near.
         assert_eq!(got.check_at, Some(t.expires_at - Duration::from_secs(600)));
 
@@ -477,10 +646,10 @@ mod tests {
         // or to warn first.
         let t = token(3600, false, None);
         cache::write(&m.path(&session()), &t).unwrap();
-        let got = m.token(&session(), false).await.unwrap();
+        let got = m.token(&session(), None).await.unwrap();
         assert_eq!(got.check_at, Some(t.expires_at - Duration::from_secs(60)));
         let m = manager(dir.path(), 600, 7200);
-        let got = m.token(&session(), false).await.unwrap();
+        let got = m.token(&session(), None).await.unwrap();
         assert_eq!(
             got.check_at,
             Some(t.expires_at),
@@ -492,15 +661,15 @@ mod tests {
     async fn expired_without_refresh_is_login_required() {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(dir.path(), 600, 60);
-        let err = m.token(&session(), false).await.err().unwrap();
+        let err = m.token(&session(), None).await.err().unwrap();
         assert!(err.login_required, "{err}");
         assert!(
             err.message.contains("credfresh login --sso-session acme"),
             "{err}"
         );
         cache::write(&m.path(&session()), &token(-60, false, None)).unwrap();
-        let err = m.token(&session(), false).await.err().unwrap();
+        let err = m.token(&session(), None).await.err().unwrap();
         assert!(err.login_required);
-        assert!(err.message.contains("ended at"), "{err}");
+        assert!(err.message.contains("the access token expired at"), "{err}");
     }
 }

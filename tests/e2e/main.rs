@@ -28,6 +28,7 @@ mod signals;
 mod soak;
 mod sso;
 mod sso_faults;
+mod sso_model;
 mod status;
 mod sts_profile;
 mod web_identity;

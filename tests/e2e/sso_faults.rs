@@ -3,11 +3,15 @@
 //! refuse, hang past the timeout, close mid-response or send garbage. For each: the state and
 //! `last_error` are right, retries back off (requests are counted: no storm), a refusal is not
 //! hammered, the old credentials stay in the file, nothing invalid is written, and the daemon
-//! recovers by itself when the fault ends.
+//! recovers by itself when the fault ends. Five profiles of one session share one token
+//! refresh even when the portal rejects their token together, when SSO-OIDC fails, and when
+//! another tool rotates the refresh token during a refresh.
 
-use crate::sso::{check_no_leaks, sso_env, sso_profile, write_cache};
+use crate::sso::{
+    cache_path, check_no_leaks, read_cache, sso_env, sso_profile, write_cache, write_cache_at,
+};
 use crate::support::sso::{Fault, SsoFake};
-use crate::support::{show, wait_for, Daemon};
+use crate::support::{show, wait_for, Daemon, TestEnv};
 use std::time::{Duration, Instant};
 
 const PORTAL: &str = "GetRoleCredentials";
@@ -252,5 +256,160 @@ fn failed_token_refresh_while_the_access_token_works_is_warned_and_retried() {
     let out = env.cli(&["refresh", "sso-admin"]);
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(fake.count(OIDC_REFRESH), 2);
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+const FIVE: [&str; 5] = ["sso-admin", "sso-read", "sso-data", "sso-ml", "sso-ops"];
+
+/// Five profiles of session "acme", fresh, with an hour left on the access token.
+fn five_profiles(fake: &SsoFake, extra: &str, cache_left: Duration) -> (TestEnv, Daemon) {
+    let env = sso_env(fake, "http://127.0.0.1:9");
+    write_cache(&env, &fake.mint(), cache_left, true);
+    let mut text = env.daemon_table();
+    text.push_str(extra);
+    for (i, name) in FIVE.iter().enumerate() {
+        text.push_str(&sso_profile(name, &format!("Role{i}")));
+    }
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    for name in FIVE {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
+    (env, daemon)
+}
+
+#[test]
+fn five_profiles_rejected_by_the_portal_together_share_one_token_refresh() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let (env, daemon) = five_profiles(&fake, "", Duration::from_secs(3600));
+    assert_eq!(fake.count(OIDC_REFRESH), 0);
+
+    // The portal stops accepting the access token: all five get 401 at once, and each asks
+    // for a new token, but only the first refreshes; the others find its token in the cache.
+    fake.expire_access_tokens();
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "{}", show(&out));
+    for name in FIVE {
+        let p = daemon.profile(name).expect(name);
+        assert_eq!(p["state"], "fresh", "{p}");
+    }
+    assert_eq!(
+        fake.count(OIDC_REFRESH),
+        1,
+        "one CreateToken for the session"
+    );
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn five_profiles_share_one_failing_token_refresh_and_its_backoff() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let (env, daemon) = five_profiles(&fake, "", Duration::from_secs(3600));
+
+    // Every profile needs a new token and SSO-OIDC fails: one CreateToken per backoff step of
+    // the session (about 1, 2, 4 s), not one per profile.
+    fake.expire_access_tokens();
+    fake.fault(OIDC_REFRESH, Fault::Status500);
+    let t = Instant::now();
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    for name in FIVE {
+        let p = daemon.profile(name).expect(name);
+        assert_eq!(p["state"], "retrying", "{p}");
+        let error = p["last_error"].as_str().unwrap_or("");
+        assert!(error.contains("InternalServerException"), "{p}");
+    }
+    if let Some(rest) = TEN_S.checked_sub(t.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    let during = fake.count(OIDC_REFRESH);
+    println!("5 profiles, SSO-OIDC failing: {during} CreateToken calls in {TEN_S:?}");
+    assert!(
+        (1..=5).contains(&during),
+        "{during} CreateToken calls in 10 s: as many as one profile would make, at most"
+    );
+
+    // The fault ends: all five recover by themselves.
+    fake.fault(OIDC_REFRESH, Fault::None);
+    for name in FIVE {
+        daemon.wait_state(name, "fresh", Duration::from_secs(45));
+    }
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn five_profiles_share_one_failed_token_refresh_while_the_token_works() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    fake.fault(OIDC_REFRESH, Fault::Status500);
+    // Five minutes left, refreshed ten minutes before expiry: due at once, and the refresh
+    // fails. The first profile tries; the other four use the old token until its retry time.
+    let (env, daemon) = five_profiles(
+        &fake,
+        "refresh_before = \"10m\"\n",
+        Duration::from_secs(300),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        fake.count(OIDC_REFRESH),
+        1,
+        "one CreateToken for the session"
+    );
+    let warnings = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("refresh the access token of SSO session \"acme\""))
+        .count();
+    assert_eq!(warnings, 1, "{}", daemon.log());
+
+    // A refresh asked for by the user tries again at once, still once for the session.
+    fake.fault(OIDC_REFRESH, Fault::None);
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fake.count(OIDC_REFRESH), 2);
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+#[test]
+fn refresh_token_rotated_by_another_tool_during_the_refresh_is_used() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let (env, daemon) = five_profiles(&fake, "", Duration::from_secs(3600));
+    let before = read_cache(&env);
+
+    // The portal rejects the access token, so the daemon refreshes it; meanwhile botocore
+    // refreshes with the same refresh token, rotates it and rewrites the cache: SSO-OIDC
+    // refuses the daemon's (now old) refresh token. The daemon re-reads the cache and uses
+    // botocore's token instead of asking for a new login.
+    fake.expire_access_tokens();
+    let path = cache_path(&env);
+    let rotated = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = rotated.clone();
+    fake.rotate_behind_next_refresh(move |m| {
+        write_cache_at(&path, &m, Duration::from_secs(3600), true);
+        *seen.lock().unwrap() = Some(m);
+    });
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let m = rotated
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the fake rotated the token");
+    for name in FIVE {
+        let p = daemon.profile(name).expect(name);
+        assert_eq!(p["state"], "fresh", "{p}");
+    }
+    assert!(
+        !daemon.log().contains("needs a new login"),
+        "{}",
+        daemon.log()
+    );
+    // Only the refused CreateToken: botocore's token is used as it is, and left in the cache.
+    assert_eq!(fake.count(OIDC_REFRESH), 1);
+    let after = read_cache(&env);
+    assert_ne!(after["refreshToken"], before["refreshToken"]);
+    assert_eq!(after["refreshToken"], m.refresh_token.as_str());
+    assert_eq!(after["accessToken"], m.access_token.as_str());
+    let bearers = fake.bearer_tokens();
+    assert_eq!(bearers.last(), Some(&m.access_token));
     check_no_leaks(&env, &fake, &daemon);
 }

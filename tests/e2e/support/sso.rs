@@ -7,8 +7,13 @@
 //!   `UnauthorizedException` for an unknown or expired token;
 //! - OIDC: `POST /client/register`, `POST /device_authorization`, `POST /token` (grant types
 //!   `urn:ietf:params:oauth:grant-type:device_code` and `refresh_token`) with
-//!   `AuthorizationPendingException`, `SlowDownException`, `InvalidGrantException`,
-//!   `InvalidClientException`, `ExpiredTokenException`.
+//!   `AuthorizationPendingException`, `SlowDownException`, `AccessDeniedException`,
+//!   `InvalidGrantException`, `InvalidClientException`, `ExpiredTokenException`.
+//!
+//! HTTP statuses follow botocore's service models ([`ERROR_STATUS`]); two answers the models
+//! do not list are real-world ones kept for fault tests: the portal's `ForbiddenException`
+//! ("No access", HTTP 403, for a role the user is not assigned) and a gateway's
+//! `ServiceUnavailableException` (HTTP 503).
 //!
 #![allow(dead_code)] // the control API is complete; not every test uses every knob
 
@@ -67,6 +72,7 @@ struct Device {
     client_id: String,
     user_code: String,
     approved: bool,
+    denied: bool,
     expires: SystemTime,
 }
 
@@ -85,6 +91,11 @@ struct State {
     faults: HashMap<String, Fault>,
     times: Vec<(String, Instant)>,
     counter: u32,
+    /// The bearer token of each `GetRoleCredentials`, oldest first.
+    bearers: Vec<String>,
+    /// Called with new tokens, as another tool's refresh would leave them, when the next
+    /// refresh-token `CreateToken` arrives; that request then gets `InvalidGrantException`.
+    race: Option<Box<dyn FnOnce(Minted) + Send>>,
 }
 
 /// The fake SSO portal + SSO-OIDC, stopped on drop.
@@ -115,6 +126,8 @@ impl SsoFake {
             faults: HashMap::new(),
             times: Vec::new(),
             counter: 0,
+            bearers: Vec::new(),
+            race: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -177,6 +190,27 @@ impl SsoFake {
             .collect()
     }
 
+    /// Denies every pending device code (the user chose "Deny" in the browser); returns their
+    /// user codes.
+    pub fn deny_all(&self) -> Vec<String> {
+        let mut s = self.lock();
+        s.devices
+            .values_mut()
+            .filter(|d| !d.approved)
+            .map(|d| {
+                d.denied = true;
+                d.user_code.clone()
+            })
+            .collect()
+    }
+
+    /// Lets every pending device code expire (nobody confirmed in time).
+    pub fn expire_device_codes(&self) {
+        for d in self.lock().devices.values_mut() {
+            d.expires = UNIX_EPOCH;
+        }
+    }
+
     /// Makes every access token issued so far invalid at the portal.
     pub fn expire_access_tokens(&self) {
         for exp in self.lock().access.values_mut() {
@@ -192,6 +226,19 @@ impl SsoFake {
     /// Whether a refresh gives a new refresh token (the default) or keeps the old one.
     pub fn rotate_refresh_tokens(&self, rotate: bool) {
         self.lock().rotate_refresh = rotate;
+    }
+
+    /// The next refresh-token `CreateToken` finds that another tool (the AWS CLI, botocore)
+    /// has just refreshed with the same refresh token: the fake rotates it, hands the new
+    /// tokens to `rotated` (which writes them to the cache as that tool would) and answers
+    /// the request `InvalidGrantException`.
+    pub fn rotate_behind_next_refresh(&self, rotated: impl FnOnce(Minted) + Send + 'static) {
+        self.lock().race = Some(Box::new(rotated));
+    }
+
+    /// The bearer token (`x-amz-sso_bearer_token`) of each `GetRoleCredentials`, oldest first.
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.lock().bearers.clone()
     }
 
     /// Answers the next `n` requests with HTTP 500 `InternalServerException`.
@@ -408,9 +455,45 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
     let _ = conn.shutdown(Shutdown::Both);
 }
 
+/// The HTTP status of each modelled error the fake sends, as the `httpStatusCode` of its
+/// shape in botocore's `sso-oidc` and `sso` service models (`sso_model.rs` checks this).
+pub const ERROR_STATUS: &[(&str, u16)] = &[
+    ("AccessDeniedException", 400),
+    ("AuthorizationPendingException", 400),
+    ("ExpiredTokenException", 400),
+    ("InternalServerException", 500),
+    ("InvalidClientException", 401),
+    ("InvalidClientMetadataException", 400),
+    ("InvalidGrantException", 400),
+    ("InvalidRequestException", 400),
+    ("SlowDownException", 400),
+    ("TooManyRequestsException", 429),
+    ("UnauthorizedException", 401),
+    ("UnsupportedGrantTypeException", 400),
+];
+
+/// The operations the fake serves: method, path, and the name [`SsoFake::count`] uses
+/// (`CreateToken` is counted per grant type).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/federation/credentials", "GetRoleCredentials"),
+    ("POST", "/client/register", "RegisterClient"),
+    ("POST", "/device_authorization", "StartDeviceAuthorization"),
+    ("POST", "/token", "CreateToken"),
+];
+
+/// The header that carries the access token to the portal.
+pub const BEARER_HEADER: &str = "x-amz-sso_bearer_token";
+
+fn status_of(kind: &str) -> u16 {
+    ERROR_STATUS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(400, |(_, s)| *s)
+}
+
 fn oidc_error(kind: &'static str, error: &str, description: &str) -> Answer {
     (
-        400,
+        status_of(kind),
         Some(kind),
         json!({"error": error, "error_description": description}),
     )
@@ -458,20 +541,20 @@ fn answer(req: &Request, s: &mut State) -> Reply {
 
 /// The operation a request calls, named as in [`SsoFake::count`].
 fn operation(req: &Request) -> Option<String> {
-    Some(match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/federation/credentials") => "GetRoleCredentials".to_owned(),
-        ("POST", "/client/register") => "RegisterClient".to_owned(),
-        ("POST", "/device_authorization") => "StartDeviceAuthorization".to_owned(),
-        ("POST", "/token") => format!(
-            "CreateToken:{}",
-            match req.field("grantType") {
-                Some(DEVICE_GRANT) => "device_code",
-                Some(other) => other,
-                None => "none",
-            }
-        ),
-        _ => return None,
-    })
+    let (_, _, op) = ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == req.method && *p == req.path)?;
+    if *op != "CreateToken" {
+        return Some((*op).to_owned());
+    }
+    Some(format!(
+        "CreateToken:{}",
+        match req.field("grantType") {
+            Some(DEVICE_GRANT) => "device_code",
+            Some(other) => other,
+            None => "none",
+        }
+    ))
 }
 
 /// The answer of the fake service itself (after faults).
@@ -487,13 +570,16 @@ fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
     let now = SystemTime::now();
     match what {
         "GetRoleCredentials" => {
+            if let Some(t) = req.header(BEARER_HEADER) {
+                s.bearers.push(t.to_owned());
+            }
             let valid = req
-                .header("x-amz-sso_bearer_token")
+                .header(BEARER_HEADER)
                 .and_then(|t| s.access.get(t))
                 .is_some_and(|exp| *exp > now);
             if !valid {
                 return (
-                    401,
+                    status_of("UnauthorizedException"),
                     Some("UnauthorizedException"),
                     json!({"message": "Session token not found or invalid"}),
                 );
@@ -502,7 +588,7 @@ fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
                 (req.query.get("account_id"), req.query.get("role_name"))
             else {
                 return (
-                    400,
+                    status_of("InvalidRequestException"),
                     Some("InvalidRequestException"),
                     json!({"message": "account_id and role_name are required"}),
                 );
@@ -559,6 +645,7 @@ fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
                     client_id: client,
                     user_code: user_code.clone(),
                     approved: false,
+                    denied: false,
                     expires: now + Duration::from_secs(600),
                 },
             );
@@ -605,6 +692,13 @@ fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
                         s.slow_down_next -= 1;
                         return oidc_error("SlowDownException", "slow_down", "polling too fast");
                     }
+                    if d.denied {
+                        return oidc_error(
+                            "AccessDeniedException",
+                            "access_denied",
+                            "the user denied the authorization",
+                        );
+                    }
                     if !d.approved {
                         return oidc_error(
                             "AuthorizationPendingException",
@@ -622,6 +716,21 @@ fn respond(what: &str, req: &Request, s: &mut State) -> Answer {
                 }
                 "CreateToken:refresh_token" => {
                     let old = req.field("refreshToken").unwrap_or_default().to_owned();
+                    if s.refresh.contains(&old) {
+                        if let Some(rotated) = s.race.take() {
+                            let (access_token, refresh_token) = issue_tokens(s);
+                            s.refresh.remove(&old);
+                            rotated(Minted {
+                                access_token,
+                                refresh_token,
+                                client_id: client,
+                                client_secret: req
+                                    .field("clientSecret")
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                            });
+                        }
+                    }
                     if !s.refresh.contains(&old) {
                         return oidc_error(
                             "InvalidGrantException",
