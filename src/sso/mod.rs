@@ -341,14 +341,17 @@ impl TokenManager {
             if memo.warned_for != Some(end) {
                 if ending {
                     memo.warned_for = Some(end);
-                    memo.alerted = true;
-                    warn_session_end(session, end, refreshable, now, settings.desktop);
+                    // Not when the session was already said to need a new login.
+                    if !std::mem::replace(&mut memo.alerted, true) {
+                        warn_session_end(session, end, refreshable, now, settings.desktop);
+                    }
                 } else {
                     check_at = Some(check_at.map_or(warn_at, |c| c.min(warn_at)));
                 }
             }
         }
-        if !ending {
+        if refreshable && !ending {
+            // The session works with no end in sight: its next end or refusal is news again.
             memo.alerted = false;
         }
         Ok(Token {
@@ -594,6 +597,21 @@ mod tests {
             registration_expires_at: reg_in.map(at),
             extra: Default::default(),
         }
+    }
+
+    #[test]
+    fn desktop_notifications_need_a_display_or_the_session_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |vars: &[(&str, &str)]| crate::env::Environment::new(dir.path(), vars);
+        let mac = cfg!(target_os = "macos");
+        assert_eq!(has_desktop(&env(&[])), mac);
+        assert!(has_desktop(&env(&[("DISPLAY", ":0")])));
+        assert!(has_desktop(&env(&[("WAYLAND_DISPLAY", "wayland-0")])));
+        let bus_only = env(&[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus")]);
+        assert!(has_desktop(&bus_only));
+        // A browser needs a display, not just the bus.
+        assert_eq!(has_display(&bus_only), mac);
+        assert!(has_display(&env(&[("DISPLAY", ":0")])));
     }
 
     #[test]

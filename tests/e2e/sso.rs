@@ -448,20 +448,7 @@ fn session_ending_within_warn_before_is_warned_once() {
         text.push_str(&sso_profile(name, &format!("Role{i}")));
     }
     env.write_config_text(&text);
-    // A desktop session with a `notify-send` that records what it was asked to show.
-    let bin = env.home.join("bin");
-    let shown = env.home.join("notifications");
-    std::fs::create_dir_all(&bin).unwrap();
-    write_file(
-        &bin.join("notify-send"),
-        &format!(
-            "#!/bin/sh\nprintf '%s|' \"$@\" >>'{}'\necho >>'{}'\n",
-            shown.display(),
-            shown.display()
-        ),
-        0o755,
-    );
-    env.set_var("PATH", &format!("{}:{}", bin.display(), child_path()));
+    let shown = fake_notify_send(&env);
     env.set_var("DISPLAY", ":0");
     let daemon = Daemon::start(&env);
     for name in names {
@@ -712,5 +699,71 @@ fn without_sso_profiles_the_cache_dir_is_neither_created_nor_watched_until_one_i
     assert!(env.home.join(".aws/sso/cache").is_dir());
     write_cache(&env, &fake.mint(), Duration::from_secs(3600), true);
     daemon.wait_state("sso-admin", "fresh", Duration::from_secs(2));
+    check_no_leaks(&env, &fake, &daemon);
+}
+
+/// A `notify-send` first on the test's `PATH` that records what it was asked to show, one
+/// notification per line, in the returned file.
+fn fake_notify_send(env: &TestEnv) -> PathBuf {
+    let bin = env.home.join("bin");
+    let shown = env.home.join("notifications");
+    std::fs::create_dir_all(&bin).unwrap();
+    write_file(
+        &bin.join("notify-send"),
+        &format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >>'{}'\necho >>'{}'\n",
+            shown.display(),
+            shown.display()
+        ),
+        0o755,
+    );
+    env.set_var("PATH", &format!("{}:{}", bin.display(), child_path()));
+    shown
+}
+
+#[test]
+fn session_refused_without_warning_is_notified_once_over_the_session_bus() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    write_cache(&env, &fake.mint(), Duration::from_secs(3600), true);
+    let mut text = env.daemon_table();
+    let names = ["sso-admin", "sso-read", "sso-data", "sso-ml", "sso-ops"];
+    for (i, name) in names.iter().enumerate() {
+        text.push_str(&sso_profile(name, &format!("Role{i}")));
+    }
+    env.write_config_text(&text);
+    // A systemd user unit of a desktop login: no DISPLAY, but the session bus.
+    let shown = fake_notify_send(&env);
+    env.set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus");
+    let daemon = Daemon::start(&env);
+    for name in names {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
+
+    // IAM Identity Center ends the session early: nothing could be warned ahead.
+    fake.expire_access_tokens();
+    fake.revoke_refresh_tokens();
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    for name in names {
+        daemon.wait_state(name, "login_required", Duration::from_secs(10));
+    }
+    // A second round changes nothing: still one notification.
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let notes = wait_for(Duration::from_secs(5), "a desktop notification", || {
+        std::fs::read_to_string(&shown).ok()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let notes = std::fs::read_to_string(&shown).unwrap_or(notes);
+    let notes: Vec<&str> = notes.lines().collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0]
+            .starts_with("--app-name=credfresh|credfresh|SSO session \"acme\" needs a new login:")
+            && notes[0].contains("credfresh login --sso-session acme"),
+        "{}",
+        notes[0]
+    );
     check_no_leaks(&env, &fake, &daemon);
 }
