@@ -334,3 +334,113 @@ fn instance_identity_is_the_source_of_a_narrower_role() {
     }
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// One raw HTTP request to a fake on loopback; the status code it answered.
+fn raw_status(endpoint: &str, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to the fake");
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn imds_refusing_the_session_token_is_retried_and_named() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let imds = MetadataFake::start(ROLE, CONTAINER_TOKEN, Duration::from_secs(6 * 3600));
+    let creds = format!("/latest/meta-data/iam/security-credentials/{ROLE}");
+    // The fake follows IMDSv2: no session token, or one it never issued, is refused with 401.
+    let missing = format!("GET {creds} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(&imds.endpoint(), &missing), 401);
+    let wrong = format!(
+        "GET {creds} HTTP/1.1\r\nHost: x\r\nx-aws-ec2-metadata-token: not-a-session-token\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw_status(&imds.endpoint(), &wrong), 401);
+
+    env.set_var("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.endpoint());
+    instance_config(&env, "");
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("notebook", "fresh", Duration::from_secs(30));
+    let first = imds.issued();
+    wait_for_key(&env, "notebook", &first[0].access_key_id);
+
+    // IMDS starts refusing the tokens it hands out: a transient failure (a new token may
+    // work), named as such, with the old credentials kept.
+    imds.refuse_sessions(true);
+    let out = env.cli(&["refresh", "notebook"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let p = daemon.profile("notebook").unwrap();
+    assert_eq!(p["state"], "retrying", "{p}");
+    let error = p["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "IMDS at {} refused the session token (HTTP 401)",
+            imds.endpoint()
+        )),
+        "{p}"
+    );
+    assert!(imds.seen().iter().any(|s| s.status == 401));
+    assert_eq!(
+        imds.issued().len(),
+        1,
+        "no credentials without a valid token"
+    );
+    assert_eq!(
+        env.section("notebook").unwrap()["aws_access_key_id"],
+        first[0].access_key_id
+    );
+
+    // Tokens accepted again: back to fresh by itself.
+    imds.refuse_sessions(false);
+    daemon.wait_state("notebook", "fresh", Duration::from_secs(30));
+    for c in imds.issued() {
+        env.record_secret(&c.secret);
+        env.record_secret(&c.token);
+    }
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn container_relative_uri_is_resolved_against_the_ecs_address() {
+    // The SDK roots AWS_CONTAINER_CREDENTIALS_RELATIVE_URI at http://169.254.170.2 and has no
+    // way to point it elsewhere: this runs only where that address can be served on this host
+    // (e.g. `ip addr add 169.254.170.2/32 dev lo` on a CI runner, as root).
+    let Ok(listener) = std::net::TcpListener::bind("169.254.170.2:80") else {
+        // Skipped, so nothing is sent off this host; the unit tests of src/sources/instance.rs
+        // cover that the variable selects the container provider.
+        println!("skipped: 169.254.170.2:80 cannot be served on this host");
+        return;
+    };
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.set_var(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        &format!("http://127.0.0.1:{}", crate::support::free_port()),
+    );
+    env.set_var(
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        crate::support::metadata::CONTAINER_PATH,
+    );
+    env.set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN);
+    env.record_secret(CONTAINER_TOKEN);
+    instance_config(&env, "");
+    let fake = MetadataFake::start_on(listener, ROLE, CONTAINER_TOKEN, Duration::from_secs(3600));
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("notebook", "fresh", Duration::from_secs(30));
+    let issued = fake.issued();
+    assert_eq!(issued.len(), 1);
+    let section = wait_for_key(&env, "notebook", &issued[0].access_key_id);
+    assert_eq!(section["x_credfresh_expiration"], issued[0].expiration);
+    for c in issued {
+        env.record_secret(&c.secret);
+        env.record_secret(&c.token);
+    }
+    env.assert_secrets_never_logged(&daemon);
+}

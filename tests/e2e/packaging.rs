@@ -1,5 +1,5 @@
 //! The Debian package holds the binary, the user unit, the example config, the man page and
-//! the completions.
+//! the completions; the configs embedded in the Kubernetes and SageMaker examples validate.
 
 use crate::support::repo_root;
 use std::process::Command;
@@ -67,5 +67,93 @@ fn deb_package_has_everything_a_user_needs() {
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("credfresh {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The TOML of `config.toml: |` in the Kubernetes manifest's ConfigMap.
+fn kubernetes_config() -> String {
+    let text =
+        std::fs::read_to_string(repo_root().join("packaging/kubernetes/credfresh-sidecar.yaml"))
+            .expect("read the sidecar manifest");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim() != "config.toml: |")
+        .skip(1);
+    let mut toml = String::new();
+    for l in lines.by_ref() {
+        if !l.is_empty() && !l.starts_with("    ") {
+            break;
+        }
+        toml.push_str(l.strip_prefix("    ").unwrap_or(l));
+        toml.push('\n');
+    }
+    assert!(toml.contains("[daemon]"), "no config.toml in the ConfigMap");
+    toml
+}
+
+/// The TOML the SageMaker lifecycle script writes (its here-document), with the script's
+/// variables set to `home` and the script's default role ARN.
+fn sagemaker_config(home: &std::path::Path) -> String {
+    let script = std::fs::read_to_string(repo_root().join("packaging/sagemaker/on-start.sh"))
+        .expect("read on-start.sh");
+    let role = script
+        .lines()
+        .find_map(|l| l.strip_prefix("TEAM_ROLE_ARN=\"${TEAM_ROLE_ARN:-"))
+        .and_then(|l| l.strip_suffix("}\""))
+        .expect("the script's default TEAM_ROLE_ARN");
+    let body: Vec<&str> = script
+        .lines()
+        .skip_while(|l| !l.starts_with("cat >\"$CONFIG\" <<TOML"))
+        .skip(1)
+        .take_while(|l| *l != "TOML")
+        .collect();
+    assert!(!body.is_empty(), "no TOML here-document in on-start.sh");
+    body.join("\n")
+        .replace("$USER_HOME", &home.display().to_string())
+        .replace("$TEAM_ROLE_ARN", role)
+}
+
+#[test]
+fn the_sidecar_and_sagemaker_examples_validate() {
+    use crate::support::{output_text, show, TestEnv};
+    let env = TestEnv::with_sts("http://127.0.0.1:9");
+    // What the EKS webhook sets in the sidecar.
+    env.set_var(
+        "AWS_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/FlyteTaskRole",
+    );
+    env.set_var(
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+    );
+    let k8s = kubernetes_config();
+    env.write_config_text(&k8s);
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{k8s}\n{}", show(&out));
+    assert!(output_text(&out).contains("[default]"), "{}", show(&out));
+    // The commented-out narrower role, enabled as the manifest suggests.
+    let at = k8s
+        .find("# [[profile]]")
+        .expect("the commented-out team-data profile");
+    let enabled = format!("{}{}", &k8s[..at], k8s[at..].replace("# ", ""));
+    env.write_config_text(&enabled);
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{enabled}\n{}", show(&out));
+    assert!(
+        output_text(&out)
+            .contains("[team-data] assumes arn:aws:iam::123456789012:role/TeamDataReadOnly"),
+        "{}",
+        show(&out)
+    );
+
+    let sagemaker = sagemaker_config(&env.home);
+    env.write_config_text(&sagemaker);
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{sagemaker}\n{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("[notebook]")
+            && text.contains("[team-data] assumes arn:aws:iam::123456789012:role/TeamDataAccess"),
+        "{text}"
     );
 }

@@ -137,3 +137,48 @@ fn web_identity_without_role_or_token_is_a_config_error() {
         "{text}"
     );
 }
+
+#[test]
+fn web_identity_is_the_source_of_a_narrower_role() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let token_file = env.root().join("token");
+    write_token(&token_file, &token(1));
+    env.record_secret(&token(1));
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"eks\"\nkind = \"web_identity\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/PodRole\"\ntoken_file = \"{}\"\nduration = \"15m\"\n\n[[profile]]\nname = \"team-data\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/TeamDataReadOnly\"\nsource_profile = \"eks\"\nsession_name = \"team-data-e2e\"\nduration = \"15m\"\n",
+        env.daemon_table(),
+        token_file.display()
+    ));
+    let out = env.cli(&["validate"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("with credentials of managed profile \"eks\""),
+        "{}",
+        show(&out)
+    );
+
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("eks", "fresh", Duration::from_secs(30));
+    let team = daemon.wait_state("team-data", "fresh", Duration::from_secs(30));
+    assert_eq!(team["account_id"], ACCOUNT, "{team}");
+    let eks_key = wait_for(Duration::from_secs(10), "[eks] in the file", || {
+        access_key(&env)
+    });
+    let team_key = wait_for(Duration::from_secs(10), "[team-data] in the file", || {
+        env.section("team-data")
+            .and_then(|s| s.get("aws_access_key_id").cloned())
+    });
+    assert_ne!(eks_key, team_key);
+    // A program reading [team-data] is the narrower role, not the pod's.
+    let out = env.python("caller_identity.py", &["--profile", "team-data"], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        id["Arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/TeamDataReadOnly/team-data-e2e"),
+        "{id}"
+    );
+    assert_eq!(id["AccessKeyId"], team_key.as_str());
+    env.assert_secrets_never_logged(&daemon);
+}

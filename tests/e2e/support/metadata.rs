@@ -55,6 +55,8 @@ struct State {
     fail_credentials: Option<u16>,
     /// IMDS session tokens handed out and still honoured.
     sessions: Vec<String>,
+    /// Refuse every session token on the metadata GETs, as if each had expired at once.
+    refuse_sessions: bool,
     issued: Vec<Issued>,
     seen: Vec<Seen>,
     counter: u32,
@@ -62,7 +64,7 @@ struct State {
 
 /// The fake metadata server, stopped on drop.
 pub struct MetadataFake {
-    port: u16,
+    addr: std::net::SocketAddr,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -73,7 +75,17 @@ impl MetadataFake {
     /// `container_token`; credentials live `lifetime`.
     pub fn start(role: &str, container_token: &str, lifetime: Duration) -> MetadataFake {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the metadata fake");
-        let port = listener.local_addr().expect("fake's address").port();
+        MetadataFake::start_on(listener, role, container_token, lifetime)
+    }
+
+    /// [`MetadataFake::start`] serving on `listener` (e.g. the ECS address 169.254.170.2:80).
+    pub fn start_on(
+        listener: TcpListener,
+        role: &str,
+        container_token: &str,
+        lifetime: Duration,
+    ) -> MetadataFake {
+        let addr = listener.local_addr().expect("fake's address");
         let state = Arc::new(Mutex::new(State {
             role: role.to_owned(),
             container_token: container_token.to_owned(),
@@ -81,6 +93,7 @@ impl MetadataFake {
             expired: false,
             fail_credentials: None,
             sessions: Vec::new(),
+            refuse_sessions: false,
             issued: Vec::new(),
             seen: Vec::new(),
             counter: 0,
@@ -102,7 +115,7 @@ impl MetadataFake {
             })
         };
         MetadataFake {
-            port,
+            addr,
             state,
             stop,
             thread: Some(thread),
@@ -111,7 +124,7 @@ impl MetadataFake {
 
     /// `http://127.0.0.1:PORT` (for `AWS_EC2_METADATA_SERVICE_ENDPOINT`).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.addr)
     }
 
     /// The container endpoint's full URI (for `AWS_CONTAINER_CREDENTIALS_FULL_URI`).
@@ -139,6 +152,11 @@ impl MetadataFake {
         self.state.lock().unwrap().fail_credentials = status;
     }
 
+    /// From now on (`true`), refuse every IMDS session token on the metadata GETs with 401.
+    pub fn refuse_sessions(&self, refuse: bool) {
+        self.state.lock().unwrap().refuse_sessions = refuse;
+    }
+
     /// Forgets every IMDS session token handed out, as IMDS does after their TTL.
     pub fn forget_sessions(&self) {
         self.state.lock().unwrap().sessions.clear();
@@ -148,7 +166,7 @@ impl MetadataFake {
 impl Drop for MetadataFake {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -254,9 +272,10 @@ fn answer(req: &Request, s: &mut State) -> Answer {
             (200, headers, token)
         }
         ("GET", path) if path.starts_with(CREDS_PATH) => {
-            let valid = req
-                .header("x-aws-ec2-metadata-token")
-                .is_some_and(|t| s.sessions.iter().any(|k| k == t));
+            let valid = !s.refuse_sessions
+                && req
+                    .header("x-aws-ec2-metadata-token")
+                    .is_some_and(|t| s.sessions.iter().any(|k| k == t));
             if !valid {
                 return plain(401, "");
             }
