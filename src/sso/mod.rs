@@ -181,10 +181,24 @@ impl TokenManager {
         };
         match &memo.latest {
             Some((replaced, latest)) if *replaced == fingerprint(&token.access_token) => {
+                // The file went back to the token this manager replaced (a failed write, or
+                // a stale copy put back): its refresh token may be spent. Use the newer one
+                // and put it back in the file for the other tools.
                 token = latest.clone();
+                match cache::write(&path, &token) {
+                    Ok(()) => tracing::info!(
+                        sso_session = %session.label(),
+                        "the SSO token cache held an older token; wrote back the newer one"
+                    ),
+                    Err(e) => tracing::warn!(
+                        sso_session = %session.label(),
+                        "the SSO token cache holds an older token and cannot be rewritten ({}: {e}); using the newer one",
+                        path.display()
+                    ),
+                }
             }
             Some((_, latest))
-                if latest.access_token.expose_secret() != token.access_token.expose_secret() =>
+                if fingerprint(&latest.access_token) != fingerprint(&token.access_token) =>
             {
                 memo.latest = None;
             }

@@ -413,3 +413,43 @@ fn refresh_token_rotated_by_another_tool_during_the_refresh_is_used() {
     assert_eq!(bearers.last(), Some(&m.access_token));
     check_no_leaks(&env, &fake, &daemon);
 }
+
+#[test]
+fn a_stale_token_put_back_in_the_cache_is_replaced_by_the_newer_one() {
+    let fake = SsoFake::start(Duration::from_secs(3600));
+    let env = sso_env(&fake, "http://127.0.0.1:9");
+    let m = fake.mint();
+    write_cache(&env, &m, Duration::from_secs(3600), true);
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
+
+    // The portal rejects the token: the daemon refreshes it (the refresh token rotates).
+    fake.expire_access_tokens();
+    let out = env.cli(&["refresh", "sso-admin"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(fake.count(OIDC_REFRESH), 1);
+    let newer = read_cache(&env);
+    assert_ne!(newer["accessToken"], m.access_token.as_str());
+
+    // A tool that read the cache before writes its stale copy back: the old access token
+    // (refused by the portal) and the spent refresh token.
+    write_cache(&env, &m, Duration::from_secs(3600), true);
+    let out = env.cli(&["refresh", "sso-admin"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let p = daemon.profile("sso-admin").unwrap();
+    assert_eq!(p["state"], "fresh", "{p}");
+    // The newer token in memory was used, not the spent refresh token…
+    assert_eq!(fake.count(OIDC_REFRESH), 1);
+    assert_eq!(
+        fake.bearer_tokens().last().map(String::as_str),
+        newer["accessToken"].as_str()
+    );
+    // …and put back in the file.
+    let repaired = read_cache(&env);
+    assert_eq!(repaired["accessToken"], newer["accessToken"]);
+    assert_eq!(repaired["refreshToken"], newer["refreshToken"]);
+    check_no_leaks(&env, &fake, &daemon);
+}
