@@ -1,7 +1,7 @@
 //! The control socket's wire types, shared by the daemon and the CLI client.
 //!
 //! Times are RFC 3339 UTC strings; secrets never appear in any of these types except
-//! [`CredentialsReply`], which only `/v1/credentials/{name}` returns.
+//! [`ProcessCredentials`], which only `/v1/credentials/{name}` returns.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

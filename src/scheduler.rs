@@ -1,5 +1,6 @@
 //! The refresh scheduler: one task that owns every profile's state and sleeps until the next
-//! deadline (or at most a minute, so a suspend or a clock jump is noticed at once).
+//! deadline, or until the wall clock jumps (a resume from suspend, a clock set), or at most a
+//! minute, the check that catches jumps where the platform cannot report them.
 //!
 //! Fetches run as their own tasks so a slow source never delays another profile; their results
 //! come back on a channel. Deadlines are wall-clock times: a monotonic timer stops during
@@ -10,13 +11,15 @@ use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
 use crate::sources::{Fetcher, SourceError};
-use std::collections::BTreeMap;
+use futures_util::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-/// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume.
+/// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume and
+/// clock jumps where no wall-clock timer reports them (see [`Clock::wait_until`]).
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// The most fetches under way at once: a thousand profiles due together are fetched 16 at a
 /// time, which keeps memory flat and STS from throttling.
@@ -37,14 +40,78 @@ pub const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
 pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// Resolves once the wall clock reaches `deadline`, and at once when the clock is set or
+    /// jumps (a resume from suspend), so a deadline the jump passed is acted on without delay.
+    /// May resolve early: the scheduler then only looks again. The default never resolves,
+    /// which leaves the scheduler's once-a-minute check ([`MAX_SLEEP`]) to notice jumps.
+    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+        let _ = deadline;
+        Box::pin(std::future::pending())
+    }
 }
 
-/// The real wall clock.
+/// The real wall clock. On Linux, [`Clock::wait_until`] is a `CLOCK_REALTIME` timerfd armed
+/// at the deadline with `TFD_TIMER_CANCEL_ON_SET`: the kernel wakes it when the deadline
+/// passes, including right after a resume, and cancels it when the clock is set. Elsewhere
+/// (macOS) the once-a-minute check is all there is.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Err(e) = realtime_timer(deadline).await {
+                tracing::debug!(
+                    "no wall-clock timer, relying on the once-a-minute check for clock jumps: {e}"
+                );
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
+
+/// Waits on a fresh `CLOCK_REALTIME` timerfd armed at `deadline` (absolute, cancelled when the
+/// clock is set). One timer per wait: the scheduler waits at most once per turn of its loop.
+#[cfg(target_os = "linux")]
+async fn realtime_timer(deadline: SystemTime) -> std::io::Result<()> {
+    use nix::errno::Errno;
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+    use std::os::fd::OwnedFd;
+    use tokio::io::unix::AsyncFd;
+
+    let timer = TimerFd::new(
+        ClockId::CLOCK_REALTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    // An all-zero expiry would disarm the timer instead of firing it.
+    let at = deadline
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .max(Duration::from_nanos(1));
+    timer.set(
+        Expiration::OneShot(TimeSpec::from_duration(at)),
+        TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+    )?;
+    let fd = OwnedFd::from(timer);
+    // SAFETY: the AsyncFd owns `fd`, so it stays open and the same descriptor until dropped.
+    let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
+    loop {
+        let mut ready = fd.readable().await?;
+        // Reading takes the expiry count. ECANCELED (the clock was set) is a wake-up too, and
+        // so, harmlessly, is EINTR; EAGAIN means the readiness was stale.
+        let read = ready.try_io(|fd| match nix::unistd::read(fd.get_ref(), &mut [0u8; 8]) {
+            Ok(_) | Err(Errno::ECANCELED | Errno::EINTR) => Ok(()),
+            Err(e) => Err(std::io::Error::from(e)),
+        });
+        if let Ok(result) = read {
+            return result;
+        }
     }
 }
 
@@ -255,12 +322,16 @@ impl Scheduler {
             self.tick(now);
             self.publish();
             let wake = self.next_wake(now);
+            // The monotonic sleep stops during suspend and ignores clock changes; the wall-clock
+            // wait catches both where the platform can (Linux), the one-minute cap elsewhere.
+            let wall_clock = self.clock.wait_until(now + wake);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finish(done),
                 Some(cmd) = commands.recv() => self.command(cmd),
                 _ = tokio::time::sleep(wake) => {}
+                () = wall_clock => {}
             }
         }
     }
@@ -619,14 +690,17 @@ impl Scheduler {
 
     /// Applies a new config: unchanged profiles keep their credentials and schedule, new and
     /// changed ones are fetched at once, removed ones are forgotten (their file sections stay).
+    /// A profile whose managed source (or any profile further up its chain) changed counts as
+    /// changed too: its credentials came from the old source.
     fn reload(&mut self, config: &Config) -> String {
         let now = self.clock.now();
         self.refresh_before = config.daemon.refresh_before;
+        let renewed = renewed_profiles(&self.entries, config);
         let mut old: Vec<Entry> = std::mem::take(&mut self.entries);
         let (mut added, mut changed, mut kept) = (Vec::new(), Vec::new(), 0usize);
         for p in &config.profiles {
             match old.iter().position(|e| e.profile.name == p.name) {
-                Some(j) if old[j].profile.source == p.source => {
+                Some(j) if !renewed.contains(p.name.as_str()) => {
                     let mut e = old.swap_remove(j);
                     e.profile = p.clone();
                     self.entries.push(e);
@@ -671,6 +745,36 @@ impl Scheduler {
             list(&removed),
         );
         summary
+    }
+}
+
+/// The profiles of `config` that cannot keep what they hold: new ones, ones whose source
+/// settings changed, and, down every chain, the dependents of those.
+fn renewed_profiles<'a>(entries: &[Entry], config: &'a Config) -> BTreeSet<&'a str> {
+    let mut renewed: BTreeSet<&str> = config
+        .profiles
+        .iter()
+        .filter(|p| {
+            !entries
+                .iter()
+                .any(|e| e.profile.name == p.name && e.profile.source == p.source)
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    // Until nothing more is added: a dependent of a renewed profile is renewed.
+    loop {
+        let before = renewed.len();
+        for p in &config.profiles {
+            if p.source
+                .managed_source()
+                .is_some_and(|src| renewed.contains(src))
+            {
+                renewed.insert(p.name.as_str());
+            }
+        }
+        if renewed.len() == before {
+            return renewed;
+        }
     }
 }
 

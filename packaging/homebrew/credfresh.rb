@@ -3,6 +3,7 @@
 class Credfresh < Formula
   desc "Keep temporary AWS credentials fresh in ~/.aws/credentials"
   homepage "https://github.com/credfresh/credfresh"
+  # Placeholders: set both for each release (the tag's tarball and its `shasum -a 256`).
   url "https://github.com/credfresh/credfresh/archive/refs/tags/v0.1.0.tar.gz"
   sha256 "0000000000000000000000000000000000000000000000000000000000000000"
   license any_of: ["MIT", "Apache-2.0"]

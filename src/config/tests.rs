@@ -540,6 +540,17 @@ fn example_config_is_valid_and_documents_every_key() {
             "config.example.toml does not show kind {kind}"
         );
     }
+
+    // Copied as it is, the example leaves the credentials file to $AWS_SHARED_CREDENTIALS_FILE.
+    let elsewhere = f.dir.path().join("elsewhere").join("credentials");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::copy(f.dir.path().join(".aws/credentials"), &elsewhere).unwrap();
+    let env = Environment::new(
+        f.dir.path(),
+        &[("AWS_SHARED_CREDENTIALS_FILE", elsewhere.to_str().unwrap())],
+    );
+    let c = parse(&path, &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.daemon.credentials_file, elsewhere);
 }
 
 #[test]

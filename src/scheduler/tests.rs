@@ -58,10 +58,14 @@ fn backoff_doubles_to_a_cap() {
     assert!(backoff(1, 0.0) >= Duration::from_millis(750));
 }
 
-/// Wall clock that follows tokio's (paused) clock, plus jumps a test makes.
+/// Wall clock that follows tokio's (paused) clock, plus jumps a test makes. Counts the
+/// scheduler's waits on it (one per turn of its loop) and, like the Linux timer, ends them
+/// when the clock jumps.
 struct TestClock {
     start: tokio::time::Instant,
     jump: Mutex<Duration>,
+    jumps: watch::Sender<u64>,
+    waits: std::sync::atomic::AtomicU64,
 }
 
 impl TestClock {
@@ -69,16 +73,47 @@ impl TestClock {
         Arc::new(TestClock {
             start: tokio::time::Instant::now(),
             jump: Mutex::new(Duration::ZERO),
+            jumps: watch::channel(0).0,
+            waits: Default::default(),
         })
     }
     fn elapsed(&self) -> u64 {
         self.now().duration_since(t(0)).unwrap().as_secs()
+    }
+    /// Moves the wall clock `by` ahead and says so, as the kernel does after a resume or a
+    /// clock set.
+    fn jump(&self, by: Duration) {
+        *self.jump.lock().unwrap() += by;
+        self.jumps.send_modify(|n| *n += 1);
+    }
+    /// Moves the wall clock without saying so, as on a platform with no wall-clock timer.
+    fn jump_silently(&self, by: Duration) {
+        *self.jump.lock().unwrap() += by;
+    }
+    fn waits(&self) -> u64 {
+        self.waits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
 impl Clock for TestClock {
     fn now(&self) -> SystemTime {
         t(0) + self.start.elapsed() + *self.jump.lock().unwrap()
+    }
+
+    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+        self.waits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut jumps = self.jumps.subscribe();
+        let until = deadline.duration_since(self.now()).unwrap_or_default();
+        Box::pin(async move {
+            tokio::select! {
+                changed = jumps.changed() => {
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                _ = tokio::time::sleep(until) => {}
+            }
+        })
     }
 }
 
@@ -363,20 +398,42 @@ async fn clock_jump_refreshes_at_once() {
     let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
     advance(5).await;
     assert_eq!(h.fetcher.calls("a").len(), 1);
-    // Suspend for two hours: the monotonic clock did not move, the wall clock did.
-    *h.clock.jump.lock().unwrap() = Duration::from_secs(7200);
+    // Suspend for two hours: the monotonic clock did not move, the wall clock did, and the
+    // wall-clock timer reports it. The refresh follows within a second, not a minute.
+    h.clock.jump(Duration::from_secs(7200));
+    advance(1).await;
+    let calls = h.fetcher.calls("a");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[1] >= 7205 && calls[1] <= 7205 + 1, "{calls:?}");
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreported_clock_jump_is_caught_by_the_minute_check() {
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
+    advance(5).await;
+    assert_eq!(h.fetcher.calls("a").len(), 1);
+    // No wall-clock timer (macOS): the once-a-minute check notices the jump.
+    h.clock.jump_silently(Duration::from_secs(7200));
     advance(61).await;
     let calls = h.fetcher.calls("a");
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert!(calls[1] >= 7200 && calls[1] <= 7200 + 61, "{calls:?}");
+    assert!(calls[1] >= 7205 && calls[1] <= 7205 + 61, "{calls:?}");
     h.shutdown.cancel();
 }
 
 #[tokio::test(start_paused = true)]
 async fn idle_scheduler_wakes_at_most_once_a_minute() {
-    // Nothing to do for 45 min: the loop must still only sleep, never spin.
-    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
-    advance(600).await;
+    // Credentials for 2 h: nothing to do for the next 45 min. The loop must only sleep, never
+    // spin: every turn of it waits on the clock once, so count the waits.
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(7200));
+    advance(5).await;
+    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    let before = h.clock.waits();
+    advance(45 * 60).await;
+    let turns = h.clock.waits() - before;
+    assert!(turns <= 45, "{turns} wake-ups in 45 idle minutes");
+    assert!(turns >= 1, "the once-a-minute check never ran");
     assert_eq!(h.fetcher.calls("a").len(), 1);
     assert!(h.state("a").next_refresh_at.is_some());
     h.shutdown.cancel();
@@ -445,6 +502,59 @@ async fn reload_keeps_unchanged_profiles() {
         Err(vec!["gone".to_owned()])
     );
     assert_eq!(h.refresh(&[]).await.unwrap().len(), 3);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_renews_the_dependents_of_a_changed_source() {
+    // c ← b ← a (a assumes from b, b from c), and an unrelated d.
+    let h = Harness::start(
+        vec![
+            profile("c", None),
+            profile("b", Some("c")),
+            profile("a", Some("b")),
+            profile("d", None),
+        ],
+        Duration::from_secs(3600),
+    );
+    advance(1).await;
+    let before = h.state("d");
+    let mut c = profile("c", None);
+    if let ProfileSource::AssumeRole(ar) = &mut c.source {
+        ar.role_arn = "arn:aws:iam::123456789012:role/Other".into();
+    }
+    let (tx, rx) = oneshot::channel();
+    let cfg = config(vec![
+        c,
+        profile("b", Some("c")),
+        profile("a", Some("b")),
+        profile("d", None),
+    ]);
+    h.commands
+        .send(Command::Reload {
+            config: cfg,
+            reply: tx,
+        })
+        .await
+        .unwrap();
+    let summary = rx.await.unwrap();
+    assert!(
+        summary.contains("0 added (none), 3 changed (c, b, a), 0 removed (none), 1 unchanged"),
+        "{summary}"
+    );
+    advance(1).await;
+    // The whole chain was fetched again, in order, each from its source's new credentials.
+    let calls = h.fetcher.calls.lock().unwrap().clone();
+    let names: Vec<&str> = calls.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(names, ["c", "d", "b", "a", "c", "b", "a"], "{calls:?}");
+    assert_eq!(calls[5].2.as_deref(), Some("ASIAc4"), "{calls:?}");
+    assert_eq!(calls[6].2.as_deref(), Some("ASIAb5"), "{calls:?}");
+    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    assert_eq!(
+        h.state("d"),
+        before,
+        "the unrelated profile kept everything"
+    );
     h.shutdown.cancel();
 }
 
@@ -602,4 +712,22 @@ async fn at_most_sixteen_fetches_run_at_once() {
     let statuses = h.status.borrow().clone();
     assert!(statuses.iter().all(|p| p.state == ProfileState::Fresh));
     h.shutdown.cancel();
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn system_clock_timer_fires_at_its_deadline() {
+    // The real CLOCK_REALTIME timerfd: resolves once the wall clock reaches the deadline (not
+    // before), and at once for a deadline already past.
+    let deadline = SystemTime::now() + Duration::from_millis(200);
+    tokio::time::timeout(Duration::from_secs(10), SystemClock.wait_until(deadline))
+        .await
+        .expect("the timer fired");
+    assert!(SystemTime::now() >= deadline);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        SystemClock.wait_until(SystemTime::UNIX_EPOCH),
+    )
+    .await
+    .expect("a past deadline fires at once");
 }

@@ -1,10 +1,11 @@
 //! `kind = "aws_profile"` wrapping a `credential_process` profile of `~/.aws/config`: the
 //! helper's keys land in their own section with the helper's own `Expiration`, for tools that
-//! only read the credentials file; a failing helper is reported and the old keys stay.
+//! only read the credentials file; a failing helper is reported and the old keys stay. And an
+//! `assume_role` whose `source_profile` is such a profile.
 
 use crate::support::{
-    ensure_venv, output_text, repo_root, show, wait_for, write_file, Daemon, Moto, TestEnv,
-    AWS_CONFIG,
+    ensure_venv, output_text, repo_root, show, wait_for, write_file, AssumeRole, Daemon, Moto,
+    TestEnv, ACCOUNT, AWS_CONFIG,
 };
 use std::time::{Duration, SystemTime};
 
@@ -72,5 +73,60 @@ fn aws_profile_keeps_a_credential_process_profile_fresh() {
         env.section("wrapped").unwrap()["aws_access_key_id"],
         "ASIAPROCESS000000000002"
     );
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn assume_role_from_a_credential_process_profile() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let state = env.root().join("helper").join("counter");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let helper = format!(
+        "{} {} --state {} --lifetime 5400",
+        ensure_venv().join("bin/python").display(),
+        repo_root().join("tests/py/credential_process.py").display(),
+        state.display()
+    );
+    write_file(
+        &env.aws_config,
+        &format!(
+            "{AWS_CONFIG}\n[profile legacy]\ncredential_process = {helper}\nregion = us-east-1\n"
+        ),
+        0o600,
+    );
+    // `legacy` is not managed: the SDK's profile chain runs the helper for the base keys.
+    env.write_config(&[AssumeRole::new("team", "TeamRole", "legacy")
+        .duration("1h")
+        .session("sess-team")]);
+
+    // The helper's secrets never reach the file; the leak check must still know them.
+    for n in 1..=3 {
+        env.record_secret(&format!("processSecretNeverInLogs/{n:012}"));
+        env.record_secret(&format!("processSessionTokenNeverInLogs+{n:012}=="));
+    }
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("team", "fresh", Duration::from_secs(30));
+    let section = wait_for(Duration::from_secs(10), "[team] in the file", || {
+        env.section("team")
+    });
+    assert!(
+        std::fs::read_to_string(&state)
+            .is_ok_and(|n| n.trim().parse::<u32>().is_ok_and(|n| n >= 1)),
+        "the credential_process helper never ran"
+    );
+    assert!(
+        env.section("legacy").is_none(),
+        "the source profile's keys were written"
+    );
+    let out = env.python("caller_identity.py", &["--profile", "team"], &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        id["Arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/TeamRole/sess-team"),
+        "{id}"
+    );
+    assert_eq!(id["AccessKeyId"], section["aws_access_key_id"].as_str());
     env.assert_secrets_never_logged(&daemon);
 }

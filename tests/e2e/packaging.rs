@@ -1,7 +1,9 @@
 //! The Debian package holds the binary, the user unit, the example config, the man page and
-//! the completions; the configs embedded in the Kubernetes and SageMaker examples validate.
+//! the completions; the .rpm the same; the container build context leaves out build output;
+//! the configs embedded in the Kubernetes and SageMaker examples validate.
 
 use crate::support::repo_root;
+use std::collections::BTreeSet;
 use std::process::Command;
 
 #[test]
@@ -156,4 +158,50 @@ fn the_sidecar_and_sagemaker_examples_validate() {
             && text.contains("[team-data] assumes arn:aws:iam::123456789012:role/TeamDataAccess"),
         "{text}"
     );
+}
+
+#[test]
+fn rpm_carries_what_the_deb_carries() {
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(repo_root().join("Cargo.toml")).expect("read"))
+            .expect("Cargo.toml parses");
+    let meta = &manifest["package"]["metadata"];
+    let deb: BTreeSet<&str> = meta["deb"]["assets"]
+        .as_array()
+        .expect("deb assets")
+        .iter()
+        .map(|a| a[0].as_str().expect("deb asset source"))
+        .collect();
+    let rpm: BTreeSet<&str> = meta["generate-rpm"]["assets"]
+        .as_array()
+        .expect("rpm assets")
+        .iter()
+        .map(|a| a["source"].as_str().expect("rpm asset source"))
+        .collect();
+    assert!(deb.contains("README.md"), "{deb:?}");
+    assert_eq!(rpm, deb, "the .rpm and the .deb differ");
+}
+
+#[test]
+fn container_build_context_leaves_out_build_output() {
+    // `podman build -f packaging/Containerfile .` and docker read the ignore file from the
+    // context's root: the repository root.
+    let containerfile =
+        std::fs::read_to_string(repo_root().join("packaging/Containerfile")).expect("read");
+    assert!(
+        containerfile.contains("podman build -f packaging/Containerfile -t credfresh ."),
+        "the Containerfile no longer says its context is the repository root"
+    );
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect("read");
+    let entries: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for entry in ["target", ".venv", ".git"] {
+        assert!(
+            entries.contains(&entry),
+            "{entry} is not ignored: {entries:?}"
+        );
+    }
 }

@@ -1,8 +1,8 @@
-//! Running as a service: the systemd notify protocol, the watchdog, config reload on file
-//! change, the systemd unit and the launchd agent.
+//! Running as a service: the systemd notify protocol, the watchdog, config reload (on file
+//! change and `credfresh reload`), log levels, the systemd unit and the launchd agent.
 
 use crate::support::{
-    repo_root, wait_for, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE,
+    repo_root, show, wait_for, wait_until, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_PROFILE,
 };
 use nix::sys::signal::Signal;
 use std::os::unix::net::UnixDatagram;
@@ -146,6 +146,14 @@ fn config_file_changes_apply_without_a_signal_and_bad_ones_are_reported() {
     });
 }
 
+/// The values of every `key=` line of the unit, comments skipped.
+fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
 #[test]
 fn systemd_unit_verifies() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -158,7 +166,7 @@ fn systemd_unit_verifies() {
         "WatchdogSec=",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=%h/.aws",
+        "ProtectHome=read-only",
         "PrivateTmp=yes",
         "RestrictAddressFamilies=",
     ] {
@@ -167,18 +175,56 @@ fn systemd_unit_verifies() {
             "the unit lacks {key}"
         );
     }
+
+    // A ReadWritePaths= entry that does not exist fails the start with 226/NAMESPACE unless it
+    // is "-"-prefixed; only the runtime dir (%t) always exists under a user manager.
+    let paths: Vec<&str> = unit_values(&unit, "ReadWritePaths")
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .collect();
+    for path in ["-%h/.aws", "-%h/.cache/credfresh", "%t"] {
+        assert!(
+            paths.contains(&path),
+            "ReadWritePaths lacks {path}: {paths:?}"
+        );
+    }
+    for path in &paths {
+        assert!(
+            *path == "%t" || path.starts_with('-'),
+            "ReadWritePaths={path} fails the start when it is missing; prefix it with -"
+        );
+    }
+    // ProtectHome=read-only keeps the daemon from creating ~/.aws: the unit does, unsandboxed.
+    let pre = unit_values(&unit, "ExecStartPre");
+    assert!(
+        pre.iter()
+            .any(|c| c.starts_with('+') && c.contains("mkdir -p -m 0700 %h/.aws")),
+        "no unsandboxed ExecStartPre creating ~/.aws: {pre:?}"
+    );
+    // A config error exits 2 and must not restart in a loop.
+    assert_eq!(unit_values(&unit, "RestartPreventExitStatus"), ["2"]);
+    // A user manager has no network-online.target: ordering after it would do nothing.
+    for key in ["After", "Wants", "Requires"] {
+        for value in unit_values(&unit, key) {
+            assert!(
+                !value.contains("network-online.target"),
+                "{key}={value} does nothing in a user manager"
+            );
+        }
+    }
+
     // verify checks that ExecStart is executable: point it at the binary under test.
     let unit = unit.replace("/usr/bin/credfresh", env!("CARGO_BIN_EXE_credfresh"));
     let path = dir.path().join("credfresh.service");
     std::fs::write(&path, unit).expect("write unit");
     let runtime = dir.path().join("runtime");
     std::fs::create_dir(&runtime).expect("runtime dir");
-    let out = Command::new("systemd-analyze")
+    let out = Command::new(systemd_analyze())
         .args(["verify", "--user", "--man=no"])
         .arg(&path)
         .env("XDG_RUNTIME_DIR", &runtime)
         .output()
-        .expect("run systemd-analyze (install the distribution's systemd package)");
+        .expect("run systemd-analyze");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -188,6 +234,20 @@ fn systemd_unit_verifies() {
         stderr.trim().is_empty(),
         "systemd-analyze verify warned:\n{stderr}"
     );
+}
+
+/// `systemd-analyze`, installed from the distribution by `scripts/ensure-systemd-analyze.sh`
+/// when absent. Panics (never skips) when it cannot be installed.
+fn systemd_analyze() -> std::path::PathBuf {
+    let out = Command::new(repo_root().join("scripts/ensure-systemd-analyze.sh"))
+        .output()
+        .expect("run scripts/ensure-systemd-analyze.sh");
+    assert!(
+        out.status.success(),
+        "scripts/ensure-systemd-analyze.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 #[test]
@@ -202,7 +262,10 @@ assert p["ProgramArguments"][-1] == "daemon", p
 assert p["ProgramArguments"][0].endswith("/credfresh"), p
 assert p["RunAtLoad"] is True, p
 assert p["KeepAlive"], p
-assert p["StandardErrorPath"] and p["StandardOutPath"], p
+# Per-user logs, not predictable /tmp paths another user could take first; the install
+# replaces /Users/YOU with $HOME (launchd expands neither ~ nor $HOME).
+assert p["StandardErrorPath"] == "/Users/YOU/Library/Logs/credfresh.err.log", p
+assert p["StandardOutPath"] == "/Users/YOU/Library/Logs/credfresh.out.log", p
 print("ok")
 "#;
     let out = Command::new("python3")
@@ -263,5 +326,178 @@ fn logs_suit_journald_and_log_collectors() {
         refreshed |= v["message"] == "refreshed" && v["profile"] == "logged";
     }
     assert!(refreshed, "no refreshed event:\n{log}");
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn log_level_flag_and_rust_log_take_effect() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("levels", "LevelRole", BASE_PROFILE).duration("1h")]);
+    let run = |args: &[&str]| {
+        let mut daemon =
+            Daemon::start_with_args(&env, args, &[("RUST_LOG", "warn,credfresh=warn")]);
+        daemon.wait_state("levels", "fresh", Duration::from_secs(30));
+        daemon.signal(Signal::SIGTERM);
+        daemon.wait_exit(Duration::from_secs(10));
+        daemon.log()
+    };
+    let levels = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(w))
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+
+    // RUST_LOG alone: warnings only, not even the info "refreshed".
+    let log = run(&[]);
+    let seen = levels(&log);
+    assert!(
+        seen.iter().all(|l| l == "WARN" || l == "ERROR"),
+        "RUST_LOG=credfresh=warn ignored:\n{log}"
+    );
+    assert!(!log.contains("refreshed"), "{log}");
+
+    // --log-level wins over RUST_LOG: the debug events show.
+    let log = run(&["--log-level", "debug"]);
+    assert!(
+        levels(&log).iter().any(|l| l == "DEBUG"),
+        "--log-level debug ignored:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("refreshing") && l.contains("levels")),
+        "{log}"
+    );
+    assert!(log.contains("refreshed"), "{log}");
+}
+
+#[test]
+fn no_watchdog_pings_unless_systemd_asks() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("calm", "CalmRole", BASE_PROFILE).duration("1h")]);
+    let mut notify = NotifySocket::bind(&env);
+    let path = notify.path.display().to_string();
+    // NOTIFY_SOCKET but no WATCHDOG_USEC: the unit has no WatchdogSec=.
+    let mut daemon = Daemon::start_with(&env, &[("NOTIFY_SOCKET", path.as_str())]);
+    notify.expect("READY=1", Duration::from_secs(10));
+    notify.expect("STATUS=1 fresh", Duration::from_secs(30));
+    // With a watchdog, pings would come every few hundred milliseconds (see above); give
+    // them a few seconds to (not) show.
+    std::thread::sleep(Duration::from_secs(3));
+    daemon.signal(Signal::SIGTERM);
+    notify.expect("STOPPING=1", Duration::from_secs(10));
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    notify.drain();
+    assert!(
+        !notify
+            .seen
+            .iter()
+            .any(|m| m.lines().any(|l| l == "WATCHDOG=1")),
+        "WATCHDOG=1 sent without WATCHDOG_USEC: {:?}",
+        notify.seen
+    );
+    assert!(!daemon.log().contains("watchdog"), "{}", daemon.log());
+}
+
+#[test]
+fn reload_renews_a_changed_profile_and_its_dependents_only() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let source = AssumeRole::new("src", "SourceRole", BASE_PROFILE)
+        .duration("1h")
+        .session("sess-src");
+    let dependent = AssumeRole::new("dep", "DependentRole", "src")
+        .duration("1h")
+        .session("sess-dep");
+    let other = AssumeRole::new("other", "OtherRole", BASE_PROFILE)
+        .duration("1h")
+        .session("sess-other");
+    // The config is a symlink into a directory the daemon does not watch, so only
+    // `credfresh reload` applies the edit and its reply is the one that reports it.
+    let real = env.root().join("dotfiles").join("config.toml");
+    std::fs::create_dir_all(real.parent().unwrap()).expect("dotfiles dir");
+    let text = env.write_config(&[source.clone(), dependent.clone(), other.clone()]);
+    std::fs::write(&real, text).expect("write config");
+    std::fs::remove_file(&env.config).expect("remove config");
+    std::os::unix::fs::symlink(&real, &env.config).expect("symlink config");
+
+    let daemon = Daemon::start(&env);
+    for name in ["src", "dep", "other"] {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
+    let sections = |name: &str| {
+        wait_for(Duration::from_secs(10), "the section in the file", || {
+            env.section(name)
+        })
+    };
+    let other_before = daemon.profile("other").expect("other managed");
+    let other_keys = sections("other");
+    let dep_keys = sections("dep");
+    let src_keys = sections("src");
+
+    // Point `src` at another role.
+    let moved = AssumeRole::new("src", "MovedRole", BASE_PROFILE)
+        .duration("1h")
+        .session("sess-src");
+    let mut text = env.daemon_table();
+    for p in [&moved, &dependent, &other] {
+        p.render(&mut text);
+    }
+    let tmp = real.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write config");
+    std::fs::rename(&tmp, &real).expect("replace config");
+
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "config reloaded: 0 added (none), 2 changed (src, dep), 0 removed (none), 1 unchanged",
+        "{}",
+        show(&out)
+    );
+
+    // src is the new role, in the file as boto3 reads it.
+    let src = wait_for(Duration::from_secs(30), "new [src] keys", || {
+        env.section("src")
+            .filter(|s| s["aws_access_key_id"] != src_keys["aws_access_key_id"])
+    });
+    let id = env.python("caller_identity.py", &["--profile", "src"], &[]);
+    assert!(id.status.success(), "{}", show(&id));
+    let id: serde_json::Value = serde_json::from_slice(&id.stdout).expect("JSON");
+    assert_eq!(
+        id["Arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/MovedRole/sess-src"),
+        "{id}"
+    );
+    assert_eq!(id["AccessKeyId"], src["aws_access_key_id"].as_str());
+    // dep held credentials obtained through the old source: renewed too.
+    wait_for(Duration::from_secs(30), "new [dep] keys", || {
+        env.section("dep")
+            .filter(|s| s["aws_access_key_id"] != dep_keys["aws_access_key_id"])
+    });
+    daemon.wait_state("dep", "fresh", Duration::from_secs(30));
+    assert_eq!(
+        daemon.log_lines("refreshed", "dep").len(),
+        2,
+        "{}",
+        daemon.log()
+    );
+    // The unrelated profile kept its credentials and its schedule.
+    let other_after = daemon.profile("other").expect("other managed");
+    for key in ["last_refresh_at", "next_refresh_at", "expires_at", "state"] {
+        assert_eq!(other_after[key], other_before[key], "other.{key} changed");
+    }
+    assert_eq!(sections("other"), other_keys);
+    assert_eq!(
+        daemon.log_lines("refreshed", "other").len(),
+        1,
+        "{}",
+        daemon.log()
+    );
     env.assert_secrets_never_logged(&daemon);
 }

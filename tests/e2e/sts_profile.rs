@@ -94,3 +94,37 @@ fn assumed_profile_is_written_and_boto3_uses_it() {
     let _ = env.status_json();
     env.assert_secrets_never_logged(&daemon);
 }
+
+#[test]
+fn the_general_aws_endpoint_url_reaches_sts() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    // Only the general variable: every service, STS included, goes to moto.
+    env.remove_var("AWS_ENDPOINT_URL_STS");
+    env.set_var("AWS_ENDPOINT_URL", &moto.endpoint());
+    env.write_config(&[AssumeRole::new("general", "GeneralRole", BASE_PROFILE)
+        .duration("1h")
+        .session("sess-general")]);
+    let daemon = Daemon::start(&env);
+    let status = daemon.wait_state("general", "fresh", Duration::from_secs(30));
+    assert_eq!(status["account_id"], ACCOUNT, "{status}");
+    let section = wait_for(Duration::from_secs(10), "[general] in the file", || {
+        env.section("general")
+    });
+    // moto issued these keys: it knows them as the assumed role.
+    let endpoint = moto.endpoint();
+    let out = env.python(
+        "caller_identity.py",
+        &["--profile", "general"],
+        &[("AWS_ENDPOINT_URL_STS", endpoint.as_str())],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let id: Value = serde_json::from_slice(&out.stdout).expect("caller_identity.py prints JSON");
+    assert_eq!(
+        id["Arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/GeneralRole/sess-general"),
+        "{id}"
+    );
+    assert_eq!(id["AccessKeyId"], section["aws_access_key_id"].as_str());
+    env.assert_secrets_never_logged(&daemon);
+}

@@ -78,7 +78,7 @@ impl MetadataFake {
         MetadataFake::start_on(listener, role, container_token, lifetime)
     }
 
-    /// [`MetadataFake::start`] serving on `listener` (e.g. the ECS address 169.254.170.2:80).
+    /// [`MetadataFake::start`] serving on `listener`.
     pub fn start_on(
         listener: TcpListener,
         role: &str,

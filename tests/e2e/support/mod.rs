@@ -446,6 +446,7 @@ pub struct TestEnv {
     secrets: Mutex<BTreeSet<String>>,
     transcript: Mutex<Vec<String>>,
     extra_vars: Mutex<Vec<(String, String)>>,
+    removed_vars: Mutex<Vec<String>>,
 }
 
 impl TestEnv {
@@ -472,6 +473,7 @@ impl TestEnv {
             secrets: Mutex::new(BTreeSet::new()),
             transcript: Mutex::new(Vec::new()),
             extra_vars: Mutex::new(Vec::new()),
+            removed_vars: Mutex::new(Vec::new()),
         };
         assert!(
             env.socket.as_os_str().len() < 100,
@@ -528,6 +530,7 @@ impl TestEnv {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .chain(self.extra_vars.lock().unwrap().iter().cloned())
+        .filter(|(k, _)| !self.removed_vars.lock().unwrap().contains(k))
         .collect()
     }
 
@@ -537,6 +540,12 @@ impl TestEnv {
         let mut vars = self.extra_vars.lock().unwrap();
         vars.retain(|(k, _)| k != name);
         vars.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Leaves `name` out of the environment of every child started from now on (e.g.
+    /// `AWS_ENDPOINT_URL_STS`, to test the general `AWS_ENDPOINT_URL`).
+    pub fn remove_var(&self, name: &str) {
+        self.removed_vars.lock().unwrap().push(name.to_owned());
     }
 
     /// Remembers a secret that is not in the credentials file (a web identity token, a
@@ -733,6 +742,12 @@ impl Daemon {
         Daemon::spawn(env, extra, false)
     }
 
+    /// Like [`Daemon::start_with`], with `args` between the global options and `daemon`
+    /// (e.g. `--log-level debug`).
+    pub fn start_with_args(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_args(env, args, extra, false)
+    }
+
     /// Like [`Daemon::start`], but the daemon logs into a pipe that the test copies to the
     /// log file, so limits on the daemon's file writes (`RLIMIT_FSIZE`) spare its log.
     pub fn start_piped(env: &TestEnv) -> Daemon {
@@ -740,6 +755,10 @@ impl Daemon {
     }
 
     fn spawn(env: &TestEnv, extra: &[(&str, &str)], piped: bool) -> Daemon {
+        Daemon::spawn_args(env, &[], extra, piped)
+    }
+
+    fn spawn_args(env: &TestEnv, args: &[&str], extra: &[(&str, &str)], piped: bool) -> Daemon {
         let log = env.root().join("daemon.log");
         let file = File::create(&log).expect("daemon log file");
         let (stdout, stderr) = if piped {
@@ -753,6 +772,7 @@ impl Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
             .arg("--config")
             .arg(&env.config)
+            .args(args)
             .arg("daemon")
             .env_clear()
             .envs(env.vars())
