@@ -280,3 +280,65 @@ print("ok")
     assert_ne!(direct["AccessKeyId"], c["AccessKeyId"], "a new fetch");
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// A profile name that is legal in the credentials file but not in a URL path (`/`, space,
+/// `?`) is written, read back by botocore, and served by `status`, `credential-process` and
+/// the URL `credfresh env` prints for the container endpoint.
+#[test]
+fn a_name_that_needs_percent_encoding_is_served_everywhere() {
+    let name = "ml/team 1?";
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new(name, "OddRole", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state(name, "fresh", Duration::from_secs(30));
+
+    let section = wait_for(Duration::from_secs(10), "the odd section", || {
+        env.section(name)
+    });
+    let key = section["aws_access_key_id"].clone();
+    let read = env.aws(&["configure", "get", "aws_access_key_id", "--profile", name]);
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout).trim(),
+        key,
+        "{read:?}"
+    );
+
+    let status = env.cli(&["status", "--json", name]);
+    assert!(status.status.success(), "{}", crate::support::show(&status));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["name"], name);
+
+    let out = secret_cli(&env, &["credential-process", name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).expect("credential_process JSON");
+    assert_eq!(c["AccessKeyId"].as_str(), Some(key.as_str()));
+
+    let exports = String::from_utf8_lossy(&env.cli(&["env", name]).stdout).into_owned();
+    let url = exports
+        .lines()
+        .find_map(|l| l.strip_prefix("export AWS_CONTAINER_CREDENTIALS_FULL_URI="))
+        .map(|u| u.trim_matches('\'').to_owned())
+        .unwrap_or_else(|| panic!("no URL in:\n{exports}"));
+    assert!(url.ends_with("/ml%2Fteam%201%3F"), "{url}");
+    let token_file = env.socket.parent().unwrap().join("container-token");
+    let token = std::fs::read_to_string(&token_file).expect("token file");
+    let body = Command::new("curl")
+        .args(["-sf", "-H", &format!("Authorization: {token}"), &url])
+        .output()
+        .expect("curl");
+    let reply: Value = serde_json::from_slice(&body.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body.stdout)));
+    assert_eq!(reply["AccessKeyId"].as_str(), Some(key.as_str()));
+    env.assert_secrets_never_logged(&daemon);
+}
