@@ -135,8 +135,13 @@ fn refused_file_is_left_alone_reported_retried_and_recovers() {
     });
     assert_eq!(fs::read_to_string(&file).unwrap(), bad);
     // The user fixes the file: the next attempt succeeds.
+    let fixed = Instant::now();
     write_file(&file, &good, 0o600);
     wait_until(T, "file_error to clear", || file_error(&daemon).is_none());
+    eprintln!(
+        "refused file: `{err}`, left untouched, written {:.1} s after the fix",
+        fixed.elapsed().as_secs_f64()
+    );
     let text = fs::read_to_string(&file).unwrap();
     assert_complete(&text, "after the fix");
     assert_eq!(ini::section(&text, "m1").unwrap()["region"], "x");
@@ -599,6 +604,11 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         wait_until(T, "the error in the log", || {
             daemon.log().contains(expect) && daemon.log().contains("retry_in_ms")
         });
+        let failed_writes = daemon
+            .log()
+            .matches("cannot write the credentials file")
+            .count();
+        let fixed = Instant::now();
         fix();
         wait_until(T, "recovery", || {
             file_error(&daemon).is_none() && fs::read_to_string(&file).unwrap() != before
@@ -607,7 +617,10 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         assert_complete(&text, name);
         assert!(text.starts_with(&initial_credentials()), "{name}: {text}");
         env.record_secrets(&text);
-        eprintln!("{name}: refused with `{err}`, recovered");
+        eprintln!(
+            "{name}: refused with `{err}`, recovered {:.1} s after the fix",
+            fixed.elapsed().as_secs_f64()
+        );
     };
 
     let filler = vol.0.join("filler");
@@ -726,6 +739,7 @@ fn permission_denied_keeps_the_old_file_and_recovers() {
         log.contains("Permission denied") && log.contains("retry_in_ms")
     });
 
+    let fixed = Instant::now();
     fs::set_permissions(&vol, fs::Permissions::from_mode(0o700)).unwrap();
     wait_until(Duration::from_secs(90), "recovery", || {
         status()["file_error"].is_null() && fs::read_to_string(&file).unwrap() != before
@@ -733,7 +747,10 @@ fn permission_denied_keeps_the_old_file_and_recovers() {
     let text = fs::read_to_string(&file).unwrap();
     assert_complete(&text, "after recovery");
     assert!(text.starts_with(&initial_credentials()), "{text}");
-    eprintln!("permission denied: refused with `{err}`, recovered");
+    eprintln!(
+        "permission denied: refused with `{err}`, recovered {:.1} s after the fix",
+        fixed.elapsed().as_secs_f64()
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
     let places = [("the daemon's log", daemon_log())];
