@@ -256,7 +256,7 @@ impl Scheduler {
                 _ = shutdown.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finish(done),
                 Some(cmd) = commands.recv() => self.command(cmd),
-                _ = tokio::time::sleep(wake) => {}
+                _ = crate::timer::sleep(wake) => {}
             }
         }
     }
