@@ -515,3 +515,70 @@ async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A router whose writer takes prune requests and never answers them (a write stuck on
+    /// the file's lock), and the receiving end that keeps them pending.
+    fn stuck_writer() -> (Router, mpsc::Receiver<crate::writer::PruneRequest>) {
+        let (commands, _) = mpsc::channel(1);
+        let (reloads, _) = mpsc::channel(1);
+        let (prunes, prune_rx) = mpsc::channel(1);
+        let state = ControlState {
+            meta: Meta {
+                version: "0".into(),
+                pid: 1,
+                started_at: "2026-11-23T10:00:00Z".into(),
+                credentials_file: "/tmp/credentials".into(),
+            },
+            profiles: watch::channel(Vec::new()).1,
+            file_error: watch::channel(None).1,
+            config_error: watch::channel(None).1,
+            credentials: watch::channel(Vault::default()).1,
+            metrics: Arc::new(Metrics::new()),
+            commands,
+            reloads,
+            prunes,
+        };
+        (router(state), prune_rx)
+    }
+
+    fn prune_request(body: &'static str) -> Request<Body> {
+        Request::post("/v1/prune").body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prune_gives_up_when_the_writer_does_not_answer() {
+        let (app, _held) = stuck_writer();
+        let started = tokio::time::Instant::now();
+        let reply = app.oneshot(prune_request("")).await.unwrap();
+        assert_eq!(reply.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(started.elapsed(), PRUNE_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn prune_and_refresh_bodies_must_be_the_exact_object() {
+        let (app, mut held) = stuck_writer();
+        for body in [
+            "[]",
+            "[true]",
+            "{\"dryrun\": true}",
+            "{\"dry_run\": 1}",
+            "nope",
+        ] {
+            let reply = app.clone().oneshot(prune_request(body)).await.unwrap();
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
+        assert!(held.try_recv().is_err(), "a bad body reached the writer");
+        for body in ["[]", "{\"profile\": [\"a\"]}", "{\"profiles\": \"a\"}"] {
+            let req = Request::post("/v1/refresh").body(Body::from(body)).unwrap();
+            let reply = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
+    }
+}
