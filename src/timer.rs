@@ -40,7 +40,9 @@ fn timerfd(duration: Duration) -> Option<AsyncFd<OwnedFd>> {
     let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).ok()?;
     let expiration = Expiration::OneShot(TimeSpec::from_duration(duration));
     timer.set(expiration, TimerSetTimeFlags::empty()).ok()?;
-    AsyncFd::with_interest(OwnedFd::from(timer), Interest::READABLE).ok()
+    // SAFETY: the `OwnedFd` is an open timerfd that the `AsyncFd` owns until it is dropped,
+    // and an `OwnedFd` always reports the same descriptor.
+    unsafe { AsyncFd::register_with_interest(OwnedFd::from(timer), Interest::READABLE) }.ok()
 }
 
 #[cfg(test)]
