@@ -416,20 +416,16 @@ async fn refresh_one(State(s): State<ControlState>, UrlPath(name): UrlPath<Strin
 }
 
 /// A request body: empty (the defaults) or exactly the JSON object `T` describes; an array,
-/// a misspelt key or a wrong type is a `400` naming `shape`, never a guess.
+/// a misspelt key or a wrong type is refused with a message naming `shape` (answered `400`),
+/// never a guess.
 fn parse_body<T: Default + serde::de::DeserializeOwned>(
     body: &[u8],
     shape: &str,
-) -> Result<T, Response> {
+) -> Result<T, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let bad = |why: String| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("body must be {shape}: {why}"),
-        )
-    };
+    let bad = |why: String| format!("body must be {shape}: {why}");
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v @ serde_json::Value::Object(_)) => {
             serde_json::from_value(v).map_err(|e| bad(e.to_string()))
@@ -442,7 +438,7 @@ fn parse_body<T: Default + serde::de::DeserializeOwned>(
 async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
     let req: RefreshRequest = match parse_body(&body, "empty or {\"profiles\": [\"name\", ...]}") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match refresh(&s, req.profiles).await {
         Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
@@ -481,7 +477,7 @@ pub fn remove_socket(path: &PathBuf) {
 async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
     let req: PruneRequest = match parse_body(&body, "empty or {\"dry_run\": true|false}") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let keep = s.profiles.borrow().iter().map(|p| p.name.clone()).collect();
     let (reply, rx) = oneshot::channel();

@@ -449,10 +449,13 @@ fn remember_own_write(target: &Path) {
     }
 }
 
+/// The file's text as read, and the open file with its stamp (see [`read_settled`]).
+type Settled = (Zeroizing<String>, Option<(File, Stamp)>);
+
 /// Reads the target once it has not been modified for [`SETTLE`] (at most ~1 s of waiting),
 /// unless it is exactly the file this process wrote. Also returns the open file and its
 /// stamp as read, to notice writes into it after it has been replaced.
-fn read_settled(target: &Path) -> Result<(Zeroizing<String>, Option<(File, Stamp)>), WriteError> {
+fn read_settled(target: &Path) -> Result<Settled, WriteError> {
     for _ in 0..40 {
         let Ok(meta) = fs::metadata(target) else {
             break; // missing or odd: read_or_empty reports it

@@ -604,10 +604,6 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         wait_until(T, "the error in the log", || {
             daemon.log().contains(expect) && daemon.log().contains("retry_in_ms")
         });
-        let failed_writes = daemon
-            .log()
-            .matches("cannot write the credentials file")
-            .count();
         let fixed = Instant::now();
         fix();
         wait_until(T, "recovery", || {
