@@ -40,7 +40,10 @@ printf '[default]\nregion = us-east-1\n' >"$HOME/.aws/config"
 # Starts a daemon managing $1 profiles and waits until all are fresh; sets $daemon_pid.
 # (No command substitution: its subshell would run the EXIT trap.)
 start_daemon() {
-    local n="$1" cfg="$work/config-$1.toml"
+    # The config gets a directory of its own: the daemon watches it, and its log must not be
+    # written there (each line would wake the watcher).
+    local n="$1" cfg="$work/config-$1/config.toml"
+    mkdir -p "$work/config-$n"
     printf '[daemon]\nsocket = "%s"\n' "$work/run-$n/credfresh.sock" >"$cfg"
     for i in $(seq "$n"); do
         printf '\n[[profile]]\nname = "p%d"\nkind = "assume_role"\nrole_arn = "arn:aws:iam::123456789012:role/R%d"\nsource_profile = "base"\nduration = "1h"\n' "$i" "$i" >>"$cfg"
@@ -52,7 +55,7 @@ start_daemon() {
         if "$bin" --config "$cfg" status --json 2>/dev/null | "$venv/bin/python" -c '
 import json, sys
 s = json.load(sys.stdin)
-sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)'; then
+sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)' 2>/dev/null; then
             daemon_pid="$pid"
             return
         fi
@@ -99,7 +102,7 @@ for n in 10 1000; do
         echo "| file rewrites while 1,000 profiles got their first credentials (start) | $(file_writes "$sock") |"
         before="$(file_writes "$sock")"
         t0="$(date +%s.%N)"
-        "$bin" --config "$work/config-1000.toml" refresh >/dev/null
+        "$bin" --config "$work/config-1000/config.toml" refresh >/dev/null
         t1="$(date +%s.%N)"
         sleep 2 # the writer's last batch and its verification pass
         awk -v d="$(( $(file_writes "$sock") - before ))" -v t="$(echo "$t1 - $t0" | bc)" \

@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 /// How long the writer waits for another update before it writes what it has: updates that
 /// keep arriving closer together than this are batched into one rewrite.
 pub const BATCH_QUIET: Duration = Duration::from_millis(50);
-/// The longest the writer holds an update back to batch it with later ones. Profiles that
-/// become due together reach the writer over a few seconds (the scheduler caps fetches in
-/// flight), so a mass expiry costs about one rewrite per second of trickle.
+/// The longest the writer holds an update back to batch it with later ones, and the shortest
+/// time between two rewrites. Profiles that become due together reach the writer over seconds,
+/// in bursts (the scheduler caps fetches in flight), so a mass expiry costs at most one
+/// rewrite per second of trickle however the bursts fall.
 pub const BATCH_MAX: Duration = Duration::from_secs(1);
 /// Longest pause between attempts to write after failures.
 pub const RETRY_CAP: Duration = Duration::from_secs(60);
@@ -54,6 +55,8 @@ struct Writer {
     /// What the last write put into the file, and when to check it is still there.
     last_written: Vec<(String, TempCredentials)>,
     verify_at: Option<Instant>,
+    /// When the file was last rewritten.
+    last_write: Option<Instant>,
 }
 
 /// Writes what the scheduler delivers into the credentials file at `path` until `shutdown`;
@@ -78,6 +81,7 @@ pub async fn run(
         failures: 0,
         last_written: Vec::new(),
         verify_at: None,
+        last_write: None,
     };
     // When a failed write is tried again.
     let mut retry_at: Option<Instant> = None;
@@ -118,7 +122,8 @@ pub async fn run(
             // A failed write waits for its retry; what arrives meanwhile joins it.
             continue;
         }
-        if delivered && batch(&mut w.pending, &mut deliveries, &shutdown).await {
+        let next_write = w.last_write.map(|at| at + BATCH_MAX);
+        if delivered && batch(&mut w.pending, &mut deliveries, &shutdown, next_write).await {
             break;
         }
         while let Ok(d) = deliveries.try_recv() {
@@ -136,16 +141,22 @@ pub async fn run(
     }
 }
 
-/// Collects updates into `pending` until none has arrived for [`BATCH_QUIET`], or
-/// [`BATCH_MAX`] after the first. Returns whether to stop (shutdown or no more senders).
+/// Collects updates into `pending` until none has arrived for [`BATCH_QUIET`] and
+/// `not_before` (the previous rewrite plus [`BATCH_MAX`]) has passed, or [`BATCH_MAX`] after
+/// the first. Returns whether to stop (shutdown or no more senders).
 async fn batch(
     pending: &mut Pending,
     deliveries: &mut mpsc::UnboundedReceiver<Delivery>,
     shutdown: &CancellationToken,
+    not_before: Option<Instant>,
 ) -> bool {
-    let last_call = Instant::now() + BATCH_MAX;
+    let first = Instant::now();
+    let last_call = first + BATCH_MAX;
+    let not_before = not_before.unwrap_or(first);
     loop {
-        let quiet_until = (Instant::now() + BATCH_QUIET).min(last_call);
+        let quiet_until = (Instant::now() + BATCH_QUIET)
+            .max(not_before)
+            .min(last_call);
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return true,
@@ -176,6 +187,7 @@ impl Writer {
                 if written {
                     self.metrics.file_written();
                     self.last_written = batch;
+                    self.last_write = Some(Instant::now());
                     self.verify_at = Some(Instant::now() + VERIFY_AFTER);
                 }
                 self.errors.send_replace(None);
@@ -484,19 +496,30 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_trickle_of_updates_is_written_about_once_a_second() {
         let h = start(false);
-        // 1,000 profiles due together, their fetches finishing one every 10 ms for 10 s.
+        // 1,000 profiles due together, their fetches finishing in bursts: 8 at 5 ms from each
+        // other, then a pause longer than the quiet period; 14 s in all.
         let mut acks = Vec::new();
+        let started = Instant::now();
         for i in 0..1000 {
             acks.push(h.send(&format!("p{i}"), HOUR));
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let pause = if i % 8 == 7 { 80 } else { 5 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
+        let trickle = started.elapsed();
         for ack in acks {
             ack.await.unwrap().unwrap();
         }
-        // Issue target: at most 20 rewrites. Held back at most BATCH_MAX each, the updates
-        // are still written in several pieces rather than once at the end.
+        // Issue target: at most 20 rewrites. At most one a second, and each update is
+        // held back at most BATCH_MAX, so the trickle is written in pieces as it goes.
         let writes = h.writes();
-        assert!((5..=20).contains(&writes), "{writes} rewrites");
+        assert!(
+            writes <= 20,
+            "{writes} rewrites for a trickle of {trickle:?}"
+        );
+        assert!(
+            writes >= 5,
+            "{writes} rewrites for a trickle of {trickle:?}"
+        );
         let text = h.text();
         assert_eq!(
             text.matches(crate::credentials_file::EXPIRATION_KEY)
@@ -504,11 +527,24 @@ mod tests {
             1000
         );
 
-        // A lone update afterwards waits only for the quiet period.
+        // Right after a rewrite, the next one waits until a second has passed.
+        let since_write = Instant::now();
+        h.send("soon", HOUR).await.unwrap().unwrap();
+        assert!(
+            since_write.elapsed() <= BATCH_MAX,
+            "{:?}",
+            since_write.elapsed()
+        );
+        // A lone update later waits only for the quiet period.
+        tokio::time::sleep(BATCH_MAX * 2).await;
         let started = Instant::now();
         h.send("lone", HOUR).await.unwrap().unwrap();
-        assert!(started.elapsed() < BATCH_MAX, "{:?}", started.elapsed());
-        assert_eq!(h.writes(), writes + 1);
+        assert!(
+            started.elapsed() < BATCH_QUIET * 2,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(h.writes(), writes + 2);
     }
 
     #[tokio::test(start_paused = true)]
