@@ -19,11 +19,16 @@ use tokio_util::sync::CancellationToken;
 /// How long the writer waits for another update before it writes what it has: updates that
 /// keep arriving closer together than this are batched into one rewrite.
 pub const BATCH_QUIET: Duration = Duration::from_millis(50);
-/// The longest the writer holds an update back to batch it with later ones, and the shortest
-/// time between two rewrites. Profiles that become due together reach the writer over seconds,
-/// in bursts (the scheduler caps fetches in flight), so a mass expiry costs at most one
-/// rewrite per second of trickle however the bursts fall.
+/// The longest the writer holds an update back to batch it with later ones, and, after a
+/// rewrite of [`BURST`] or more updates, the shortest time before the next one. Profiles that
+/// become due together reach the writer over seconds, in bursts (the scheduler caps fetches
+/// in flight), so a mass expiry costs at most one rewrite per second of trickle however the
+/// bursts fall.
 pub const BATCH_MAX: Duration = Duration::from_secs(1);
+/// A rewrite carrying this many updates means many profiles came due together: more are
+/// likely on their way, and the next rewrite waits until [`BATCH_MAX`] after this one. A few
+/// profiles refreshed again and again (forced refreshes) are written as fast as they come.
+pub const BURST: usize = 4;
 /// Longest pause between attempts to write after failures.
 pub const RETRY_CAP: Duration = Duration::from_secs(60);
 
@@ -55,8 +60,8 @@ struct Writer {
     /// What the last write put into the file, and when to check it is still there.
     last_written: Vec<(String, TempCredentials)>,
     verify_at: Option<Instant>,
-    /// When the file was last rewritten.
-    last_write: Option<Instant>,
+    /// When the file was last rewritten, with how many updates.
+    last_write: Option<(Instant, usize)>,
 }
 
 /// Writes what the scheduler delivers into the credentials file at `path` until `shutdown`;
@@ -122,7 +127,10 @@ pub async fn run(
             // A failed write waits for its retry; what arrives meanwhile joins it.
             continue;
         }
-        let next_write = w.last_write.map(|at| at + BATCH_MAX);
+        let next_write = w
+            .last_write
+            .filter(|(_, updates)| *updates >= BURST)
+            .map(|(at, _)| at + BATCH_MAX);
         if delivered && batch(&mut w.pending, &mut deliveries, &shutdown, next_write).await {
             break;
         }
@@ -142,8 +150,8 @@ pub async fn run(
 }
 
 /// Collects updates into `pending` until none has arrived for [`BATCH_QUIET`] and
-/// `not_before` (the previous rewrite plus [`BATCH_MAX`]) has passed, or [`BATCH_MAX`] after
-/// the first. Returns whether to stop (shutdown or no more senders).
+/// `not_before` (after a burst, the previous rewrite plus [`BATCH_MAX`]) has passed, or
+/// [`BATCH_MAX`] after the first. Returns whether to stop (shutdown or no more senders).
 async fn batch(
     pending: &mut Pending,
     deliveries: &mut mpsc::UnboundedReceiver<Delivery>,
@@ -187,7 +195,7 @@ impl Writer {
                 if written {
                     self.metrics.file_written();
                     self.last_written = batch;
-                    self.last_write = Some(Instant::now());
+                    self.last_write = Some((Instant::now(), self.last_written.len()));
                     self.verify_at = Some(Instant::now() + VERIFY_AFTER);
                 }
                 self.errors.send_replace(None);
@@ -381,6 +389,8 @@ mod tests {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         task: JoinHandle<()>,
+        /// Makes every update's access key id different.
+        sent: std::sync::atomic::AtomicU64,
     }
 
     /// A writer for `dir/credentials`, or for a file under a regular file (every write
@@ -421,6 +431,7 @@ mod tests {
             metrics,
             shutdown,
             task,
+            sent: Default::default(),
         }
     }
 
@@ -428,8 +439,9 @@ mod tests {
         /// Sends credentials for `name` valid for `valid` from now; returns the ack.
         fn send(&self, name: &str, valid: Duration) -> oneshot::Receiver<Result<(), String>> {
             let (written, ack) = oneshot::channel();
+            let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let creds = TempCredentials {
-                access_key_id: format!("ASIA{}", name.to_uppercase()),
+                access_key_id: format!("ASIA{}{n}", name.to_uppercase()),
                 secret_access_key: "secret".to_owned().into(),
                 session_token: Some("token".to_owned().into()),
                 expiration: self.clock.now() + valid,
@@ -527,7 +539,7 @@ mod tests {
             1000
         );
 
-        // Right after a rewrite, the next one waits until a second has passed.
+        // Right after a burst's rewrite, the next one waits until a second has passed.
         let since_write = Instant::now();
         h.send("soon", HOUR).await.unwrap().unwrap();
         assert!(
@@ -545,6 +557,24 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(h.writes(), writes + 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_few_profiles_refreshed_again_and_again_are_written_at_once() {
+        let h = start(false);
+        for round in 0..20 {
+            let started = Instant::now();
+            let acks: Vec<_> = ["m1", "m2"].iter().map(|n| h.send(n, HOUR)).collect();
+            for ack in acks {
+                ack.await.unwrap().unwrap();
+            }
+            assert!(
+                started.elapsed() < BATCH_QUIET * 2,
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(h.writes(), 20);
     }
 
     #[tokio::test(start_paused = true)]
