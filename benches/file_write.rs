@@ -94,7 +94,8 @@ fn batching(profiles: usize, spread: Duration) {
             };
             let _ = tx.send(Delivery { name: format!("profile{p}"), creds, written: None });
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The writer's last batch closes at most `writer::BATCH_MAX` after its first update.
+        tokio::time::sleep(credfresh::writer::BATCH_MAX + Duration::from_millis(500)).await;
         let rendered = metrics.render(&[], SystemTime::now());
         let writes = rendered
             .lines()
@@ -115,4 +116,5 @@ fn main() {
     latency("200-profile file", 200, 300);
     batching(1000, Duration::from_millis(0));
     batching(1000, Duration::from_secs(1));
+    batching(1000, Duration::from_secs(10));
 }

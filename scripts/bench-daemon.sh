@@ -2,13 +2,16 @@
 # Daemon figures for BENCHMARKS.md, against a local STS (moto), release build:
 #   - GET /v1/status throughput and latency with 10 profiles (benches/status_socket.rs),
 #   - idle RSS with 10 and 1,000 profiles,
-#   - idle wake-ups per minute (context switches of all the daemon's threads).
+#   - idle wake-ups per minute: voluntary context switches (a thread that blocks again after
+#     waking) per thread over IDLE_SECONDS, involuntary ones (preemption) shown apart,
+#   - file rewrites (`credfresh_file_writes_total`) when 1,000 profiles become due together:
+#     at start, and on a forced refresh of all of them.
 #
-#   scripts/bench-daemon.sh                  # IDLE_SECONDS=60 by default
-#   IDLE_SECONDS=120 scripts/bench-daemon.sh
+#   scripts/bench-daemon.sh                  # IDLE_SECONDS=300 by default
+#   IDLE_SECONDS=600 scripts/bench-daemon.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-idle="${IDLE_SECONDS:-60}"
+idle="${IDLE_SECONDS:-300}"
 venv="$(scripts/ensure-venv.sh)"
 cargo build --quiet --release --bin credfresh
 cargo bench --quiet --bench status_socket --no-run 2>/dev/null
@@ -37,7 +40,10 @@ printf '[default]\nregion = us-east-1\n' >"$HOME/.aws/config"
 # Starts a daemon managing $1 profiles and waits until all are fresh; sets $daemon_pid.
 # (No command substitution: its subshell would run the EXIT trap.)
 start_daemon() {
-    local n="$1" cfg="$work/config-$1.toml"
+    # The config gets a directory of its own: the daemon watches it, and its log must not be
+    # written there (each line would wake the watcher).
+    local n="$1" cfg="$work/config-$1/config.toml"
+    mkdir -p "$work/config-$n"
     printf '[daemon]\nsocket = "%s"\n' "$work/run-$n/credfresh.sock" >"$cfg"
     for i in $(seq "$n"); do
         printf '\n[[profile]]\nname = "p%d"\nkind = "assume_role"\nrole_arn = "arn:aws:iam::123456789012:role/R%d"\nsource_profile = "base"\nduration = "1h"\n' "$i" "$i" >>"$cfg"
@@ -49,7 +55,7 @@ start_daemon() {
         if "$bin" --config "$cfg" status --json 2>/dev/null | "$venv/bin/python" -c '
 import json, sys
 s = json.load(sys.stdin)
-sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)'; then
+sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]) else 1)' 2>/dev/null; then
             daemon_pid="$pid"
             return
         fi
@@ -59,10 +65,17 @@ sys.exit(0 if s["profiles"] and all(p["state"] == "fresh" for p in s["profiles"]
     exit 1
 }
 
-switches() { # total context switches of every thread of pid $1
-    cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'
+threads() { # one line per thread of pid $1: tid name voluntary involuntary
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+            "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "$t/status")"
+    done
 }
 rss_kib() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+file_writes() { # credfresh_file_writes_total of the daemon on socket $1
+    curl -fs --unix-socket "$1" http://x/metrics | awk '/^credfresh_file_writes_total / {print $2}'
+}
 
 echo "| measurement | value |"
 echo "|---|---:|"
@@ -72,11 +85,29 @@ for n in 10 1000; do
     # Let the start-up's blocking-pool threads retire (tokio keeps them 10 s), so the count
     # covers the same threads at both ends.
     sleep 15
-    before="$(switches "$pid")"
+    threads "$pid" >"$work/threads-before"
     sleep "$idle"
-    after="$(switches "$pid")"
+    threads "$pid" >"$work/threads-after"
     awk -v n="$n" -v kib="$(rss_kib "$pid")" 'BEGIN { printf "| idle RSS, %d profiles | %.1f MiB |\n", n, kib / 1024 }'
-    awk -v n="$n" -v d="$((after - before))" -v s="$idle" 'BEGIN { printf "| idle wake-ups per minute, %d profiles | %.1f |\n", n, d * 60 / s }'
+    # Per thread (threads born meanwhile count from 0): voluntary = wake-ups.
+    awk -v n="$n" -v s="$idle" '
+        FNR == NR { v0[$1] = $3; i0[$1] = $4; next }
+        { dv = $3 - v0[$1]; di = $4 - i0[$1]; vol += dv; inv += di
+          if (dv + di > 0) who = who sprintf("%s%s %d/%d", (who ? ", " : ""), $2, dv, di) }
+        END { printf "| idle wake-ups per minute, %d profiles (%d s) | %.2f (involuntary %.2f; by thread, voluntary/involuntary in %d s: %s) |\n",
+                     n, s, vol * 60 / s, inv * 60 / s, s, (who ? who : "none") }' \
+        "$work/threads-before" "$work/threads-after"
+    if [[ "$n" == 1000 ]]; then
+        sock="$work/run-1000/credfresh.sock"
+        echo "| file rewrites while 1,000 profiles got their first credentials (start) | $(file_writes "$sock") |"
+        before="$(file_writes "$sock")"
+        t0="$(date +%s.%N)"
+        "$bin" --config "$work/config-1000/config.toml" refresh >/dev/null
+        t1="$(date +%s.%N)"
+        sleep 2 # the writer's last batch and its verification pass
+        awk -v d="$(( $(file_writes "$sock") - before ))" -v t="$(echo "$t1 - $t0" | bc)" \
+            'BEGIN { printf "| file rewrites for a forced refresh of all 1,000 profiles | %d (fetches took %.1f s) |\n", d, t }'
+    fi
     if [[ "$n" == 10 ]]; then
         result="$(HOME="$orig_home" cargo bench --quiet --bench status_socket -- "$work/run-10/credfresh.sock" 8 5)"
         echo "| status socket, 10 profiles | $result |"

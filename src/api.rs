@@ -148,17 +148,28 @@ impl ProcessCredentials {
 impl ProcessCredentials {
     /// Back into credentials (what `credfresh check` got from the daemon); `None` when the
     /// expiration cannot be read.
-    pub fn into_creds(self) -> Option<crate::creds::TempCredentials> {
+    pub fn into_creds(mut self) -> Option<crate::creds::TempCredentials> {
         let expiration = parse_rfc3339(&self.expiration)?;
         Some(crate::creds::TempCredentials {
-            access_key_id: self.access_key_id,
-            secret_access_key: secrecy::SecretString::from(self.secret_access_key),
-            session_token: self.session_token.map(secrecy::SecretString::from),
+            access_key_id: std::mem::take(&mut self.access_key_id),
+            secret_access_key: secrecy::SecretString::from(std::mem::take(
+                &mut self.secret_access_key,
+            )),
+            session_token: self.session_token.take().map(secrecy::SecretString::from),
             expiration,
             account_id: None,
             arn: None,
             check_again_at: None,
         })
+    }
+}
+
+/// The plain copies of the secrets are wiped when the reply has been sent.
+impl Drop for ProcessCredentials {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.secret_access_key.zeroize();
+        self.session_token.zeroize();
     }
 }
 
@@ -168,5 +179,59 @@ impl fmt::Debug for ProcessCredentials {
             .field("access_key_id", &self.access_key_id)
             .field("expiration", &self.expiration)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials_file::SectionUpdate;
+    use crate::creds::TempCredentials;
+    use std::time::Duration;
+
+    /// A panic message is built from `Display`/`Debug` output; every type that holds a secret
+    /// prints it masked, so `panic!("{x:?}")`, `unwrap()` or `expect()` on such a value can
+    /// never put a secret on stderr.
+    #[test]
+    fn panics_with_secret_holding_values_show_no_secret() {
+        let creds = TempCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: "s3cret-access-key-value".to_owned().into(),
+            session_token: Some("s3cret-session-token-value".to_owned().into()),
+            expiration: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            account_id: None,
+            arn: None,
+            check_again_at: None,
+        };
+        let reply = ProcessCredentials::from_creds(&creds);
+        let update = SectionUpdate {
+            name: "p",
+            access_key_id: "ASIAEXAMPLE",
+            secret_access_key: "s3cret-access-key-value",
+            session_token: "s3cret-session-token-value",
+            expiration: creds.expiration,
+        };
+        let shown = [
+            format!("{creds:?}"),
+            format!("{reply:?}"),
+            format!("{update:?}"),
+            format!("{:?}", Some(&creds)),
+            format!("{:?}", Err::<(), _>(&reply)),
+        ];
+        for text in &shown {
+            let payload = std::panic::catch_unwind(|| panic!("{text}")).unwrap_err();
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(message.contains("ASIAEXAMPLE"), "{message}");
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        // The plain copies in a reply are wiped on drop, and moving them out keeps them whole.
+        let back = reply.into_creds().unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&back.secret_access_key),
+            "s3cret-access-key-value"
+        );
     }
 }

@@ -201,7 +201,7 @@ async fn credentials(
 ) -> Result<(TempCredentials, &'static str), String> {
     match supplier {
         Supplier::Daemon => {
-            let path = format!("/v1/credentials/{name}");
+            let path = client::url_path(&["v1", "credentials", name]);
             let (code, body) = client::request(socket, Method::GET, &path, None)
                 .await
                 .map_err(|e| e.to_string())?;

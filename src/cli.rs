@@ -381,7 +381,7 @@ pub(crate) fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
 
 async fn status(socket: &Path, json: bool, profile: Option<String>, watch: bool) -> u8 {
     let path = match &profile {
-        Some(p) => format!("/v1/profiles/{p}"),
+        Some(p) => client::url_path(&["v1", "profiles", p]),
         None => "/v1/status".to_owned(),
     };
     let colour = colour_stdout();
@@ -730,7 +730,7 @@ async fn credential_process(
     env: &Environment,
     profile: &str,
 ) -> u8 {
-    let path = format!("/v1/credentials/{profile}");
+    let path = client::url_path(&["v1", "credentials", profile]);
     match client::request(socket, Method::GET, &path, None).await {
         Ok((code, body)) if code.is_success() => {
             println!("{}", String::from_utf8_lossy(&body).trim_end());
@@ -806,7 +806,11 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
              export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n\
              # A profile or static keys would win over the endpoint:\n\
              unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\n",
-            quote(&format!("http://{}/v1/container-credentials/{profile}", ep.addr)),
+            quote(&format!(
+                "http://{}{}",
+                ep.addr,
+                client::url_path(&["v1", "container-credentials", profile])
+            )),
             quote(&ep.token_file.display().to_string()),
         ),
         _ => {

@@ -4,6 +4,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
 
@@ -24,6 +25,23 @@ pub enum ClientError {
         /// What went wrong.
         message: String,
     },
+}
+
+/// What a path segment escapes: everything but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The URL path of `segments`, each percent-encoded, so that a profile name holding `/`, `?`,
+/// `%` or spaces stays one segment: `url_path(&["v1", "profiles", "a/b"])` is
+/// `/v1/profiles/a%2Fb`.
+pub fn url_path(segments: &[&str]) -> String {
+    segments
+        .iter()
+        .map(|s| format!("/{}", utf8_percent_encode(s, SEGMENT)))
+        .collect()
 }
 
 /// Sends one request and returns the status and body.
@@ -74,4 +92,23 @@ pub async fn request(
         .map_err(|e| failed(e.to_string()))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(url_path(&["v1", "status"]), "/v1/status");
+        assert_eq!(
+            url_path(&["v1", "credentials", "ml/team 1?#%"]),
+            "/v1/credentials/ml%2Fteam%201%3F%23%25"
+        );
+        assert_eq!(
+            url_path(&["v1", "profiles", "dev.eu-1_x~"]),
+            "/v1/profiles/dev.eu-1_x~"
+        );
+        assert_eq!(url_path(&["v1", "profiles", "é"]), "/v1/profiles/%C3%A9");
+    }
 }

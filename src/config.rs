@@ -1151,9 +1151,9 @@ fn check_profile_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("`name` is empty; give the profile the section name it should have in the credentials file".into());
     }
-    if name.trim() != name || name.chars().any(|c| c.is_control() || c == '[' || c == ']') {
+    if !crate::credentials_file::is_valid_section_name(name) {
         return Err(format!(
-            "`name` = \"{}\" cannot be a credentials file section; use letters, digits and -_.@+",
+            "`name` = \"{}\" cannot be a credentials file section (no surrounding spaces, brackets, '#', ';' or control characters); use letters, digits and -_.@+",
             name.escape_debug()
         ));
     }

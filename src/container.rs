@@ -1,11 +1,13 @@
 //! The opt-in ECS-style container credentials endpoint, for SDKs configured with
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`. It listens
 //! on loopback only and answers only requests carrying the random token written (0600) at
-//! start-up. SDKs refresh such credentials by themselves, unlike a file read once.
+//! start-up. SDKs refresh such credentials by themselves, unlike a file read once. Any local
+//! user can connect, so it serves at most `MAX_CONNECTIONS` at once and drops a connection
+//! whose request headers take longer than `HEADER_TIMEOUT`, like the control socket.
 
 use crate::api::{ErrorReply, ProfileStatus};
 use crate::config::ContainerEndpoint;
-use crate::control::lookup;
+use crate::control::{lookup, spawn_connection, MAX_CONNECTIONS};
 use crate::scheduler::Vault;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,8 +19,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// What the endpoint serves from.
@@ -39,6 +42,15 @@ struct ContainerCredentials {
     expiration: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     role_arn: Option<String>,
+}
+
+/// The plain copies of the secrets are wiped once the reply is serialized.
+impl Drop for ContainerCredentials {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.secret_access_key.zeroize();
+        self.token.zeroize();
+    }
 }
 
 /// Binds the endpoint and writes a fresh random token to its file (0600, atomically).
@@ -71,12 +83,21 @@ pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: Cance
             )
         })
         .with_state(state);
-    let stop = shutdown.clone();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!("container credentials endpoint failed: {e}");
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("container endpoint accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        spawn_connection(stream, &app, &connections, &shutdown, "container endpoint");
     }
 }
 
@@ -107,17 +128,17 @@ async fn credentials(
         Some(_) => {}
     }
     match lookup(&s.credentials, &s.profiles, &profile) {
-        Ok(c) => {
+        Ok(mut c) => {
             let arn = s
                 .credentials
                 .borrow()
                 .get(&profile)
                 .and_then(|c| c.arn.clone());
             Json(ContainerCredentials {
-                access_key_id: c.access_key_id,
-                secret_access_key: c.secret_access_key,
-                token: c.session_token,
-                expiration: c.expiration,
+                access_key_id: std::mem::take(&mut c.access_key_id),
+                secret_access_key: std::mem::take(&mut c.secret_access_key),
+                token: c.session_token.take(),
+                expiration: std::mem::take(&mut c.expiration),
                 role_arn: arn,
             })
             .into_response()

@@ -18,15 +18,21 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How long a refresh request waits for its outcome before answering 504.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a prune request waits for the writer before answering 504: one write in flight
+/// (which waits at most `credentials_file::LOCK_TIMEOUT` for the lock) plus the prune itself.
+pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once (by each server); more get a `503` at once. A client that
+/// holds connections open without finishing a request loses them after [`HEADER_TIMEOUT`].
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// What the handlers need: status snapshots to read and channels to send commands on.
 #[derive(Clone)]
@@ -66,14 +72,16 @@ pub struct Meta {
 
 /// Body of `POST /v1/refresh`: which profiles (all when absent or empty).
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// Profile names.
     #[serde(default)]
     pub profiles: Vec<String>,
 }
 
-/// Body of `POST /v1/prune`.
+/// Body of `POST /v1/prune`. A misspelt key is refused rather than read as a real prune.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PruneRequest {
     /// Only report what would be removed.
     #[serde(default)]
@@ -197,6 +205,7 @@ pub fn router(state: ControlState) -> Router {
 pub async fn serve(listener: UnixListener, state: ControlState, shutdown: CancellationToken) {
     let app = router(state);
     let uid = nix::unistd::getuid().as_raw();
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -215,27 +224,65 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
             tokio::spawn(refuse(stream));
             continue;
         }
-        let service = TowerToHyperService::new(app.clone());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => if let Err(e) = r { tracing::debug!("control connection: {e}") },
-                _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
-            }
-        });
+        spawn_connection(stream, &app, &connections, &shutdown, "control");
     }
 }
 
-async fn refuse(mut stream: UnixStream) {
-    let body = "{\"error\":\"this socket serves only the user running credfresh\"}";
+/// Serves one accepted connection in its own task: HTTP/1.1 with [`HEADER_TIMEOUT`] and a
+/// 64 KiB header buffer, or a `503` when [`MAX_CONNECTIONS`] are open already. `server`
+/// names the server in debug logs.
+pub(crate) fn spawn_connection<S>(
+    stream: S,
+    app: &Router,
+    connections: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+    server: &'static str,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(permit) = connections.clone().try_acquire_owned() else {
+        tracing::warn!(
+            server,
+            "refused a connection: {MAX_CONNECTIONS} connections are open already"
+        );
+        tokio::spawn(reply_and_close(
+            stream,
+            "503 Service Unavailable",
+            "too many open connections; try again",
+        ));
+        return;
+    };
+    let service = TowerToHyperService::new(app.clone());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => if let Err(e) = r { tracing::debug!(server, "connection: {e}") },
+            _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+        }
+    });
+}
+
+async fn refuse(stream: UnixStream) {
+    reply_and_close(
+        stream,
+        "403 Forbidden",
+        "this socket serves only the user running credfresh",
+    )
+    .await;
+}
+
+/// Writes a complete JSON error reply without reading the request, then closes.
+async fn reply_and_close<S: AsyncWrite + Unpin>(mut stream: S, status: &str, message: &str) {
+    let body = serde_json::json!({ "error": message }).to_string();
     let reply = format!(
-        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply.as_bytes())).await;
@@ -368,19 +415,30 @@ async fn refresh_one(State(s): State<ControlState>, UrlPath(name): UrlPath<Strin
     }
 }
 
-async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
-    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("body must be empty or {{\"profiles\": [\"name\", ...]}}: {e}"),
-                )
-            }
+/// A request body: empty (the defaults) or exactly the JSON object `T` describes; an array,
+/// a misspelt key or a wrong type is refused with a message naming `shape` (answered `400`),
+/// never a guess.
+fn parse_body<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+    shape: &str,
+) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let bad = |why: String| format!("body must be {shape}: {why}");
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(v).map_err(|e| bad(e.to_string()))
         }
+        Ok(_) => Err(bad("not a JSON object".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
+    let req: RefreshRequest = match parse_body(&body, "empty or {\"profiles\": [\"name\", ...]}") {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match refresh(&s, req.profiles).await {
         Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
@@ -417,18 +475,9 @@ pub fn remove_socket(path: &PathBuf) {
 /// `x_credfresh_expiration`) for profiles that are no longer configured. Nothing else is
 /// ever deleted.
 async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
-    let req: PruneRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        PruneRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("body must be {{\"dry_run\": true|false}}: {e}"),
-                )
-            }
-        }
+    let req: PruneRequest = match parse_body(&body, "empty or {\"dry_run\": true|false}") {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let keep = s.profiles.borrow().iter().map(|p| p.name.clone()).collect();
     let (reply, rx) = oneshot::channel();
@@ -437,22 +486,95 @@ async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
         dry_run: req.dry_run,
         reply,
     };
-    if s.prunes.send(request).await.is_err() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is shutting down".into(),
-        );
-    }
-    match rx.await {
-        Ok(Ok(removed)) => Json(PruneReply {
+    let answer = tokio::time::timeout(PRUNE_TIMEOUT, async {
+        s.prunes.send(request).await.ok()?;
+        rx.await.ok()
+    })
+    .await;
+    match answer {
+        Ok(Some(Ok(removed))) => Json(PruneReply {
             removed,
             dry_run: req.dry_run,
         })
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::CONFLICT, e),
-        Err(_) => error(
+        Ok(Some(Err(e))) => error(StatusCode::CONFLICT, e),
+        Ok(None) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down".into(),
         ),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the credentials file could not be pruned within {}s (another program may hold its lock); see `file_error` in GET /v1/status and try again",
+                PRUNE_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A router whose writer takes prune requests and never answers them (a write stuck on
+    /// the file's lock), and the receiving end that keeps them pending.
+    fn stuck_writer() -> (Router, mpsc::Receiver<crate::writer::PruneRequest>) {
+        let (commands, _) = mpsc::channel(1);
+        let (reloads, _) = mpsc::channel(1);
+        let (prunes, prune_rx) = mpsc::channel(1);
+        let state = ControlState {
+            meta: Meta {
+                version: "0".into(),
+                pid: 1,
+                started_at: "2026-11-23T10:00:00Z".into(),
+                credentials_file: "/tmp/credentials".into(),
+            },
+            profiles: watch::channel(Vec::new()).1,
+            file_error: watch::channel(None).1,
+            config_error: watch::channel(None).1,
+            credentials: watch::channel(Vault::default()).1,
+            metrics: Arc::new(Metrics::new()),
+            commands,
+            reloads,
+            prunes,
+        };
+        (router(state), prune_rx)
+    }
+
+    fn prune_request(body: &'static str) -> Request<Body> {
+        Request::post("/v1/prune").body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prune_gives_up_when_the_writer_does_not_answer() {
+        let (app, _held) = stuck_writer();
+        let started = tokio::time::Instant::now();
+        let reply = app.oneshot(prune_request("")).await.unwrap();
+        assert_eq!(reply.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(started.elapsed(), PRUNE_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn prune_and_refresh_bodies_must_be_the_exact_object() {
+        let (app, mut held) = stuck_writer();
+        for body in [
+            "[]",
+            "[true]",
+            "{\"dryrun\": true}",
+            "{\"dry_run\": 1}",
+            "nope",
+        ] {
+            let reply = app.clone().oneshot(prune_request(body)).await.unwrap();
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
+        assert!(held.try_recv().is_err(), "a bad body reached the writer");
+        for body in ["[]", "{\"profile\": [\"a\"]}", "{\"profiles\": \"a\"}"] {
+            let req = Request::post("/v1/refresh").body(Body::from(body)).unwrap();
+            let reply = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
     }
 }

@@ -17,6 +17,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -324,10 +325,10 @@ pub fn write_atomic(
     // What the file must still hold just before the rename (normally `base`).
     let mut expected = base.clone();
     for attempt in 1..=MAX_ATTEMPTS {
-        let new = edit(&base).map_err(|source| WriteError::Edit {
+        let new = Zeroizing::new(edit(&base).map_err(|source| WriteError::Edit {
             path: target.clone(),
             source,
-        })?;
+        })?);
         if new == expected {
             return Ok(WriteOutcome::Unchanged);
         }
@@ -364,16 +365,16 @@ pub fn write_atomic(
 }
 
 /// The contents of the replaced file if it changed after it was read as `base`.
-fn late_edit(old: Option<(File, Stamp)>, base: &str) -> Option<String> {
+fn late_edit(old: Option<(File, Stamp)>, base: &str) -> Option<Zeroizing<String>> {
     let (mut file, read_as) = old?;
     let now = file.metadata().ok()?;
     if stamp(&now) == read_as {
         return None;
     }
-    let mut theirs = String::new();
+    let mut theirs = Zeroizing::new(String::new());
     io::Seek::rewind(&mut file).ok()?;
     io::Read::read_to_string(&mut file, &mut theirs).ok()?;
-    (theirs != base).then_some(theirs)
+    (*theirs != base).then_some(theirs)
 }
 
 /// How long the advisory lock is waited for before giving up (the caller retries later).
@@ -448,10 +449,13 @@ fn remember_own_write(target: &Path) {
     }
 }
 
+/// The file's text as read, and the open file with its stamp (see [`read_settled`]).
+type Settled = (Zeroizing<String>, Option<(File, Stamp)>);
+
 /// Reads the target once it has not been modified for [`SETTLE`] (at most ~1 s of waiting),
 /// unless it is exactly the file this process wrote. Also returns the open file and its
 /// stamp as read, to notice writes into it after it has been replaced.
-fn read_settled(target: &Path) -> Result<(String, Option<(File, Stamp)>), WriteError> {
+fn read_settled(target: &Path) -> Result<Settled, WriteError> {
     for _ in 0..40 {
         let Ok(meta) = fs::metadata(target) else {
             break; // missing or odd: read_or_empty reports it
@@ -473,7 +477,7 @@ fn read_settled(target: &Path) -> Result<(String, Option<(File, Stamp)>), WriteE
     // Best effort: the file as read, for `late_edit`.
     let old = File::open(target).ok().and_then(|mut f| {
         let meta = f.metadata().ok()?;
-        let mut again = String::new();
+        let mut again = Zeroizing::new(String::new());
         io::Read::read_to_string(&mut f, &mut again).ok()?;
         (again == text).then(|| (f, stamp(&meta)))
     });
@@ -579,6 +583,15 @@ pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<Stri
     Ok((out, removed))
 }
 
+/// Whether `name` can be written as a `[name]` header that every reader parses back as
+/// exactly `name`: botocore's `configparser` (which trims the line and ends the header at the
+/// last `]`) and the Rust and C++ SDKs (which cut a line at `#` or `;`). The config checks
+/// profile names with this same rule, so a name it accepts can always be written.
+pub fn is_valid_section_name(name: &str) -> bool {
+    let bad_char = |c: char| c.is_control() || matches!(c, '[' | ']' | '#' | ';');
+    !name.is_empty() && name.trim() == name && !name.contains(bad_char)
+}
+
 /// A validated update with its expiration pre-formatted.
 struct Desired<'a> {
     name: &'a str,
@@ -599,8 +612,7 @@ fn validate<'a>(updates: &[SectionUpdate<'a>]) -> Result<Vec<Desired<'a>>, EditE
     let mut desired: Vec<Desired<'a>> = Vec::with_capacity(updates.len());
     for u in updates {
         let name = u.name;
-        let bad_char = |c: char| c.is_control() || matches!(c, '[' | ']' | '#' | ';');
-        if name.is_empty() || name.trim() != name || name.contains(bad_char) {
+        if !is_valid_section_name(name) {
             return Err(EditError::InvalidSectionName {
                 name: name.to_owned(),
             });
@@ -911,9 +923,10 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf, WriteError> {
 
 /// Reads the target, treating a missing file as empty; refuses non-regular files (a FIFO
 /// would block the daemon forever).
-fn read_or_empty(path: &Path) -> Result<String, WriteError> {
+/// Copies of the file's text (which holds secrets) are zeroized when dropped.
+fn read_or_empty(path: &Path) -> Result<Zeroizing<String>, WriteError> {
     match fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Zeroizing::default()),
         Err(e) => return Err(io_error("inspect", path)(e)),
         Ok(meta) if !meta.is_file() => {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
@@ -922,8 +935,8 @@ fn read_or_empty(path: &Path) -> Result<String, WriteError> {
         Ok(_) => {}
     }
     match fs::read_to_string(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        result => result.map_err(io_error("read", path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Zeroizing::default()),
+        result => result.map(Zeroizing::new).map_err(io_error("read", path)),
     }
 }
 

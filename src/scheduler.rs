@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The longest the scheduler sleeps: the wall-clock check that catches suspend/resume and
-/// clock jumps where no wall-clock timer reports them (see [`Clock::wait_until`]).
+/// clock jumps where no wall-clock timer reports them (see [`Clock::sleep_until`]).
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// The most fetches under way at once: a thousand profiles due together are fetched 16 at a
 /// time, which keeps memory flat and STS from throttling.
@@ -41,20 +41,24 @@ pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
-    /// Resolves once the wall clock reaches `deadline`, and at once when the clock is set or
-    /// jumps (a resume from suspend), so a deadline the jump passed is acted on without delay.
-    /// May resolve early: the scheduler then only looks again. The default never resolves,
-    /// which leaves the scheduler's once-a-minute check ([`MAX_SLEEP`]) to notice jumps.
-    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+    /// Sleeps until the wall clock reaches `deadline`, which is `wake` from now. A clock that
+    /// can watch the wall clock also resolves at once when it is set or jumps (a resume from
+    /// suspend), so a deadline the jump passed is acted on without delay. May resolve early:
+    /// the scheduler then only looks again. The default is a monotonic sleep of `wake`, which
+    /// stops during suspend; the scheduler's once-a-minute cap ([`MAX_SLEEP`]) then notices
+    /// jumps.
+    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
         let _ = deadline;
-        Box::pin(std::future::pending())
+        Box::pin(tokio::time::sleep(wake))
     }
 }
 
-/// The real wall clock. On Linux, [`Clock::wait_until`] is a `CLOCK_REALTIME` timerfd armed
+/// The real wall clock. On Linux, [`Clock::sleep_until`] is a `CLOCK_REALTIME` timerfd armed
 /// at the deadline with `TFD_TIMER_CANCEL_ON_SET`: the kernel wakes it when the deadline
-/// passes, including right after a resume, and cancels it when the clock is set. Elsewhere
-/// (macOS) the once-a-minute check is all there is.
+/// passes, including right after a resume, and cancels it when the clock is set. It is also
+/// the only timer an idle daemon arms: one kernel wake-up per sleep, where tokio's timer wheel
+/// would wake the runtime on its way down the wheel's levels. Elsewhere (macOS), and should
+/// the timerfd fail, a monotonic sleep with the once-a-minute check.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -63,13 +67,13 @@ impl Clock for SystemClock {
     }
 
     #[cfg(target_os = "linux")]
-    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             if let Err(e) = realtime_timer(deadline).await {
                 tracing::debug!(
                     "no wall-clock timer, relying on the once-a-minute check for clock jumps: {e}"
                 );
-                std::future::pending::<()>().await;
+                tokio::time::sleep(wake).await;
             }
         })
     }
@@ -112,6 +116,17 @@ async fn realtime_timer(deadline: SystemTime) -> std::io::Result<()> {
         if let Ok(result) = read {
             return result;
         }
+    }
+}
+
+/// Hands the heap that a burst of fetches freed back to the kernel. glibc keeps freed memory
+/// for reuse, so a daemon that fetched a thousand profiles at start would otherwise stay at
+/// that high-water mark while it idles for the next hour.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it only walks glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -249,6 +264,8 @@ pub struct Scheduler {
     metrics: Arc<Metrics>,
     done_tx: mpsc::UnboundedSender<Done>,
     next_generation: u64,
+    /// Fetches finished since the heap was last trimmed.
+    trim_due: bool,
 }
 
 /// The valid credentials held for each profile, for `credential_process` and the container
@@ -278,6 +295,7 @@ impl Scheduler {
             metrics: Arc::new(Metrics::new()),
             done_tx,
             next_generation: 0,
+            trim_due: false,
         };
         for p in &config.profiles {
             let g = s.generation();
@@ -322,16 +340,19 @@ impl Scheduler {
             self.tick(now);
             self.publish();
             let wake = self.next_wake(now);
-            // The monotonic sleep stops during suspend and ignores clock changes; the wall-clock
-            // wait catches both where the platform can (Linux), the one-minute cap elsewhere.
-            let wall_clock = self.clock.wait_until(now + wake);
+            if self.trim_due && self.in_flight() == 0 {
+                self.trim_due = false;
+                release_freed_memory();
+            }
+            // One timer: the clock's wall-clock wait where the platform has one (it also wakes on
+            // a resume or a clock change), else a monotonic sleep of at most a minute.
+            let sleep = self.clock.sleep_until(now + wake, wake);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finish(done),
                 Some(cmd) = commands.recv() => self.command(cmd),
-                _ = tokio::time::sleep(wake) => {}
-                () = wall_clock => {}
+                () = sleep => {}
             }
         }
     }
@@ -486,6 +507,7 @@ impl Scheduler {
         }
         let now = self.clock.now();
         self.entries[i].in_flight = false;
+        self.trim_due = true;
         let waiters = std::mem::take(&mut self.entries[i].waiters);
         let mut written = None;
         match done.result {

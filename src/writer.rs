@@ -13,10 +13,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How long the writer waits after the first update for more to batch with it.
-pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// How long the writer waits for another update before it writes what it has: updates that
+/// keep arriving closer together than this are batched into one rewrite.
+pub const BATCH_QUIET: Duration = Duration::from_millis(50);
+/// The longest the writer holds an update back to batch it with later ones, and, after a
+/// rewrite of [`BURST`] or more updates, the shortest time before the next one. Profiles that
+/// become due together reach the writer over seconds, in bursts (the scheduler caps fetches
+/// in flight), so a mass expiry costs at most one rewrite per second of trickle however the
+/// bursts fall.
+pub const BATCH_MAX: Duration = Duration::from_secs(1);
+/// A rewrite carrying this many updates means many profiles came due together: more are
+/// likely on their way, and the next rewrite waits until [`BATCH_MAX`] after this one. A few
+/// profiles refreshed again and again (forced refreshes) are written as fast as they come.
+pub const BURST: usize = 4;
 /// Longest pause between attempts to write after failures.
 pub const RETRY_CAP: Duration = Duration::from_secs(60);
 
@@ -36,9 +48,26 @@ pub struct PruneRequest {
     pub reply: oneshot::Sender<Result<Vec<String>, String>>,
 }
 
+/// The writer task's state: the file, what waits to be written, what was written last.
+struct Writer {
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+    errors: watch::Sender<Option<String>>,
+    metrics: Arc<Metrics>,
+    pending: Pending,
+    /// Consecutive failed writes.
+    failures: u32,
+    /// What the last write put into the file, and when to check it is still there.
+    last_written: Vec<(String, TempCredentials)>,
+    verify_at: Option<Instant>,
+    /// When the file was last rewritten, with how many updates.
+    last_write: Option<(Instant, usize)>,
+}
+
 /// Writes what the scheduler delivers into the credentials file at `path` until `shutdown`;
 /// then finishes the write in flight and flushes what is pending. Publishes the last write
-/// error (or `None` after a success) on `errors`. Serves prune requests from `prunes`.
+/// error (or `None` after a success) on `errors`. Serves prune requests from `prunes`, also
+/// while failed writes wait for their retry.
 pub async fn run(
     path: PathBuf,
     mut deliveries: mpsc::UnboundedReceiver<Delivery>,
@@ -48,108 +77,158 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let mut pending = Pending::default();
-    let mut failures = 0u32;
-    // What the last write put into the file, and when to check it is still there.
-    let mut last_written: Vec<(String, TempCredentials)> = Vec::new();
-    let mut verify_at: Option<tokio::time::Instant> = None;
+    let mut w = Writer {
+        path,
+        clock,
+        errors,
+        metrics,
+        pending: Pending::default(),
+        failures: 0,
+        last_written: Vec::new(),
+        verify_at: None,
+        last_write: None,
+    };
+    // When a failed write is tried again.
+    let mut retry_at: Option<Instant> = None;
     loop {
-        if pending.is_empty() {
-            let verify = async {
-                match verify_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
+        let verify_at = w.verify_at.filter(|_| w.pending.is_empty());
+        let wake = retry_at.or(verify_at);
+        let due = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut delivered = false;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            d = deliveries.recv() => match d {
+                Some(d) => {
+                    w.pending.add(d);
+                    delivered = true;
                 }
-            };
-            let mut delivered = false;
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                d = deliveries.recv() => match d {
-                    Some(d) => {
-                        pending.add(d);
-                        delivered = true;
-                    }
-                    None => break,
-                },
-                Some(req) = prunes.recv() => {
-                    let result = prune(&path, &req.keep, req.dry_run).await;
-                    if !req.dry_run {
-                        if let Ok(removed) = &result {
-                            last_written.retain(|(n, _)| !removed.contains(n));
-                            if !removed.is_empty() {
-                                metrics.file_written();
-                            }
-                        }
-                    }
-                    let _ = req.reply.send(result);
-                    continue;
-                }
-                _ = verify => {
-                    verify_at = None;
-                    for (name, creds) in &last_written {
-                        pending.creds.entry(name.clone()).or_insert_with(|| creds.clone());
+                None => break,
+            },
+            Some(req) = prunes.recv() => {
+                w.prune(req).await;
+                continue;
+            }
+            _ = due => {
+                if retry_at.take().is_none() {
+                    w.verify_at = None;
+                    for (name, creds) in &w.last_written {
+                        w.pending.creds.entry(name.clone()).or_insert_with(|| creds.clone());
                     }
                 }
             }
-            if delivered {
-                // Batch what arrives together into one rewrite.
-                let window = tokio::time::sleep(BATCH_WINDOW);
-                tokio::pin!(window);
-                loop {
-                    tokio::select! {
-                        _ = &mut window => break,
-                        d = deliveries.recv() => match d {
-                            Some(d) => pending.add(d),
-                            None => break,
-                        },
-                    }
-                }
-            }
+        }
+        if retry_at.is_some() {
+            // A failed write waits for its retry; what arrives meanwhile joins it.
+            continue;
+        }
+        let next_write = w
+            .last_write
+            .filter(|(_, updates)| *updates >= BURST)
+            .map(|(at, _)| at + BATCH_MAX);
+        if delivered && batch(&mut w.pending, &mut deliveries, &shutdown, next_write).await {
+            break;
         }
         while let Ok(d) = deliveries.try_recv() {
-            pending.add(d);
+            w.pending.add(d);
         }
-        let batch: Vec<(String, TempCredentials)> = pending
+        if let Some(delay) = w.write().await {
+            retry_at = Some(Instant::now() + delay);
+        }
+    }
+    while let Ok(d) = deliveries.try_recv() {
+        w.pending.add(d);
+    }
+    if let Err(e) = flush(&w.path, &mut w.pending, w.clock.as_ref()).await {
+        tracing::error!(file = %w.path.display(), "last write before exit failed: {e}");
+    }
+}
+
+/// Collects updates into `pending` until none has arrived for [`BATCH_QUIET`] and
+/// `not_before` (after a burst, the previous rewrite plus [`BATCH_MAX`]) has passed, or
+/// [`BATCH_MAX`] after the first. Returns whether to stop (shutdown or no more senders).
+async fn batch(
+    pending: &mut Pending,
+    deliveries: &mut mpsc::UnboundedReceiver<Delivery>,
+    shutdown: &CancellationToken,
+    not_before: Option<Instant>,
+) -> bool {
+    let first = Instant::now();
+    let last_call = first + BATCH_MAX;
+    let not_before = not_before.unwrap_or(first);
+    loop {
+        let quiet_until = (Instant::now() + BATCH_QUIET)
+            .max(not_before)
+            .min(last_call);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return true,
+            _ = tokio::time::sleep_until(quiet_until) => return false,
+            d = deliveries.recv() => match d {
+                Some(d) => pending.add(d),
+                None => return true,
+            },
+        }
+    }
+}
+
+impl Writer {
+    /// Writes what is pending. Returns when to try again after a failure.
+    async fn write(&mut self) -> Option<Duration> {
+        let batch: Vec<(String, TempCredentials)> = self
+            .pending
             .creds
             .iter()
             .map(|(n, c)| (n.clone(), c.clone()))
             .collect();
-        match flush(&path, &mut pending, clock.as_ref()).await {
+        match flush(&self.path, &mut self.pending, self.clock.as_ref()).await {
             Ok(written) => {
-                if failures > 0 {
-                    tracing::info!(file = %path.display(), "the credentials file is writable again");
+                if self.failures > 0 {
+                    tracing::info!(file = %self.path.display(), "the credentials file is writable again");
                 }
-                failures = 0;
+                self.failures = 0;
                 if written {
-                    metrics.file_written();
-                    last_written = batch;
-                    verify_at = Some(tokio::time::Instant::now() + VERIFY_AFTER);
+                    self.metrics.file_written();
+                    self.last_written = batch;
+                    self.last_write = Some((Instant::now(), self.last_written.len()));
+                    self.verify_at = Some(Instant::now() + VERIFY_AFTER);
                 }
-                errors.send_replace(None);
+                self.errors.send_replace(None);
+                None
             }
             Err(e) => {
-                metrics.file_write_failed();
-                failures = failures.saturating_add(1);
-                let delay = crate::scheduler::backoff(failures, fastrand::f64()).min(RETRY_CAP);
+                self.metrics.file_write_failed();
+                self.failures = self.failures.saturating_add(1);
+                let delay =
+                    crate::scheduler::backoff(self.failures, fastrand::f64()).min(RETRY_CAP);
                 tracing::error!(
-                    file = %path.display(),
+                    file = %self.path.display(),
                     retry_in_ms = delay.as_millis() as u64,
                     "cannot write the credentials file, the old one is kept: {e}"
                 );
-                errors.send_replace(Some(e));
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
-                }
+                self.errors.send_replace(Some(e));
+                Some(delay)
             }
         }
     }
-    while let Ok(d) = deliveries.try_recv() {
-        pending.add(d);
-    }
-    if let Err(e) = flush(&path, &mut pending, clock.as_ref()).await {
-        tracing::error!(file = %path.display(), "last write before exit failed: {e}");
+
+    /// Serves one prune request.
+    async fn prune(&mut self, req: PruneRequest) {
+        let result = prune(&self.path, &req.keep, req.dry_run).await;
+        if !req.dry_run {
+            if let Ok(removed) = &result {
+                self.last_written.retain(|(n, _)| !removed.contains(n));
+                if !removed.is_empty() {
+                    self.metrics.file_written();
+                }
+            }
+        }
+        let _ = req.reply.send(result);
     }
 }
 
@@ -162,10 +241,10 @@ async fn prune(path: &Path, keep: &[String], dry_run: bool) -> Result<Vec<String
         let path = target;
         let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         if dry_run {
-            let text = match std::fs::read_to_string(&path) {
+            let text = zeroize::Zeroizing::new(match std::fs::read_to_string(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 r => r.map_err(|e| format!("failed to read {}: {e}", path.display()))?,
-            };
+            });
             let (_, names) =
                 prune_sections(&text, &keep).map_err(|e| format!("{}: {e}", path.display()))?;
             return Ok(names);
@@ -280,4 +359,280 @@ fn write_batch(
         })
         .collect();
     write_atomic(path, |old| apply_updates(old, &updates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+    use tokio::task::JoinHandle;
+
+    /// Wall-clock time that moves with tokio's paused clock.
+    struct PausedClock {
+        base: SystemTime,
+        start: Instant,
+    }
+
+    impl Clock for PausedClock {
+        fn now(&self) -> SystemTime {
+            self.base + self.start.elapsed()
+        }
+    }
+
+    struct Harness {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        clock: Arc<PausedClock>,
+        deliveries: mpsc::UnboundedSender<Delivery>,
+        prunes: mpsc::Sender<PruneRequest>,
+        errors: watch::Receiver<Option<String>>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        task: JoinHandle<()>,
+        /// Makes every update's access key id different.
+        sent: std::sync::atomic::AtomicU64,
+    }
+
+    /// A writer for `dir/credentials`, or for a file under a regular file (every write
+    /// fails) when `broken`.
+    fn start(broken: bool) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let path = if broken {
+            std::fs::write(dir.path().join("aws"), "").unwrap();
+            dir.path().join("aws/credentials")
+        } else {
+            dir.path().join("credentials")
+        };
+        let clock = Arc::new(PausedClock {
+            base: SystemTime::now(),
+            start: Instant::now(),
+        });
+        let (deliveries, rx) = mpsc::unbounded_channel();
+        let (prunes, prune_rx) = mpsc::channel(1);
+        let (errors_tx, errors) = watch::channel(None);
+        let metrics = Arc::new(Metrics::new());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(
+            path.clone(),
+            rx,
+            prune_rx,
+            clock.clone(),
+            errors_tx,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        Harness {
+            _dir: dir,
+            path,
+            clock,
+            deliveries,
+            prunes,
+            errors,
+            metrics,
+            shutdown,
+            task,
+            sent: Default::default(),
+        }
+    }
+
+    impl Harness {
+        /// Sends credentials for `name` valid for `valid` from now; returns the ack.
+        fn send(&self, name: &str, valid: Duration) -> oneshot::Receiver<Result<(), String>> {
+            let (written, ack) = oneshot::channel();
+            let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let creds = TempCredentials {
+                access_key_id: format!("ASIA{}{n}", name.to_uppercase()),
+                secret_access_key: "secret".to_owned().into(),
+                session_token: Some("token".to_owned().into()),
+                expiration: self.clock.now() + valid,
+                account_id: None,
+                arn: None,
+                check_again_at: None,
+            };
+            self.deliveries
+                .send(Delivery {
+                    name: name.to_owned(),
+                    creds,
+                    written: Some(written),
+                })
+                .unwrap();
+            ack
+        }
+
+        fn writes(&self) -> u64 {
+            let text = self.metrics.render(&[], SystemTime::now());
+            text.lines()
+                .find_map(|l| l.strip_prefix("credfresh_file_writes_total "))
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64
+        }
+
+        fn text(&self) -> String {
+            std::fs::read_to_string(&self.path).unwrap_or_default()
+        }
+
+        async fn prune(&self) -> Result<Vec<String>, String> {
+            let (reply, rx) = oneshot::channel();
+            let req = PruneRequest {
+                keep: vec![],
+                dry_run: false,
+                reply,
+            };
+            self.prunes.send(req).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .expect("the writer answers a prune within 5 s")
+                .unwrap()
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_arriving_together_make_one_write() {
+        let h = start(false);
+        let acks: Vec<_> = ["a", "b", "c"].iter().map(|n| h.send(n, HOUR)).collect();
+        let started = Instant::now();
+        for ack in acks {
+            ack.await.unwrap().unwrap();
+        }
+        assert!(started.elapsed() >= BATCH_QUIET);
+        assert!(started.elapsed() < BATCH_MAX, "{:?}", started.elapsed());
+        assert_eq!(h.writes(), 1);
+        let text = h.text();
+        for id in ["ASIAA", "ASIAB", "ASIAC"] {
+            assert!(text.contains(id), "{text}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_of_updates_is_written_about_once_a_second() {
+        let h = start(false);
+        // 1,000 profiles due together, their fetches finishing in bursts: 8 at 5 ms from each
+        // other, then a pause longer than the quiet period; 14 s in all.
+        let mut acks = Vec::new();
+        let started = Instant::now();
+        for i in 0..1000 {
+            acks.push(h.send(&format!("p{i}"), HOUR));
+            let pause = if i % 8 == 7 { 80 } else { 5 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        let trickle = started.elapsed();
+        for ack in acks {
+            ack.await.unwrap().unwrap();
+        }
+        // Issue target: at most 20 rewrites. At most one a second, and each update is
+        // held back at most BATCH_MAX, so the trickle is written in pieces as it goes.
+        let writes = h.writes();
+        assert!(
+            writes <= 20,
+            "{writes} rewrites for a trickle of {trickle:?}"
+        );
+        assert!(
+            writes >= 5,
+            "{writes} rewrites for a trickle of {trickle:?}"
+        );
+        let text = h.text();
+        assert_eq!(
+            text.matches(crate::credentials_file::EXPIRATION_KEY)
+                .count(),
+            1000
+        );
+
+        // Right after a burst's rewrite, the next one waits until a second has passed.
+        let since_write = Instant::now();
+        h.send("soon", HOUR).await.unwrap().unwrap();
+        assert!(
+            since_write.elapsed() <= BATCH_MAX,
+            "{:?}",
+            since_write.elapsed()
+        );
+        // A lone update later waits only for the quiet period.
+        tokio::time::sleep(BATCH_MAX * 2).await;
+        let started = Instant::now();
+        h.send("lone", HOUR).await.unwrap().unwrap();
+        assert!(
+            started.elapsed() < BATCH_QUIET * 2,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(h.writes(), writes + 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_few_profiles_refreshed_again_and_again_are_written_at_once() {
+        let h = start(false);
+        for round in 0..20 {
+            let started = Instant::now();
+            let acks: Vec<_> = ["m1", "m2"].iter().map(|n| h.send(n, HOUR)).collect();
+            for ack in acks {
+                ack.await.unwrap().unwrap();
+            }
+            assert!(
+                started.elapsed() < BATCH_QUIET * 2,
+                "round {round}: {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(h.writes(), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_updates_are_dropped_and_never_written() {
+        // Already expired on arrival: the valid one is written, the other is not.
+        let h = start(false);
+        let stale = h.send("stale", Duration::ZERO);
+        h.send("fresh", HOUR).await.unwrap().unwrap();
+        stale.await.unwrap().unwrap();
+        let text = h.text();
+        assert!(
+            text.contains("[fresh]") && !text.contains("[stale]"),
+            "{text}"
+        );
+
+        // Expired while failed writes wait for their retry: dropped, never written.
+        let h = start(true);
+        let ack = h.send("short", Duration::from_secs(5));
+        assert!(ack.await.unwrap().is_err());
+        assert!(h.errors.borrow().is_some());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let dir = h.path.parent().unwrap();
+        std::fs::remove_file(dir).unwrap();
+        std::fs::create_dir(dir).unwrap();
+        h.send("later", HOUR).await.unwrap().unwrap();
+        let text = h.text();
+        assert!(
+            text.contains("[later]") && !text.contains("[short]"),
+            "{text}"
+        );
+        assert_eq!(h.writes(), 1);
+        assert!(h.errors.borrow().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_flushes_what_is_pending() {
+        let h = start(false);
+        let ack = h.send("last", HOUR);
+        h.shutdown.cancel();
+        let text = std::fs::read_to_string(&h.path);
+        assert!(text.is_err(), "written before shutdown: {text:?}");
+        let Harness { task, path, .. } = h;
+        task.await.unwrap();
+        ack.await.unwrap().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("[last]"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prune_is_answered_while_failed_writes_wait_for_their_retry() {
+        let h = start(true);
+        let ack = h.send("blocked", HOUR);
+        assert!(ack.await.unwrap().is_err());
+        // The writer is in its backoff now; a prune gets its own (failed) answer at once.
+        let err = h.prune().await.unwrap_err();
+        assert!(err.contains("aws"), "{err}");
+        let again = h.prune().await.unwrap_err();
+        assert_eq!(again, err);
+        h.shutdown.cancel();
+    }
 }

@@ -614,3 +614,42 @@ fn sso_profiles_resolve_sessions_and_name_what_is_missing() {
         "{text:?}"
     );
 }
+
+/// Every name the config accepts can be written by the credentials file editor and read back
+/// as the same section: one refused name would fail every write of the batch it is in.
+#[test]
+fn accepted_profile_names_are_writable_sections() {
+    use crate::credentials_file::{apply_updates, read_section, SectionUpdate};
+    use proptest::prelude::*;
+    let write = |name: &str| {
+        let update = SectionUpdate {
+            name,
+            access_key_id: "ASIAEXAMPLE",
+            secret_access_key: "secret",
+            session_token: "token",
+            expiration: std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+        };
+        apply_updates("[other]\nk = v\n", &[update])
+    };
+    for bad in [
+        "a#b", "a;b", "#a", ";a", "a]b", "[a", " a", "a\t", "a\u{7f}b",
+    ] {
+        assert!(check_profile_name(bad).is_err(), "{bad:?} accepted");
+    }
+    for good in [
+        "ml/team 1?",
+        "a=b",
+        "a:b",
+        "x%2Fy",
+        "dev.eu-west-1@acme+ops",
+    ] {
+        assert!(check_profile_name(good).is_ok(), "{good:?} refused");
+    }
+    let names = proptest::string::string_regex("[a-z #;\\[\\]/%?=: \t\u{1}.-]{0,8}").unwrap();
+    proptest!(|(name in names)| {
+        if check_profile_name(&name).is_ok() {
+            let text = write(&name).map_err(|e| TestCaseError::fail(format!("{name:?}: {e}")))?;
+            prop_assert!(read_section(&text, &name).is_some(), "{:?} not read back from {:?}", name, text);
+        }
+    });
+}

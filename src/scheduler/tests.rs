@@ -100,10 +100,11 @@ impl Clock for TestClock {
         t(0) + self.start.elapsed() + *self.jump.lock().unwrap()
     }
 
-    fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'static, ()> {
+    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
         self.waits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut jumps = self.jumps.subscribe();
-        let until = deadline.duration_since(self.now()).unwrap_or_default();
+        // The deadline is `wake` away on this clock too; a jump ends the sleep early.
+        let _ = deadline;
         Box::pin(async move {
             tokio::select! {
                 changed = jumps.changed() => {
@@ -111,7 +112,7 @@ impl Clock for TestClock {
                         std::future::pending::<()>().await;
                     }
                 }
-                _ = tokio::time::sleep(until) => {}
+                _ = tokio::time::sleep(wake) => {}
             }
         })
     }
@@ -718,15 +719,20 @@ async fn at_most_sixteen_fetches_run_at_once() {
 #[tokio::test]
 async fn system_clock_timer_fires_at_its_deadline() {
     // The real CLOCK_REALTIME timerfd: resolves once the wall clock reaches the deadline (not
-    // before), and at once for a deadline already past.
+    // before), and at once for a deadline already past; the hour-long fallback sleep would
+    // time out.
+    let hour = Duration::from_secs(3600);
     let deadline = SystemTime::now() + Duration::from_millis(200);
-    tokio::time::timeout(Duration::from_secs(10), SystemClock.wait_until(deadline))
-        .await
-        .expect("the timer fired");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        SystemClock.sleep_until(deadline, hour),
+    )
+    .await
+    .expect("the timer fired");
     assert!(SystemTime::now() >= deadline);
     tokio::time::timeout(
         Duration::from_secs(10),
-        SystemClock.wait_until(SystemTime::UNIX_EPOCH),
+        SystemClock.sleep_until(SystemTime::UNIX_EPOCH, hour),
     )
     .await
     .expect("a past deadline fires at once");

@@ -142,6 +142,20 @@ fn raw(socket: &std::path::Path, bytes: &[u8]) -> String {
         .to_owned()
 }
 
+/// The control socket's header timeout (`control::HEADER_TIMEOUT`).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until the server closes `conn`; returns what it sent before closing.
+fn read_until_closed(conn: &mut UnixStream, limit: Duration) -> String {
+    conn.set_read_timeout(Some(limit)).unwrap();
+    let mut reply = Vec::new();
+    match conn.read_to_end(&mut reply) {
+        Ok(_) => String::from_utf8_lossy(&reply).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => String::new(),
+        Err(e) => panic!("the connection was not closed within {limit:?}: {e}"),
+    }
+}
+
 #[test]
 fn malformed_requests_get_4xx_and_never_stall_the_daemon() {
     let moto = Moto::start();
@@ -151,33 +165,52 @@ fn malformed_requests_get_4xx_and_never_stall_the_daemon() {
     daemon.wait_state("calm", "fresh", Duration::from_secs(30));
     let sock = daemon.socket().to_owned();
 
-    // A slowloris client that never finishes its headers holds only its own connection.
+    // Slowloris clients that never finish their headers (or never start them) hold only
+    // their own connections, and only until the header timeout.
+    let opened = Instant::now();
     let mut slow = UnixStream::connect(&sock).expect("connect");
     slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .unwrap();
+    let mut silent = UnixStream::connect(&sock).expect("connect");
 
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("unknown path", b"GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
-        ("wrong method", b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("unknown path", " 404 ", b"GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+        ("wrong method", " 405 ", b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
         (
             "bad JSON",
+            " 400 ",
             b"POST /v1/refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{not json".to_vec(),
         ),
-        ("garbage", b"\x16\x03\x01 this is not HTTP\r\n\r\n".to_vec()),
-        ("oversized headers", {
+        (
+            "an array for prune",
+            " 400 ",
+            b"POST /v1/prune HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]".to_vec(),
+        ),
+        (
+            "a misspelt prune option",
+            " 400 ",
+            b"POST /v1/prune HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\nConnection: close\r\n\r\n{\"dryrun\": true}".to_vec(),
+        ),
+        (
+            "a wrong type for refresh",
+            " 400 ",
+            b"POST /v1/refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"profiles\": \"a\"}".to_vec(),
+        ),
+        ("garbage", " 400 ", b"\x16\x03\x01 this is not HTTP\r\n\r\n".to_vec()),
+        ("oversized headers", " 431 ", {
             let mut v = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
             v.extend(std::iter::repeat_n(b'a', 200_000));
             v.extend(b"\r\n\r\n");
             v
         }),
-        ("unknown profile", b"GET /v1/profiles/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+        ("unknown profile", " 404 ", b"GET /v1/profiles/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
     ];
-    for (what, bytes) in cases {
+    for (what, expected, bytes) in cases {
         let t = Instant::now();
         let status = raw(&sock, &bytes);
         assert!(
-            status.is_empty() || status.contains(" 4"),
-            "{what}: got {status:?}"
+            status.starts_with("HTTP/1.1") && status.contains(expected),
+            "{what}: expected{expected}got {status:?}"
         );
         assert!(
             t.elapsed() < Duration::from_secs(12),
@@ -193,5 +226,98 @@ fn malformed_requests_get_4xx_and_never_stall_the_daemon() {
             t.elapsed()
         );
     }
-    drop(slow);
+
+    // Both slow connections are closed once the header timeout has passed.
+    for (what, conn) in [("half a request", &mut slow), ("nothing", &mut silent)] {
+        let left = (HEADER_TIMEOUT + Duration::from_secs(15)).saturating_sub(opened.elapsed());
+        let reply = read_until_closed(conn, left.max(Duration::from_secs(1)));
+        assert!(
+            opened.elapsed() >= HEADER_TIMEOUT,
+            "a client sending {what} was dropped before the header timeout ({:?}): {reply:?}",
+            opened.elapsed()
+        );
+        assert!(!reply.contains(" 200 "), "{what}: {reply:?}");
+    }
+    assert_eq!(daemon.get("/healthz").status, 200);
+}
+
+/// The container endpoint listens on TCP loopback, where any local user can connect: it serves
+/// at most 64 connections at once (more get a 503 at once, not a hang), and drops one that has
+/// not sent its request headers within the header timeout, so slow clients cannot lock it up.
+#[test]
+fn container_endpoint_caps_connections_and_drops_slow_clients() {
+    use std::net::TcpStream;
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let port = crate::support::free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new("box", "BoxRole", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("box", "fresh", Duration::from_secs(30));
+    let token_file = env.socket.parent().unwrap().join("container-token");
+    let token = std::fs::read_to_string(&token_file).expect("token file");
+    env.record_secret(&token);
+    let get = || -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET /v1/container-credentials/box HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        String::from_utf8_lossy(&reply)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(get().contains(" 200 "));
+
+    let opened = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"GET /v1/container-credentials/box HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let refused = get();
+    assert!(refused.contains(" 503 "), "65th connection: {refused:?}");
+    // The control socket is not affected.
+    assert_eq!(daemon.get("/healthz").status, 200);
+
+    for conn in &mut slow {
+        conn.set_read_timeout(Some(HEADER_TIMEOUT + Duration::from_secs(15)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = conn.read_to_end(&mut rest);
+        assert!(
+            closed.is_ok()
+                || closed
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "a slow connection stayed open: {closed:?}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&rest).contains(" 200 "),
+            "a slow client was served"
+        );
+    }
+    assert!(
+        opened.elapsed() >= HEADER_TIMEOUT,
+        "slow clients dropped before the header timeout ({:?})",
+        opened.elapsed()
+    );
+    assert!(
+        get().contains(" 200 "),
+        "served again once the slow clients are gone"
+    );
+    env.assert_secrets_never_logged(&daemon);
 }

@@ -1,14 +1,19 @@
-//! Test 3: a chain — `a` assumes from `b`, `b` from the base profile — refreshes in order.
+//! Test 3: a chain — `a` assumes from `b`, `b` from the base profile — refreshes in order,
+//! and `a`'s AssumeRole is signed with `b`'s credentials (seen by a proxy in front of moto).
 
+use crate::support::fault_proxy::FaultProxy;
 use crate::support::{
-    rfc3339, show, wait_for, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_PROFILE,
+    rfc3339, show, wait_for, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_ACCESS_KEY_ID,
+    BASE_PROFILE,
 };
 use std::time::Duration;
 
 #[test]
 fn chained_profiles_are_issued_source_first() {
     let moto = Moto::start();
-    let env = TestEnv::new(&moto);
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let env = TestEnv::with_sts(&proxy.endpoint());
+    let base_key = BASE_ACCESS_KEY_ID.to_owned();
     // `a` is listed first so that file order cannot stand in for dependency order.
     env.write_config(&[
         AssumeRole::new("a", "RoleA", "b")
@@ -57,6 +62,11 @@ fn chained_profiles_are_issued_source_first() {
         env.section("b")
     });
     assert_ne!(a_keys["aws_access_key_id"], b_keys["aws_access_key_id"]);
+    // b's AssumeRole was signed with the base keys, then a's with b's new access key id.
+    assert_eq!(
+        proxy.signers("AssumeRole"),
+        [base_key.clone(), b_keys["aws_access_key_id"].clone()]
+    );
     for (profile, role, session) in [("a", "RoleA", "sess-a"), ("b", "RoleB", "sess-b")] {
         let out = env.python("caller_identity.py", &["--profile", profile], &[]);
         assert!(out.status.success(), "{}", show(&out));
@@ -93,5 +103,10 @@ fn chained_profiles_are_issued_source_first() {
         last_b < last_a,
         "after refresh, b's refresh was logged after a's"
     );
+    // The forced refresh signed a's call with b's new key, not the one it replaced.
+    let b_new = env.section("b").unwrap()["aws_access_key_id"].clone();
+    assert_ne!(b_new, b_keys["aws_access_key_id"]);
+    let signers = proxy.signers("AssumeRole");
+    assert_eq!(signers[signers.len() - 2..], [base_key, b_new]);
     env.assert_secrets_never_logged(&daemon);
 }

@@ -17,6 +17,7 @@ fn long_client(
     env: &TestEnv,
     seconds: u32,
     profile: Option<&str>,
+    bucket: &str,
     extra: &[(&str, String)],
 ) -> Child {
     let mut cmd = Command::new(ensure_venv().join("bin/python"));
@@ -25,6 +26,8 @@ fn long_client(
         &seconds.to_string(),
         "--interval",
         "1.5",
+        "--bucket",
+        bucket,
     ]);
     if let Some(p) = profile {
         cmd.args(["--profile", p]);
@@ -88,11 +91,14 @@ fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_t
     let plain_config = env.root().join("plain-config");
     write_file(&plain_config, "[default]\nregion = us-east-1\n", 0o600);
 
-    let seconds = 75; // the daemon refreshes 30 s credentials about every 20 s: 3+ cycles
+    // The daemon refreshes 30 s credentials about every 20 s: 3 refresh cycles take 60 s
+    // and show 4 access keys; the margin covers start-up and jitter.
+    let seconds = 85;
     let via_process = long_client(
         &env,
         seconds,
         Some("live-live"),
+        "via-process",
         &[
             ("AWS_CONFIG_FILE", client_config.display().to_string()),
             ("AWS_SHARED_CREDENTIALS_FILE", empty.display().to_string()),
@@ -102,6 +108,7 @@ fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_t
         &env,
         seconds,
         None,
+        "via-endpoint",
         &[
             (
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -115,20 +122,22 @@ fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_t
             ("AWS_SHARED_CREDENTIALS_FILE", empty.display().to_string()),
         ],
     );
-    let via_file = long_client(&env, seconds, Some("live"), &[]);
+    let via_file = long_client(&env, seconds, Some("live"), "via-file", &[]);
 
     let process = summary(via_process, "credential_process");
     let endpoint = summary(via_endpoint, "container endpoint");
     let file = summary(via_file, "credentials file");
+    eprintln!("delivery: credential_process {process}; container endpoint {endpoint}; file {file}");
     for (what, s) in [
         ("credential_process", &process),
         ("container endpoint", &endpoint),
     ] {
         assert_eq!(s["errors"], 0, "{what}: {s}");
         assert!(s["calls"].as_u64().unwrap() >= 30, "{what}: {s}");
+        assert!(s["s3_calls"].as_u64().unwrap() >= 60, "{what}: {s}");
         assert!(
-            s["access_keys"].as_u64().unwrap() >= 3,
-            "{what} did not follow 3 refresh cycles: {s}"
+            s["access_keys"].as_u64().unwrap() >= 4,
+            "{what} did not follow 3 refresh cycles (4 access keys): {s}"
         );
     }
     assert!(
@@ -278,5 +287,67 @@ print("ok")
     assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
     let direct: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_ne!(direct["AccessKeyId"], c["AccessKeyId"], "a new fetch");
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// A profile name that is legal in the credentials file but not in a URL path (`/`, space,
+/// `?`) is written, read back by botocore, and served by `status`, `credential-process` and
+/// the URL `credfresh env` prints for the container endpoint.
+#[test]
+fn a_name_that_needs_percent_encoding_is_served_everywhere() {
+    let name = "ml/team 1?";
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new(name, "OddRole", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state(name, "fresh", Duration::from_secs(30));
+
+    let section = wait_for(Duration::from_secs(10), "the odd section", || {
+        env.section(name)
+    });
+    let key = section["aws_access_key_id"].clone();
+    let read = env.aws(&["configure", "get", "aws_access_key_id", "--profile", name]);
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout).trim(),
+        key,
+        "{read:?}"
+    );
+
+    let status = env.cli(&["status", "--json", name]);
+    assert!(status.status.success(), "{}", crate::support::show(&status));
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["name"], name);
+
+    let out = secret_cli(&env, &["credential-process", name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).expect("credential_process JSON");
+    assert_eq!(c["AccessKeyId"].as_str(), Some(key.as_str()));
+
+    let exports = String::from_utf8_lossy(&env.cli(&["env", name]).stdout).into_owned();
+    let url = exports
+        .lines()
+        .find_map(|l| l.strip_prefix("export AWS_CONTAINER_CREDENTIALS_FULL_URI="))
+        .map(|u| u.trim_matches('\'').to_owned())
+        .unwrap_or_else(|| panic!("no URL in:\n{exports}"));
+    assert!(url.ends_with("/ml%2Fteam%201%3F"), "{url}");
+    let token_file = env.socket.parent().unwrap().join("container-token");
+    let token = std::fs::read_to_string(&token_file).expect("token file");
+    let body = Command::new("curl")
+        .args(["-sf", "-H", &format!("Authorization: {token}"), &url])
+        .output()
+        .expect("curl");
+    let reply: Value = serde_json::from_slice(&body.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body.stdout)));
+    assert_eq!(reply["AccessKeyId"].as_str(), Some(key.as_str()));
     env.assert_secrets_never_logged(&daemon);
 }

@@ -135,8 +135,13 @@ fn refused_file_is_left_alone_reported_retried_and_recovers() {
     });
     assert_eq!(fs::read_to_string(&file).unwrap(), bad);
     // The user fixes the file: the next attempt succeeds.
+    let fixed = Instant::now();
     write_file(&file, &good, 0o600);
     wait_until(T, "file_error to clear", || file_error(&daemon).is_none());
+    eprintln!(
+        "refused file: `{err}`, left untouched, written {:.1} s after the fix",
+        fixed.elapsed().as_secs_f64()
+    );
     let text = fs::read_to_string(&file).unwrap();
     assert_complete(&text, "after the fix");
     assert_eq!(ini::section(&text, "m1").unwrap()["region"], "x");
@@ -404,6 +409,12 @@ fn crashes(min_writes: u32) {
     let foreign_before = ini::without_sections(&initial_credentials(), &MANAGED);
     let writes = Arc::new(AtomicU32::new(0));
     let mut kills = 0;
+    // The file as each kill left it, for botocore, and how many kills hit a write in flight
+    // (its temp file was left behind).
+    let snapshots = env.root().join("after-kills");
+    fs::create_dir_all(&snapshots).unwrap();
+    let mut mid_write = 0;
+    let dir = env.credentials.parent().unwrap().to_owned();
     while writes.load(Ordering::Relaxed) < min_writes {
         let daemon = Daemon::start(&env);
         let stop = Arc::new(AtomicBool::new(false));
@@ -417,7 +428,11 @@ fn crashes(min_writes: u32) {
         drop(daemon);
         kills += 1;
         writes.fetch_add(done, Ordering::Relaxed);
+        if !temp_files(&dir).is_empty() {
+            mid_write += 1;
+        }
         let text = env.read_credentials();
+        fs::write(snapshots.join(format!("kill-{kills:04}")), &text).unwrap();
         if kills > 1 || done > 0 {
             assert_complete(&text, &format!("after kill #{kills}"));
         }
@@ -427,10 +442,42 @@ fn crashes(min_writes: u32) {
             "foreign bytes changed after kill #{kills}"
         );
     }
+    // botocore parses the file as every kill left it, with both managed profiles complete
+    // (the first kill may come before the first write).
+    let first_written = kills > 1 || writes.load(Ordering::Relaxed) > 0;
+    let check = r#"
+import glob, json, sys
+import botocore.configloader
+keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "x_credfresh_expiration")
+paths = sorted(glob.glob(sys.argv[1] + "/kill-*"))
+bad = []
+for i, path in enumerate(paths):
+    try:
+        config = botocore.configloader.raw_config_parse(path)
+    except Exception as e:
+        bad.append(f"{path}: {type(e).__name__}")
+        continue
+    if i > 0 or sys.argv[2] == "1":
+        for p in sys.argv[3:]:
+            if not all((config.get(p) or {}).get(k) for k in keys):
+                bad.append(f"{path}: [{p}] incomplete")
+print(json.dumps({"parsed": len(paths), "bad": bad}))
+"#;
+    let out = Command::new(ensure_venv().join("bin/python"))
+        .args(["-c", check])
+        .arg(&snapshots)
+        .arg(if first_written { "1" } else { "0" })
+        .args(MANAGED)
+        .output()
+        .expect("run python");
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    assert_eq!(parsed["parsed"], kills, "{parsed}");
+    assert_eq!(parsed["bad"], serde_json::json!([]), "{parsed}");
+
     // The next start removes what the crashes left behind.
     let daemon = Daemon::start(&env);
-    let dir = env.credentials.parent().unwrap();
-    wait_until(T, "no temp files", || temp_files(dir).is_empty());
+    wait_until(T, "no temp files", || temp_files(&dir).is_empty());
     let out = env.python(
         "torn_reader.py",
         &[
@@ -448,7 +495,7 @@ fn crashes(min_writes: u32) {
         show(&out)
     );
     eprintln!(
-        "crashes: {kills} kill -9 across {} writes; file always complete",
+        "crashes: {kills} kill -9 across {} writes, {mid_write} of them during a write (temp file left); botocore parsed the file after every kill, always complete",
         writes.load(Ordering::Relaxed)
     );
     env.assert_secrets_never_logged(&daemon);
@@ -557,6 +604,7 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         wait_until(T, "the error in the log", || {
             daemon.log().contains(expect) && daemon.log().contains("retry_in_ms")
         });
+        let fixed = Instant::now();
         fix();
         wait_until(T, "recovery", || {
             file_error(&daemon).is_none() && fs::read_to_string(&file).unwrap() != before
@@ -565,7 +613,10 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         assert_complete(&text, name);
         assert!(text.starts_with(&initial_credentials()), "{name}: {text}");
         env.record_secrets(&text);
-        eprintln!("{name}: refused with `{err}`, recovered");
+        eprintln!(
+            "{name}: refused with `{err}`, recovered {:.1} s after the fix",
+            fixed.elapsed().as_secs_f64()
+        );
     };
 
     let filler = vol.0.join("filler");
@@ -593,4 +644,119 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
         &|| prlimit_fsize(pid, "unlimited"),
     );
     env.assert_secrets_never_logged(&daemon);
+}
+
+// ---------------------------------------------------------------------------------------
+// Permission denied (a daemon that is not root)
+// ---------------------------------------------------------------------------------------
+
+const NOBODY: &str = "65534";
+
+/// `credfresh ARGS…` as uid 65534 (the daemon's uid: the socket refuses everyone else).
+fn cli_as_nobody(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let out = Command::new("setpriv")
+        .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(args)
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv credfresh");
+    env.note(
+        &format!("credfresh {} (uid {NOBODY})", args.join(" ")),
+        &out,
+    );
+    out
+}
+
+#[test]
+fn permission_denied_keeps_the_old_file_and_recovers() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: switching to uid {NOBODY} needs root (the CI container runs as root)");
+        return;
+    }
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let vol = env.root().join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    let file = vol.join("credentials");
+    write_file(&file, &initial_credentials(), 0o600);
+    config_with_file(&env, &file, &profiles());
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(env.root())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let log = fs::File::create(env.root().join("daemon.log")).unwrap();
+    let mut daemon = Command::new("setpriv")
+        .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("daemon")
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the daemon as uid 65534");
+    let daemon_log = || fs::read_to_string(env.root().join("daemon.log")).unwrap_or_default();
+    let status = || -> serde_json::Value {
+        let out = cli_as_nobody(&env, &["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let complete = || {
+        let t = fs::read_to_string(&file).unwrap();
+        MANAGED.iter().all(|m| ini::section(&t, m).is_some())
+    };
+    wait_until(T, "first write by uid 65534", complete);
+
+    let before = fs::read_to_string(&file).unwrap();
+    fs::set_permissions(&vol, fs::Permissions::from_mode(0o500)).unwrap();
+    let out = cli_as_nobody(&env, &["refresh"]);
+    assert!(
+        output_text(&out).contains("the credentials file was not updated"),
+        "{}",
+        show(&out)
+    );
+    let err = wait_for(T, "file_error", || {
+        status()["file_error"].as_str().map(str::to_owned)
+    });
+    assert!(err.contains("Permission denied"), "{err}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), before, "file changed");
+    assert!(temp_files(&vol).is_empty(), "temp file left");
+    wait_until(T, "the error in the log", || {
+        let log = daemon_log();
+        log.contains("Permission denied") && log.contains("retry_in_ms")
+    });
+
+    let fixed = Instant::now();
+    fs::set_permissions(&vol, fs::Permissions::from_mode(0o700)).unwrap();
+    wait_until(Duration::from_secs(90), "recovery", || {
+        status()["file_error"].is_null() && fs::read_to_string(&file).unwrap() != before
+    });
+    let text = fs::read_to_string(&file).unwrap();
+    assert_complete(&text, "after recovery");
+    assert!(text.starts_with(&initial_credentials()), "{text}");
+    eprintln!(
+        "permission denied: refused with `{err}`, recovered {:.1} s after the fix",
+        fixed.elapsed().as_secs_f64()
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let places = [("the daemon's log", daemon_log())];
+    let secrets: std::collections::BTreeSet<String> = ini::parse(&text)
+        .into_iter()
+        .flat_map(|(_, s)| {
+            ["aws_secret_access_key", "aws_session_token"]
+                .into_iter()
+                .filter_map(move |k| s.get(k).cloned())
+        })
+        .collect();
+    crate::support::assert_secrets_absent(&secrets, &places);
 }

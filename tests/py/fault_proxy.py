@@ -17,7 +17,9 @@ MODE is one of:
   hang                       accept the request and never answer (until the client gives up)
   close                      close the connection in the middle of the response
   garbage                    200 with a body that is not XML
-`GET /__fault` returns {"requests": total seen, "by_action": {...}, "faulted": n}.
+`GET /__fault` returns {"requests": total seen, "by_action": {...}, "faulted": n,
+"issued": [every SecretAccessKey and SessionToken in a response], "signers": [{"action",
+"key_id"} for every signed request, the key id from its Authorization header]}.
 """
 
 import argparse
@@ -33,10 +35,11 @@ import urllib.parse
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
-STATE = {"mode": "pass", "count": None, "requests": 0, "faulted": 0, "by_action": {}}
+STATE = {"mode": "pass", "count": None, "requests": 0, "faulted": 0, "by_action": {}, "issued": [], "signers": []}
 PAIR = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>.*?<Expiration>([^<]+)</Expiration>", re.S)
 CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 ACTION = re.compile(rb"Action=([A-Za-z]+)")
+SECRETS = re.compile(rb"<(?:SecretAccessKey|SessionToken)>([^<]+)</")
 
 
 def sts_error(code, message, kind="Sender"):
@@ -77,7 +80,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 req = json.loads(body or b"{}")
                 STATE["mode"] = req.get("mode", "pass")
                 STATE["count"] = req.get("count")
-            out = {k: STATE[k] for k in ("mode", "count", "requests", "faulted", "by_action")}
+            out = {k: STATE[k] for k in ("mode", "count", "requests", "faulted", "by_action", "issued", "signers")}
         self.reply(200, json.dumps(out).encode(), "application/json")
 
     def handle_any(self):
@@ -86,10 +89,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/__fault"):
             return self.control(body)
         action = ACTION.search(body)
+        signer = CREDENTIAL.search(self.headers.get("Authorization", ""))
         with LOCK:
             STATE["requests"] += 1
             name = action.group(1).decode() if action else self.command
             STATE["by_action"][name] = STATE["by_action"].get(name, 0) + 1
+            if signer:
+                STATE["signers"].append({"action": name, "key_id": signer.group(1)})
             mode = STATE["mode"]
             if mode != "pass":
                 STATE["faulted"] += 1
@@ -119,6 +125,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        with LOCK:
+            STATE["issued"].extend(v.decode() for v in SECRETS.findall(data))
         for key, when in PAIR.findall(data):
             with LOCK:
                 EXPIRATIONS[key.decode()] = datetime.datetime.fromisoformat(when.decode().replace("Z", "+00:00"))

@@ -61,9 +61,35 @@ impl FaultProxy {
         self.control("POST", &body);
     }
 
-    /// Requests seen so far: `{"requests", "faulted", "by_action": {...}}`.
+    /// Requests seen so far: `{"requests", "faulted", "by_action": {...}, "issued": [...],
+    /// "signers": [{"action", "key_id"}, ...]}`.
     pub fn stats(&self) -> Value {
         self.control("GET", "")
+    }
+
+    /// Every secret access key and session token STS issued through the proxy.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.stats()["issued"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The access key ids that signed requests for STS `action`, in order.
+    pub fn signers(&self, action: &str) -> Vec<String> {
+        self.stats()["signers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s["action"] == action)
+                    .filter_map(|s| s["key_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// How many requests the proxy has seen.
