@@ -6,7 +6,7 @@
 //! The test runs 90 s; `CREDFRESH_SOAK_SECONDS=1800 cargo test --test e2e soak -- --nocapture`
 //! is the 30-minute run recorded in RELIABILITY.md.
 
-use crate::support::{ini, rfc3339, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use crate::support::{ini, rfc3339, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
 use std::time::{Duration, Instant, SystemTime};
 
 fn rss_kib(pid: u32) -> u64 {
@@ -53,6 +53,17 @@ fn fifty_short_lived_profiles_stay_valid_with_flat_memory() {
     for n in &names {
         daemon.wait_state(n, "fresh", Duration::from_secs(60));
     }
+    // `fresh` means fetched; the writer may hold a batch for up to a second more.
+    wait_until(
+        Duration::from_secs(10),
+        "all 50 sections in the file",
+        || {
+            let sections = ini::parse(&env.read_credentials());
+            names
+                .iter()
+                .all(|n| sections.iter().any(|(name, _)| name == n))
+        },
+    );
     let pid = daemon.pid();
     let warmup_end = Instant::now() + Duration::from_secs(seconds.min(30));
     let end = Instant::now() + Duration::from_secs(seconds);
