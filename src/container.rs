@@ -7,7 +7,7 @@
 
 use crate::api::{ErrorReply, ProfileStatus};
 use crate::config::ContainerEndpoint;
-use crate::control::{lookup, spawn_connection, MAX_CONNECTIONS};
+use crate::control::{lookup, next_connection, spawn_connection, MAX_CONNECTIONS};
 use crate::scheduler::Vault;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +19,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -84,18 +83,9 @@ pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: Cance
         })
         .with_state(state);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("container endpoint accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, _)) =
+        next_connection(|| listener.accept(), &shutdown, "container endpoint").await
+    {
         let _ = stream.set_nodelay(true);
         spawn_connection(stream, &app, &connections, &shutdown, "container endpoint");
     }

@@ -206,18 +206,9 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
     let app = router(state);
     let uid = nix::unistd::getuid().as_raw();
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("control socket accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, _)) =
+        next_connection(|| listener.accept(), &shutdown, "control socket").await
+    {
         let peer = stream.peer_cred().map(|c| c.uid());
         if peer.as_ref().ok() != Some(&uid) {
             tracing::warn!(peer_uid = ?peer.ok(), "refused a control socket client of another user");
@@ -225,6 +216,31 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
             continue;
         }
         spawn_connection(stream, &app, &connections, &shutdown, "control");
+    }
+}
+
+/// The next connection `accept` yields, or `None` once `shutdown` is cancelled. A failed
+/// accept (out of file descriptors, say) is logged and tried again 100 ms later.
+pub(crate) async fn next_connection<T, F, A>(
+    mut accept: F,
+    shutdown: &CancellationToken,
+    server: &'static str,
+) -> Option<T>
+where
+    F: FnMut() -> A,
+    A: std::future::Future<Output = std::io::Result<T>>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = accept() => match accepted {
+                Ok(conn) => return Some(conn),
+                Err(e) => {
+                    tracing::warn!(server, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
     }
 }
 
