@@ -9,10 +9,10 @@ use crate::support::{
 };
 use std::time::{Duration, SystemTime};
 
-#[test]
-fn aws_profile_keeps_a_credential_process_profile_fresh() {
-    let moto = Moto::start();
-    let env = TestEnv::new(&moto);
+/// Adds `[profile legacy]` to `~/.aws/config`, whose `credential_process` is
+/// `tests/py/credential_process.py` issuing 90-minute credentials; returns the helper's state
+/// file (a counter of its runs).
+fn legacy_helper_profile(env: &TestEnv) -> std::path::PathBuf {
     let state = env.root().join("helper").join("counter");
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     let helper = format!(
@@ -28,6 +28,14 @@ fn aws_profile_keeps_a_credential_process_profile_fresh() {
         ),
         0o600,
     );
+    state
+}
+
+#[test]
+fn aws_profile_keeps_a_credential_process_profile_fresh() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let state = legacy_helper_profile(&env);
     env.write_config_text(&format!(
         "{}\n[[profile]]\nname = \"wrapped\"\nkind = \"aws_profile\"\naws_profile = \"legacy\"\n",
         env.daemon_table()
@@ -80,21 +88,7 @@ fn aws_profile_keeps_a_credential_process_profile_fresh() {
 fn assume_role_from_a_credential_process_profile() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let state = env.root().join("helper").join("counter");
-    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
-    let helper = format!(
-        "{} {} --state {} --lifetime 5400",
-        ensure_venv().join("bin/python").display(),
-        repo_root().join("tests/py/credential_process.py").display(),
-        state.display()
-    );
-    write_file(
-        &env.aws_config,
-        &format!(
-            "{AWS_CONFIG}\n[profile legacy]\ncredential_process = {helper}\nregion = us-east-1\n"
-        ),
-        0o600,
-    );
+    let state = legacy_helper_profile(&env);
     // `legacy` is not managed: the SDK's profile chain runs the helper for the base keys.
     env.write_config(&[AssumeRole::new("team", "TeamRole", "legacy")
         .duration("1h")

@@ -246,29 +246,9 @@ fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
     let opened = fake_browser(&env);
     // The first poll is told to slow down: the next one waits 5 s longer (RFC 8628 §3.5).
     fake.slow_down_next(1);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["login", "--no-browser"])
-        .env_clear()
-        .envs(env.vars())
-        .env("DISPLAY", ":0") // --no-browser wins even with a desktop
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run credfresh login");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !printed.contains("code: ") {
-        assert!(Instant::now() < deadline, "no code printed:\n{printed}");
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        printed.push_str(&line);
-    }
+    // --no-browser wins even with a desktop.
+    let login = start_login(&env, &["--no-browser"], "code: ");
+    let printed = login.printed.clone();
     assert!(
         printed.contains("https://device.sso.us-east-1.amazonaws.com/"),
         "{printed}"
@@ -284,13 +264,9 @@ fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
         (!c.is_empty()).then_some(c)
     });
     assert!(printed.contains(&codes[0]), "{printed}");
-    let out = child.wait_with_output().unwrap();
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
-    printed.push_str(&rest);
-    printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    let (code, printed) = finish_login(login);
     env.note_text("credfresh login --no-browser", &printed);
-    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert_eq!(code, Some(0), "{printed}");
     assert!(printed.contains("Refreshed sso-admin"), "{printed}");
     let polls = fake.times("CreateToken:device_code");
     assert!(polls.len() >= 2, "polled while pending");
@@ -541,8 +517,16 @@ fn fake_browser(env: &TestEnv) -> PathBuf {
     opened
 }
 
-/// Starts `credfresh login ARGS` with `DISPLAY` set; returns it once it printed the code.
-fn start_login(env: &TestEnv, args: &[&str]) -> (std::process::Child, String) {
+/// A `credfresh login` under way: its stdout is read line by line until it prints what the
+/// test waits for.
+struct Login {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    printed: String,
+}
+
+/// Starts `credfresh login ARGS` with `DISPLAY` set; returns it once it printed `until`.
+fn start_login(env: &TestEnv, args: &[&str], until: &str) -> Login {
     let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
         .arg("--config")
         .arg(&env.config)
@@ -559,22 +543,33 @@ fn start_login(env: &TestEnv, args: &[&str]) -> (std::process::Child, String) {
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut printed = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !printed.contains("Waiting for the sign-in") {
-        assert!(Instant::now() < deadline, "no code printed:\n{printed}");
+    while !printed.contains(until) {
+        assert!(
+            Instant::now() < deadline,
+            "no {until:?} printed:\n{printed}"
+        );
         let mut line = String::new();
         if stdout.read_line(&mut line).unwrap() == 0 {
             break;
         }
         printed.push_str(&line);
     }
-    child.stdout = Some(stdout.into_inner());
-    (child, printed)
+    Login {
+        child,
+        stdout,
+        printed,
+    }
 }
 
-/// Waits for the login to end; its exit code and everything it printed.
-fn finish_login(child: std::process::Child, mut printed: String) -> (Option<i32>, String) {
+/// Waits for the login to end: its exit code and everything it printed (stdout, then stderr).
+fn finish_login(login: Login) -> (Option<i32>, String) {
+    let Login {
+        child,
+        mut stdout,
+        mut printed,
+    } = login;
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut printed);
     let out = child.wait_with_output().unwrap();
-    printed.push_str(&String::from_utf8_lossy(&out.stdout));
     printed.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code(), printed)
 }
@@ -589,14 +584,18 @@ fn login_opens_the_browser_once_and_works_without_a_daemon() {
     let opened = fake_browser(&env);
 
     // No daemon runs; the user's desktop has a display.
-    let (child, printed) = start_login(&env, &[]);
-    assert!(printed.contains("browser window was opened"), "{printed}");
+    let login = start_login(&env, &[], "Waiting for the sign-in");
+    assert!(
+        login.printed.contains("browser window was opened"),
+        "{}",
+        login.printed
+    );
     wait_until(Duration::from_secs(10), "a pending poll", || {
         fake.count("CreateToken:device_code") >= 2
     });
     let codes = fake.approve_all();
     assert_eq!(codes.len(), 1);
-    let (code, printed) = finish_login(child, printed);
+    let (code, printed) = finish_login(login);
     env.note_text("credfresh login", &printed);
     assert_eq!(code, Some(0), "{printed}");
     assert!(
@@ -631,12 +630,12 @@ fn login_denied_or_timed_out_fails_with_a_clear_message() {
     fake_browser(&env);
 
     // The user clicks "Deny".
-    let (child, printed) = start_login(&env, &["--no-browser"]);
+    let login = start_login(&env, &["--no-browser"], "Waiting for the sign-in");
     wait_until(Duration::from_secs(10), "a pending poll", || {
         fake.count("CreateToken:device_code") >= 1
     });
     assert_eq!(fake.deny_all().len(), 1);
-    let (code, printed) = finish_login(child, printed);
+    let (code, printed) = finish_login(login);
     let mut all = printed.clone();
     assert_eq!(code, Some(1), "{printed}");
     assert!(
@@ -647,12 +646,12 @@ fn login_denied_or_timed_out_fails_with_a_clear_message() {
     );
 
     // Nobody confirms before the device code expires.
-    let (child, printed) = start_login(&env, &["--no-browser"]);
+    let login = start_login(&env, &["--no-browser"], "Waiting for the sign-in");
     wait_until(Duration::from_secs(10), "a pending poll", || {
         fake.count("CreateToken:device_code") >= 3
     });
     fake.expire_device_codes();
-    let (code, printed) = finish_login(child, printed);
+    let (code, printed) = finish_login(login);
     all.push_str(&printed);
     assert_eq!(code, Some(1), "{printed}");
     assert!(
