@@ -19,7 +19,7 @@ while (($#)); do
 done
 dir=$([[ "$profile" == dev ]] && echo debug || echo "$profile")
 cargo_deb="$(scripts/ensure-cargo-deb.sh)"
-if [[ "$build" == yes ]]; then cargo build --quiet --profile "$profile" --bin credfresh; fi
+if [[ "$build" == yes ]]; then cargo build --quiet --profile "$profile" --bins; fi
 bin="target/$dir/credfresh"
 mkdir -p target/assets
 "$bin" man | gzip -9n >target/assets/credfresh.1.gz

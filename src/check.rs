@@ -91,6 +91,21 @@ enum Supplier {
     Direct(Box<config::Config>),
 }
 
+/// `credfresh check` as `credfresh-check` runs it.
+pub fn command(args: crate::cli::CheckArgs) -> futures_util::future::LocalBoxFuture<'static, u8> {
+    Box::pin(async move {
+        run(
+            &args.socket,
+            &args.config_path,
+            &args.env,
+            args.profile,
+            args.bucket,
+            args.tty,
+        )
+        .await
+    })
+}
+
 /// Runs `credfresh check`; returns the exit code.
 pub async fn run(
     socket: &Path,

@@ -7,6 +7,7 @@ use crate::config::{self, Config, ProfileSource, SourceRef};
 use crate::control::{RefreshReply, RefreshRequest};
 use crate::env::Environment;
 use clap::{Parser, Subcommand};
+use futures_util::future::LocalBoxFuture;
 use hyper::{Method, StatusCode};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -181,8 +182,52 @@ Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config
     Man,
 }
 
-/// Parses the process arguments and runs the command.
+/// The program that runs `credfresh check`, installed beside `credfresh`.
+pub const CHECK_PROGRAM: &str = "credfresh-check";
+
+/// What `credfresh check` was asked to do.
+pub struct CheckArgs {
+    pub socket: PathBuf,
+    pub config_path: PathBuf,
+    pub env: Environment,
+    pub profile: Option<String>,
+    pub bucket: Option<crate::check::BucketArg>,
+    pub tty: bool,
+}
+
+/// Runs `credfresh check`. The S3 probe lives in a program of its own ([`CHECK_PROGRAM`]) so
+/// the daemon does not carry the S3 client: `credfresh` hands the command line over to it
+/// ([`exec_check`]); `credfresh-check` runs [`crate::check::command`].
+pub type CheckCommand = fn(CheckArgs) -> LocalBoxFuture<'static, u8>;
+
+/// Parses the process arguments and runs the command (`credfresh`).
 pub fn main() -> ExitCode {
+    main_with(exec_check)
+}
+
+/// Replaces this process with [`CHECK_PROGRAM`] (beside this executable, else on `PATH`),
+/// passing the same arguments; returns only when it cannot be started.
+fn exec_check(_: CheckArgs) -> LocalBoxFuture<'static, u8> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(CHECK_PROGRAM)))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from(CHECK_PROGRAM));
+    let err = std::process::Command::new(&program)
+        .arg0("credfresh")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!(
+        "credfresh: `check` runs {CHECK_PROGRAM}, which is installed beside credfresh; \
+         cannot start {}: {err}",
+        program.display()
+    );
+    Box::pin(std::future::ready(EXIT_FAILURE))
+}
+
+/// Parses the process arguments and runs the command, `check` with `check`.
+pub fn main_with(check: CheckCommand) -> ExitCode {
     let cli = Cli::parse();
     let env = Environment::from_process();
     let config_path = cli
@@ -201,11 +246,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let code = runtime.block_on(run(cli, config_path, env));
+    let code = runtime.block_on(run(cli, config_path, env, check));
     ExitCode::from(code)
 }
 
-async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
+async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckCommand) -> u8 {
     match cli.command {
         Cmd::Daemon => {
             let config = match config::load(&config_path, &env) {
@@ -258,14 +303,14 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment) -> u8 {
         }
         Cmd::Check { profile, bucket } => {
             let socket = client_socket(cli.socket, &config_path, &env);
-            crate::check::run(
-                &socket,
-                &config_path,
-                &env,
+            check(CheckArgs {
+                socket,
+                config_path,
+                env,
                 profile,
                 bucket,
-                colour_stdout(),
-            )
+                tty: colour_stdout(),
+            })
             .await
         }
         Cmd::Init { force } => crate::init::run(&config_path, &env, force),

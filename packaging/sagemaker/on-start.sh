@@ -12,6 +12,7 @@
 # Setup:
 #   1. Upload a Linux x86_64 credfresh binary (`cargo build --release`, or the .deb's binary)
 #      to S3 and set CREDFRESH_BINARY_S3 below; the execution role needs s3:GetObject on it.
+#      (`credfresh check` also needs credfresh-check beside the binary; the daemon does not.)
 #   2. Set TEAM_ROLE_ARN (its trust policy must allow the execution role) or remove that profile.
 #   3. SageMaker console > Lifecycle configurations > Notebook instance > Start notebook: paste
 #      this script; attach the configuration to the notebook instance.

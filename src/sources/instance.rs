@@ -81,7 +81,7 @@ async fn container(var: &'static str) -> Result<TempCredentials, SourceError> {
         }
     }
     let provider = EcsCredentialsProvider::builder()
-        .configure(&ProviderConfig::empty())
+        .configure(&ProviderConfig::empty().with_http_client(super::http_client()))
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(20))
         .build();
@@ -94,7 +94,7 @@ async fn container(var: &'static str) -> Result<TempCredentials, SourceError> {
 
 async fn imds(base: &str) -> Result<TempCredentials, SourceError> {
     tracing::debug!(endpoint = base, "fetching instance credentials from IMDSv2");
-    let conf = ProviderConfig::default();
+    let conf = ProviderConfig::default().with_http_client(super::http_client());
     let client = aws_config::imds::Client::builder()
         .configure(&conf)
         .max_attempts(1)

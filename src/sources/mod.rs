@@ -15,6 +15,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -82,11 +84,22 @@ pub struct AwsFetcher {
 /// timeouts; every client credfresh builds starts from these.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts())
         .no_credentials()
         .load()
         .await
+}
+
+/// A new HTTPS client (hyper 1, rustls with ring, the system's root certificates): the one the
+/// SDK would build by default, minus its larger crypto library.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 impl AwsFetcher {

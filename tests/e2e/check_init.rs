@@ -305,3 +305,31 @@ fn init_writes_a_config_that_validates_and_never_overwrites_without_force() {
     let at_xdg = xdg.join("credfresh/config.toml");
     assert_eq!(std::fs::read_to_string(&at_xdg).unwrap(), written);
 }
+
+#[test]
+fn check_without_its_program_says_what_is_missing() {
+    // A lone copy of `credfresh` (as if credfresh-check were not installed), no PATH entry.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lone = dir.path().join("credfresh");
+    std::fs::copy(env!("CARGO_BIN_EXE_credfresh"), &lone).expect("copy credfresh");
+    let out = Command::new(&lone)
+        .args(["--config", "/nonexistent/config.toml", "check"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", dir.path().join("empty"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run credfresh check");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("`check` runs credfresh-check, which is installed beside credfresh"),
+        "{text}"
+    );
+    // The other commands do not need it.
+    let out = Command::new(&lone)
+        .arg("--version")
+        .output()
+        .expect("run credfresh --version");
+    assert!(out.status.success(), "{}", show(&out));
+}

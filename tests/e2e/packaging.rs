@@ -27,6 +27,7 @@ fn deb_package_has_everything_a_user_needs() {
     let listing = String::from_utf8_lossy(&listing.stdout);
     for path in [
         "./usr/bin/credfresh",
+        "./usr/bin/credfresh-check",
         "./usr/lib/systemd/user/credfresh.service",
         "./usr/share/doc/credfresh/examples/config.example.toml",
         "./usr/share/man/man1/credfresh.1.gz",
@@ -39,12 +40,14 @@ fn deb_package_has_everything_a_user_needs() {
             "{path} missing from the .deb:\n{listing}"
         );
     }
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with("./usr/bin/credfresh")),
-        "the binary is not executable:\n{listing}"
-    );
+    for bin in ["./usr/bin/credfresh", "./usr/bin/credfresh-check"] {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with(bin)),
+            "{bin} is not executable:\n{listing}"
+        );
+    }
     let info = Command::new("dpkg-deb")
         .arg("-f")
         .arg(&deb)
@@ -70,6 +73,25 @@ fn deb_package_has_everything_a_user_needs() {
         String::from_utf8_lossy(&version.stdout).trim(),
         format!("credfresh {}", env!("CARGO_PKG_VERSION"))
     );
+    // `check` runs the packaged credfresh-check beside it (PATH holds no other).
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").expect("write config");
+    let check = Command::new(dir.path().join("usr/bin/credfresh"))
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "nope"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("run packaged credfresh check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(check.status.code(), Some(2), "{text}");
+    assert!(text.contains("no managed profile named \"nope\""), "{text}");
 }
 
 /// The TOML of `config.toml: |` in the Kubernetes manifest's ConfigMap.
