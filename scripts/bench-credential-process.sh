@@ -3,7 +3,8 @@
 # with what users run today to get the same role's credentials into a process:
 #   - boto3 resolving an assume-role profile itself (a fresh python process calling STS),
 #   - boto3 resolving a credential_process profile that calls credfresh,
-#   - `aws configure export-credentials` when the installed AWS CLI has it (v2 only).
+#   - `aws configure export-credentials` (AWS CLI v2, installed by scripts/ensure-awscli-v2.sh
+#     into target/tools) for the same role profile, and for the credential_process profile.
 # Everything runs against a local STS (moto); the figures land on stdout as a Markdown table.
 #
 #   scripts/bench-credential-process.sh            # 200 runs each, release build
@@ -65,9 +66,11 @@ pids+=($!)
 for _ in $(seq 100); do "$bin" --config "$work/config.toml" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$bin" --config "$work/config.toml" refresh >/dev/null
 
-export BENCH_RUNS="$runs" BENCH_BIN="$bin" BENCH_CONFIG="$work/config.toml" BENCH_VENV="$venv"
+aws_v2="$(scripts/ensure-awscli-v2.sh || true)"
+
+export BENCH_RUNS="$runs" BENCH_BIN="$bin" BENCH_CONFIG="$work/config.toml" BENCH_VENV="$venv" BENCH_AWS="$aws_v2"
 "$venv/bin/python" - <<'PY'
-import os, shutil, statistics, subprocess, time
+import os, statistics, subprocess, time
 
 runs = int(os.environ["BENCH_RUNS"])
 bin_, config, venv = os.environ["BENCH_BIN"], os.environ["BENCH_CONFIG"], os.environ["BENCH_VENV"]
@@ -82,12 +85,16 @@ cases = [
     ("python interpreter + `import boto3` alone (floor of the two above)",
      [py, "-c", "import boto3"]),
 ]
-aws = shutil.which("aws", path=f"{venv}/bin")
-has_export = aws and subprocess.run([aws, "configure", "export-credentials", "help"],
-                                    capture_output=True).returncode == 0
-if has_export:
-    cases.append(("aws configure export-credentials (AWS CLI)",
-                  [aws, "configure", "export-credentials", "--profile", "role-by-boto3"]))
+aws = os.environ.get("BENCH_AWS")
+if aws:
+    cases += [
+        ("aws configure export-credentials, AWS CLI v2 resolving the assume-role profile "
+         "(STS once, then its ~/.aws/cli/cache)",
+         [aws, "configure", "export-credentials", "--profile", "role-by-boto3", "--format", "process"]),
+        ("aws configure export-credentials, AWS CLI v2, credential_process profile → credfresh",
+         [aws, "configure", "export-credentials", "--profile", "via-credfresh", "--format", "process"]),
+        ("aws --version, AWS CLI v2 (its start-up alone)", [aws, "--version"]),
+    ]
 
 def measure(cmd, n):
     times = []
@@ -108,7 +115,7 @@ for name, cmd in cases:
     n = runs if "credfresh credential-process" in name else max(20, runs // 5)
     med, p90, worst = measure(cmd, n)
     print(f"| {name} | {med:.2f} | {p90:.2f} | {worst:.2f} |")
-if not has_export:
-    print("\n`aws configure export-credentials` is not available: the AWS CLI installed here is v1 "
-          "(that subcommand exists only in v2).")
+if not aws:
+    print("\n`aws configure export-credentials` is not measured: AWS CLI v2 could not be installed "
+          "(scripts/ensure-awscli-v2.sh: Linux x86_64 only).")
 PY
