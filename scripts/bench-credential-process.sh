@@ -18,6 +18,9 @@ if [[ -z "${CREDFRESH_BIN:-}" ]]; then
     CREDFRESH_BIN="$PWD/target/release/credfresh"
 fi
 bin="$(realpath "$CREDFRESH_BIN")"
+# Installed before HOME changes below (pip keeps the user's configuration and cache).
+aws_v2="$(scripts/ensure-awscli-v2.sh | tail -1 || true)"
+[[ -x "$aws_v2" ]] || aws_v2=""
 
 work="$(mktemp -d /tmp/credfresh-bench.XXXXXX)"
 pids=()
@@ -65,8 +68,6 @@ TOML
 pids+=($!)
 for _ in $(seq 100); do "$bin" --config "$work/config.toml" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$bin" --config "$work/config.toml" refresh >/dev/null
-
-aws_v2="$(scripts/ensure-awscli-v2.sh || true)"
 
 export BENCH_RUNS="$runs" BENCH_BIN="$bin" BENCH_CONFIG="$work/config.toml" BENCH_VENV="$venv" BENCH_AWS="$aws_v2"
 "$venv/bin/python" - <<'PY'

@@ -2,6 +2,7 @@
 //! journald adds its own timestamps, so none are printed when stderr is the journal.
 
 use crate::config::LogFormat;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -12,19 +13,48 @@ use tracing_subscriber::{fmt, Layer, Registry};
 pub const DEFAULT_FILTER: &str = "warn,credfresh=info";
 
 /// The filter: `--log-level` wins over `RUST_LOG`, which takes `target=level` lists such as
-/// `warn,credfresh=debug`. An empty or unparsable `RUST_LOG` gives the default.
+/// `warn,credfresh=debug`. An empty `RUST_LOG` gives the default, and so does one that is not
+/// such a list (span and field filters included), with a warning on stderr.
 fn filter(level: Option<&str>, rust_log: Option<&str>) -> Targets {
-    let wanted = match level {
-        Some(level) => format!("warn,credfresh={level}"),
-        None => rust_log
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or(DEFAULT_FILTER)
-            .to_owned(),
+    let default = || parse_targets(DEFAULT_FILTER).unwrap_or_default();
+    if let Some(level) = level {
+        return parse_targets(&format!("warn,credfresh={level}")).unwrap_or_else(default);
+    }
+    match rust_log.filter(|s| !s.trim().is_empty()) {
+        None => default(),
+        Some(spec) => parse_targets(spec).unwrap_or_else(|| {
+            eprintln!(
+                "credfresh: RUST_LOG={spec:?} is not a list of LEVEL or TARGET=LEVEL \
+                 (e.g. warn,credfresh=debug); using {DEFAULT_FILTER}"
+            );
+            default()
+        }),
+    }
+}
+
+/// `spec` as `Targets`, when every comma-separated part (trimmed, empty ones skipped) is a
+/// level, a target, or `target=level`; targets are module paths.
+fn parse_targets(spec: &str) -> Option<Targets> {
+    let parts: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let is_target = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-')
     };
-    wanted
-        .parse()
-        .or_else(|_| DEFAULT_FILTER.parse())
-        .unwrap_or_default()
+    let is_level = |l: &str| l.parse::<LevelFilter>().is_ok();
+    let valid = !parts.is_empty()
+        && parts.iter().all(|part| match part.split_once('=') {
+            Some((target, level)) => is_target(target) && is_level(level),
+            None => is_level(part) || is_target(part),
+        });
+    if !valid {
+        return None;
+    }
+    parts.join(",").parse().ok()
 }
 
 /// Installs the global subscriber. `level` (from `--log-level`) wins over `RUST_LOG`.
@@ -49,7 +79,6 @@ pub fn init(format: LogFormat, level: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracing::level_filters::LevelFilter;
     use tracing::Level;
 
     #[test]
@@ -70,8 +99,25 @@ mod tests {
     }
 
     #[test]
+    fn spaces_and_empty_parts_are_ignored() {
+        let f = filter(None, Some(" warn , credfresh=debug ,"));
+        assert!(f.would_enable("credfresh::writer", &Level::DEBUG));
+        assert!(f.would_enable("aws_config", &Level::WARN));
+        assert!(!f.would_enable("aws_config", &Level::INFO));
+    }
+
+    #[test]
     fn empty_or_bad_rust_log_gives_the_default() {
-        for bad in [None, Some(""), Some("  "), Some("credfresh=loud")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("  "),
+            Some(","),
+            Some("credfresh=loud"),
+            Some("credfresh[refresh]=debug"),
+            Some("credfresh[{profile=a}]=debug"),
+            Some("credfresh=debug=x"),
+        ] {
             let f = filter(None, bad);
             assert!(f.would_enable("credfresh", &Level::INFO), "{bad:?}");
             assert!(!f.would_enable("credfresh", &Level::DEBUG), "{bad:?}");

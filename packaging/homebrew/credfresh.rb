@@ -1,4 +1,4 @@
-# Homebrew formula for credfresh. Builds from source with cargo; installs the binary, the man
+# Homebrew formula for credfresh. Builds from source with cargo; installs both programs, the man
 # page, shell completions and the launchd agent (`brew services start credfresh`).
 class Credfresh < Formula
   desc "Keep temporary AWS credentials fresh in ~/.aws/credentials"

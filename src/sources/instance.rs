@@ -25,6 +25,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::StaticTimeSource;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::{Duration, SystemTime};
 
 const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
@@ -60,14 +61,17 @@ fn process_var(name: &str) -> Option<String> {
 }
 
 /// One attempt at the instance's or container's role credentials.
-pub(super) async fn fetch() -> Result<TempCredentials, SourceError> {
+pub(super) async fn fetch(http: SharedHttpClient) -> Result<TempCredentials, SourceError> {
     match Endpoint::from_env(process_var) {
-        Endpoint::Container(var) => container(var).await,
-        Endpoint::Imds(base) => imds(&base).await,
+        Endpoint::Container(var) => container(var, http).await,
+        Endpoint::Imds(base) => imds(&base, http).await,
     }
 }
 
-async fn container(var: &'static str) -> Result<TempCredentials, SourceError> {
+async fn container(
+    var: &'static str,
+    http: SharedHttpClient,
+) -> Result<TempCredentials, SourceError> {
     tracing::debug!(endpoint = var, "fetching container credentials");
     // The provider reads the token file too, but its error does not say which file.
     if let Some(path) = process_var(ENV_TOKEN_FILE) {
@@ -81,7 +85,7 @@ async fn container(var: &'static str) -> Result<TempCredentials, SourceError> {
         }
     }
     let provider = EcsCredentialsProvider::builder()
-        .configure(&ProviderConfig::empty().with_http_client(super::http_client()))
+        .configure(&ProviderConfig::empty().with_http_client(http))
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(20))
         .build();
@@ -92,9 +96,9 @@ async fn container(var: &'static str) -> Result<TempCredentials, SourceError> {
     temp_credentials(c, &format!("the container endpoint ({var})"))
 }
 
-async fn imds(base: &str) -> Result<TempCredentials, SourceError> {
+async fn imds(base: &str, http: SharedHttpClient) -> Result<TempCredentials, SourceError> {
     tracing::debug!(endpoint = base, "fetching instance credentials from IMDSv2");
-    let conf = ProviderConfig::default().with_http_client(super::http_client());
+    let conf = ProviderConfig::default().with_http_client(http);
     let client = aws_config::imds::Client::builder()
         .configure(&conf)
         .max_attempts(1)

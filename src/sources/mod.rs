@@ -15,7 +15,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{tls, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures_util::future::BoxFuture;
@@ -92,14 +93,21 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// A new HTTPS client (hyper 1, rustls with ring, the system's root certificates): the one the
-/// SDK would build by default, minus its larger crypto library.
+/// A new HTTPS client (hyper 1, rustls with ring, the system's root certificates), built as
+/// the SDK builds its default one, minus its larger crypto library: the SDK's timeouts, and
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment.
 pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 impl AwsFetcher {
@@ -165,7 +173,9 @@ impl Fetcher for AwsFetcher {
                     aws_profile::fetch(&sdk, &aws_profile).await
                 }
                 ProfileSource::WebIdentity(w) => web_identity::fetch(&sdk, &name, &w).await,
-                ProfileSource::Instance => instance::fetch().await,
+                ProfileSource::Instance => {
+                    instance::fetch(sdk.http_client().unwrap_or_else(http_client)).await
+                }
                 ProfileSource::Sso(s) => sso::fetch(&sdk, &sso, &name, &s).await,
             }
         })

@@ -643,6 +643,7 @@ mod tests {
     fn manager(dir: &std::path::Path, refresh_before: u64, warn_before: u64) -> TokenManager {
         let sdk = SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(crate::sources::http_client())
             .build();
         TokenManager::new(
             Arc::new(sdk),

@@ -2,8 +2,8 @@
 //! `credfresh init` from an `~/.aws/config` with role, SSO and web identity profiles.
 
 use crate::support::{
-    ensure_venv, output_text, repo_root, show, write_file, AssumeRole, Daemon, Moto, TestEnv,
-    AWS_CONFIG, BASE_PROFILE,
+    ensure_venv, output_text, repo_root, show, wait_for, write_file, AssumeRole, Daemon, Moto,
+    TestEnv, AWS_CONFIG, BASE_PROFILE,
 };
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -312,14 +312,24 @@ fn check_without_its_program_says_what_is_missing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lone = dir.path().join("credfresh");
     std::fs::copy(env!("CARGO_BIN_EXE_credfresh"), &lone).expect("copy credfresh");
-    let out = Command::new(&lone)
-        .args(["--config", "/nonexistent/config.toml", "check"])
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("PATH", dir.path().join("empty"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run credfresh check");
+    // A process another test forks while the copy is open for writing holds it open until it
+    // execs: running the copy meanwhile fails with ETXTBSY, so that is retried.
+    let out = wait_for(
+        Duration::from_secs(10),
+        "the copied credfresh to run",
+        || match Command::new(&lone)
+            .args(["--config", "/nonexistent/config.toml", "check"])
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("PATH", dir.path().join("empty"))
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(out) => Some(out),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => None,
+            Err(e) => panic!("run credfresh check: {e}"),
+        },
+    );
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = output_text(&out);
     assert!(

@@ -1,8 +1,10 @@
 //! Test 1: a profile assumed from the static-key base profile lands in the credentials file,
 //! and boto3 reading that file is the assumed role.
 
+use crate::support::fault_proxy::FaultProxy;
 use crate::support::{
-    ini, rfc3339, show, wait_for, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_PROFILE,
+    free_port, ini, rfc3339, show, wait_for, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT,
+    BASE_PROFILE,
 };
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
@@ -127,4 +129,23 @@ fn the_general_aws_endpoint_url_reaches_sts() {
     );
     assert_eq!(id["AccessKeyId"], section["aws_access_key_id"].as_str());
     env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn sts_is_reached_through_the_http_proxy_of_the_environment() {
+    // The STS endpoint is a port nobody listens on; only the proxy (HTTP_PROXY) reaches moto.
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let unreachable = format!("http://127.0.0.1:{}", free_port());
+    let env = TestEnv::with_sts(&unreachable);
+    env.write_config(&[AssumeRole::new("proxied", "ProxiedRole", BASE_PROFILE).duration("1h")]);
+    let endpoint = proxy.endpoint();
+    let daemon = Daemon::start_with(&env, &[("HTTP_PROXY", &endpoint)]);
+    daemon.wait_state("proxied", "fresh", Duration::from_secs(30));
+    let stats = proxy.stats();
+    assert!(
+        stats["proxied"].as_u64().unwrap_or(0) >= 1,
+        "no request went through the proxy: {stats}"
+    );
+    assert_eq!(stats["by_action"]["AssumeRole"], 1, "{stats}");
 }

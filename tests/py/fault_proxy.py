@@ -3,6 +3,9 @@
 
     fault_proxy.py --port PORT --upstream http://127.0.0.1:MOTO_PORT
 
+It also works as a plain-HTTP forward proxy (a client's HTTP_PROXY): absolute request URLs are
+forwarded to moto as well and counted in "proxied".
+
 Expiry: moto accepts the temporary credentials it issued forever. The proxy learns every
 AccessKeyId -> Expiration pair from the STS responses passing through it and answers requests
 signed with an expired key with 403 ExpiredToken, as AWS does.
@@ -35,7 +38,7 @@ import urllib.parse
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
-STATE = {"mode": "pass", "count": None, "requests": 0, "faulted": 0, "by_action": {}, "issued": [], "signers": []}
+STATE = {"mode": "pass", "count": None, "requests": 0, "faulted": 0, "by_action": {}, "issued": [], "signers": [], "proxied": 0}
 PAIR = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>.*?<Expiration>([^<]+)</Expiration>", re.S)
 CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 ACTION = re.compile(rb"Action=([A-Za-z]+)")
@@ -80,7 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 req = json.loads(body or b"{}")
                 STATE["mode"] = req.get("mode", "pass")
                 STATE["count"] = req.get("count")
-            out = {k: STATE[k] for k in ("mode", "count", "requests", "faulted", "by_action", "issued", "signers")}
+            out = {k: STATE[k] for k in ("mode", "count", "requests", "faulted", "by_action", "issued", "signers", "proxied")}
         self.reply(200, json.dumps(out).encode(), "application/json")
 
     def handle_any(self):
@@ -90,8 +93,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.control(body)
         action = ACTION.search(body)
         signer = CREDENTIAL.search(self.headers.get("Authorization", ""))
+        # A client using this as its HTTP_PROXY sends absolute URLs: forward them to moto too.
+        path = self.path
+        proxied = path.startswith("http://")
+        if proxied:
+            url = urllib.parse.urlsplit(path)
+            path = urllib.parse.urlunsplit(("", "", url.path or "/", url.query, ""))
         with LOCK:
             STATE["requests"] += 1
+            STATE["proxied"] += int(proxied)
             name = action.group(1).decode() if action else self.command
             STATE["by_action"][name] = STATE["by_action"].get(name, 0) + 1
             if signer:
@@ -122,7 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
         headers["Host"] = self.upstream.netloc
-        conn.request(self.command, self.path, body=body, headers=headers)
+        conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         with LOCK:
