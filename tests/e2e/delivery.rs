@@ -5,8 +5,8 @@
 
 use crate::support::fault_proxy::FaultProxy;
 use crate::support::{
-    ensure_venv, free_port, repo_root, wait_for, write_file, AssumeRole, Daemon, Moto, TestEnv,
-    BASE_PROFILE,
+    ensure_awscli_v2, ensure_venv, free_port, repo_root, show, wait_for, write_file, AssumeRole,
+    Daemon, Moto, TestEnv, AWS_CONFIG, BASE_PROFILE,
 };
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
@@ -349,5 +349,78 @@ fn a_name_that_needs_percent_encoding_is_served_everywhere() {
     let reply: Value = serde_json::from_slice(&body.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body.stdout)));
     assert_eq!(reply["AccessKeyId"].as_str(), Some(key.as_str()));
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn aws_cli_v2_reads_the_file_and_runs_credential_process() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("api", "ApiRole", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("api", "fresh", Duration::from_secs(30));
+    let section = wait_for(Duration::from_secs(10), "the api section", || {
+        env.section("api")
+    });
+    write_file(
+        &env.aws_config,
+        &format!(
+            "{AWS_CONFIG}\n[profile via-credfresh]\nregion = us-east-1\ncredential_process = {} --config {} credential-process api\n",
+            env!("CARGO_BIN_EXE_credfresh"),
+            env.config.display()
+        ),
+        0o600,
+    );
+
+    // The CLI v2 reading the file credfresh wrote, and through credential_process.
+    for profile in ["api", "via-credfresh"] {
+        let out = env.aws_v2(&["sts", "get-caller-identity", "--profile", profile]);
+        assert!(out.status.success(), "{}", show(&out));
+        let who: Value = serde_json::from_slice(&out.stdout).expect("get-caller-identity JSON");
+        assert!(
+            who["Arn"]
+                .as_str()
+                .unwrap_or("")
+                .contains("assumed-role/ApiRole/"),
+            "{profile}: {who}"
+        );
+    }
+
+    // `aws configure export-credentials` hands on the daemon's credentials (stdout carries
+    // secrets by design: only stderr goes to the transcript the leak check searches).
+    let out = Command::new(ensure_awscli_v2())
+        .args([
+            "configure",
+            "export-credentials",
+            "--profile",
+            "via-credfresh",
+        ])
+        .args(["--format", "process"])
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run aws configure export-credentials");
+    env.note_text(
+        "aws configure export-credentials (stderr)",
+        &String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).expect("export-credentials JSON");
+    assert_eq!(
+        c["AccessKeyId"].as_str(),
+        Some(section["aws_access_key_id"].as_str())
+    );
+    // The CLI writes the offset as +00:00 where credfresh writes Z: the instant is compared.
+    let expiration = c["Expiration"].as_str().unwrap_or("");
+    assert_eq!(
+        expiration.get(..19),
+        section["x_credfresh_expiration"].get(..19),
+        "{expiration}"
+    );
     env.assert_secrets_never_logged(&daemon);
 }

@@ -112,6 +112,35 @@ pub fn ensure_venv() -> &'static Path {
     })
 }
 
+/// AWS CLI v2's `aws`, installed into `target/tools` by `scripts/ensure-awscli-v2.sh` on first
+/// use (Linux x86_64); panics when it cannot be installed.
+pub fn ensure_awscli_v2() -> &'static Path {
+    static AWS: OnceLock<PathBuf> = OnceLock::new();
+    AWS.get_or_init(|| {
+        let script = repo_root().join("scripts/ensure-awscli-v2.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}):\n{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let aws = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(
+            aws.is_file(),
+            "{} printed {}",
+            script.display(),
+            aws.display()
+        );
+        aws
+    })
+}
+
 /// `PATH` for every child: the system's, with the venv's `bin` first.
 pub fn child_path() -> String {
     format!(
@@ -617,10 +646,20 @@ impl TestEnv {
 
     /// Runs the AWS CLI (v1) from the venv with the controlled environment.
     pub fn aws(&self, args: &[&str]) -> Output {
-        let out = Command::new(ensure_venv().join("bin/aws"))
+        self.run_aws(&ensure_venv().join("bin/aws"), args)
+    }
+
+    /// Runs AWS CLI v2 with the controlled environment.
+    pub fn aws_v2(&self, args: &[&str]) -> Output {
+        self.run_aws(ensure_awscli_v2(), args)
+    }
+
+    fn run_aws(&self, aws: &Path, args: &[&str]) -> Output {
+        let out = Command::new(aws)
             .args(args)
             .env_clear()
             .envs(self.vars())
+            .env("AWS_PAGER", "")
             .stdin(Stdio::null())
             .output()
             .expect("run aws");
