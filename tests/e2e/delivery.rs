@@ -156,20 +156,24 @@ fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_t
     env.assert_secrets_never_logged(&daemon);
 }
 
-/// `credfresh ARGS…` whose stdout carries secrets by design (credential-process): kept out of
-/// the transcript the leak check searches; its stderr is still searched.
+/// `credfresh ARGS…` whose stdout carries secrets by design (credential-process).
 fn secret_cli(env: &TestEnv, args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_credfresh"));
+    cmd.arg("--config").arg(&env.config).args(args);
+    secret_output(env, &mut cmd, &format!("credfresh {}", args.join(" ")))
+}
+
+/// Runs `cmd` in the test's environment. Its stdout carries secrets by design, so it is kept
+/// out of the transcript the leak check searches; its stderr is still searched.
+fn secret_output(env: &TestEnv, cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd
         .env_clear()
         .envs(env.vars())
         .stdin(Stdio::null())
         .output()
-        .expect("run credfresh");
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
     env.note_text(
-        &format!("credfresh {} (stderr)", args.join(" ")),
+        &format!("{what} (stderr)"),
         &String::from_utf8_lossy(&out.stderr),
     );
     out
@@ -386,25 +390,16 @@ fn aws_cli_v2_reads_the_file_and_runs_credential_process() {
         );
     }
 
-    // `aws configure export-credentials` hands on the daemon's credentials (stdout carries
-    // secrets by design: only stderr goes to the transcript the leak check searches).
-    let out = Command::new(ensure_awscli_v2())
-        .args([
-            "configure",
-            "export-credentials",
-            "--profile",
-            "via-credfresh",
-        ])
-        .args(["--format", "process"])
-        .env_clear()
-        .envs(env.vars())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run aws configure export-credentials");
-    env.note_text(
-        "aws configure export-credentials (stderr)",
-        &String::from_utf8_lossy(&out.stderr),
-    );
+    // `aws configure export-credentials` hands on the daemon's credentials.
+    let mut cmd = Command::new(ensure_awscli_v2());
+    cmd.args([
+        "configure",
+        "export-credentials",
+        "--profile",
+        "via-credfresh",
+    ])
+    .args(["--format", "process"]);
+    let out = secret_output(&env, &mut cmd, "aws configure export-credentials");
     assert!(
         out.status.success(),
         "{}",

@@ -81,31 +81,10 @@ pub fn repo_root() -> PathBuf {
 pub fn ensure_venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
-        let script = repo_root().join("scripts/ensure-venv.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{} failed ({}):\n{stdout}\n{stderr}",
-            script.display(),
-            out.status
-        );
-        let venv = PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .unwrap_or_else(|| panic!("{} printed no path:\n{stderr}", script.display()))
-                .trim(),
-        );
+        let venv = run_ensure_script("ensure-venv.sh");
         assert!(
             venv.join("bin/python").exists() && venv.join("bin/moto_server").exists(),
-            "{} reported {} but it has no bin/python or bin/moto_server",
-            script.display(),
+            "ensure-venv.sh reported {} but it has no bin/python or bin/moto_server",
             venv.display()
         );
         venv
@@ -117,28 +96,40 @@ pub fn ensure_venv() -> &'static Path {
 pub fn ensure_awscli_v2() -> &'static Path {
     static AWS: OnceLock<PathBuf> = OnceLock::new();
     AWS.get_or_init(|| {
-        let script = repo_root().join("scripts/ensure-awscli-v2.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}):\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let aws = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let aws = run_ensure_script("ensure-awscli-v2.sh");
         assert!(
             aws.is_file(),
-            "{} printed {}",
-            script.display(),
+            "ensure-awscli-v2.sh printed {}",
             aws.display()
         );
         aws
     })
+}
+
+/// Runs `scripts/SCRIPT`, which installs something on first use and prints its path last;
+/// panics with its output when it fails.
+fn run_ensure_script(script: &str) -> PathBuf {
+    let script = repo_root().join("scripts").join(script);
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        script.display(),
+        out.status
+    );
+    PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("{} printed no path:\n{stderr}", script.display()))
+            .trim(),
+    )
 }
 
 /// `PATH` for every child: the system's, with the venv's `bin` first.
