@@ -218,6 +218,14 @@ fn profile(name: &str, source: Option<&str>) -> Profile {
     }
 }
 
+/// `p` assuming another role: a changed profile for a reload.
+fn with_other_role(mut p: Profile) -> Profile {
+    if let ProfileSource::AssumeRole(ar) = &mut p.source {
+        ar.role_arn = "arn:aws:iam::123456789012:role/Other".into();
+    }
+    p
+}
+
 fn config(profiles: Vec<Profile>) -> Config {
     Config {
         path: "c.toml".into(),
@@ -274,6 +282,18 @@ impl Harness {
         let names = names.iter().map(|n| n.to_string()).collect();
         self.commands
             .send(Command::Refresh { names, reply })
+            .await
+            .unwrap();
+        rx.await.unwrap()
+    }
+    /// Reloads with `profiles`; the reload's summary.
+    async fn reload(&self, profiles: Vec<Profile>) -> String {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Reload {
+                config: config(profiles),
+                reply,
+            })
             .await
             .unwrap();
         rx.await.unwrap()
@@ -471,20 +491,13 @@ async fn reload_keeps_unchanged_profiles() {
     );
     advance(1).await;
     let before = h.state("a");
-    let mut changed = profile("b", None);
-    if let ProfileSource::AssumeRole(ar) = &mut changed.source {
-        ar.role_arn = "arn:aws:iam::123456789012:role/Other".into();
-    }
-    let (tx, rx) = oneshot::channel();
-    let cfg = config(vec![profile("a", None), changed, profile("new", None)]);
-    h.commands
-        .send(Command::Reload {
-            config: cfg,
-            reply: tx,
-        })
-        .await
-        .unwrap();
-    let summary = rx.await.unwrap();
+    let summary = h
+        .reload(vec![
+            profile("a", None),
+            with_other_role(profile("b", None)),
+            profile("new", None),
+        ])
+        .await;
     assert!(
         summary.contains("1 added (new), 1 changed (b), 0 removed"),
         "{summary}"
@@ -520,25 +533,14 @@ async fn reload_renews_the_dependents_of_a_changed_source() {
     );
     advance(1).await;
     let before = h.state("d");
-    let mut c = profile("c", None);
-    if let ProfileSource::AssumeRole(ar) = &mut c.source {
-        ar.role_arn = "arn:aws:iam::123456789012:role/Other".into();
-    }
-    let (tx, rx) = oneshot::channel();
-    let cfg = config(vec![
-        c,
-        profile("b", Some("c")),
-        profile("a", Some("b")),
-        profile("d", None),
-    ]);
-    h.commands
-        .send(Command::Reload {
-            config: cfg,
-            reply: tx,
-        })
-        .await
-        .unwrap();
-    let summary = rx.await.unwrap();
+    let summary = h
+        .reload(vec![
+            with_other_role(profile("c", None)),
+            profile("b", Some("c")),
+            profile("a", Some("b")),
+            profile("d", None),
+        ])
+        .await;
     assert!(
         summary.contains("0 added (none), 3 changed (c, b, a), 0 removed (none), 1 unchanged"),
         "{summary}"

@@ -18,7 +18,7 @@ pub(super) fn provider(
     region: &str,
 ) -> ProfileFileCredentialsProvider {
     let mut conf = ProviderConfig::default()
-        .with_http_client(sdk.http_client().unwrap_or_else(super::http_client))
+        .with_http_client(super::client_of(sdk))
         .with_region(Some(Region::new(region.to_owned())))
         .with_retry_config(RetryConfig::disabled());
     if let Some(timeouts) = sdk.timeout_config() {

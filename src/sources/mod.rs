@@ -110,6 +110,11 @@ pub fn http_client() -> SharedHttpClient {
     })
 }
 
+/// The HTTP client of `sdk` (every `SdkConfig` credfresh loads has one), else a new one.
+fn client_of(sdk: &SdkConfig) -> SharedHttpClient {
+    sdk.http_client().unwrap_or_else(http_client)
+}
+
 impl AwsFetcher {
     /// Loads the SDK's shared settings once; SSO tokens come from `env`'s `~/.aws/sso/cache`.
     pub async fn load(env: &Environment, daemon: &DaemonSettings) -> Self {
@@ -173,9 +178,7 @@ impl Fetcher for AwsFetcher {
                     aws_profile::fetch(&sdk, &aws_profile).await
                 }
                 ProfileSource::WebIdentity(w) => web_identity::fetch(&sdk, &name, &w).await,
-                ProfileSource::Instance => {
-                    instance::fetch(sdk.http_client().unwrap_or_else(http_client)).await
-                }
+                ProfileSource::Instance => instance::fetch(client_of(&sdk)).await,
                 ProfileSource::Sso(s) => sso::fetch(&sdk, &sso, &name, &s).await,
             }
         })

@@ -41,6 +41,13 @@ pub(crate) fn sso_profile(name: &str, role: &str) -> String {
     )
 }
 
+/// Writes the config: the daemon table and one `sso` profile, `sso-admin` (PowerUserAccess).
+pub(crate) fn write_admin_config(env: &TestEnv) {
+    let mut text = env.daemon_table();
+    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
+    env.write_config_text(&text);
+}
+
 pub(crate) fn cache_path(env: &TestEnv) -> PathBuf {
     env.home
         .join(".aws/sso/cache")
@@ -235,9 +242,7 @@ fn near_expiry_token_is_refreshed_once_for_five_profiles_and_rotated() {
 fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     let daemon = Daemon::start(&env);
     let p = daemon.wait_state("sso-admin", "login_required", Duration::from_secs(30));
     let err = p["last_error"].as_str().unwrap();
@@ -341,9 +346,7 @@ fn revoked_refresh_token_is_login_required_without_hammering_until_a_new_login()
     let env = sso_env(&fake, "http://127.0.0.1:9");
     let m = fake.mint();
     write_cache(&env, &m, Duration::from_secs(3600), true);
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     let daemon = Daemon::start(&env);
     let fresh = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
     let keys = wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
@@ -578,9 +581,7 @@ fn finish_login(login: Login) -> (Option<i32>, String) {
 fn login_opens_the_browser_once_and_works_without_a_daemon() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     let opened = fake_browser(&env);
 
     // No daemon runs; the user's desktop has a display.
@@ -624,9 +625,7 @@ fn login_opens_the_browser_once_and_works_without_a_daemon() {
 fn login_denied_or_timed_out_fails_with_a_clear_message() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     fake_browser(&env);
 
     // The user clicks "Deny".

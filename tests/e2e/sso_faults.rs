@@ -8,7 +8,8 @@
 //! another tool rotates the refresh token during a refresh.
 
 use crate::sso::{
-    cache_path, check_no_leaks, read_cache, sso_env, sso_profile, write_cache, write_cache_at,
+    cache_path, check_no_leaks, read_cache, sso_env, sso_profile, write_admin_config, write_cache,
+    write_cache_at,
 };
 use crate::support::sso::{Fault, SsoFake};
 use crate::support::{show, wait_for, Daemon, TestEnv};
@@ -33,9 +34,7 @@ fn run(case: Case) {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
     write_cache(&env, &fake.mint(), Duration::from_secs(3600), true);
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     let daemon = Daemon::start(&env);
     let fresh = daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
     let file_before = wait_for(Duration::from_secs(10), "[sso-admin] in the file", || {
@@ -420,9 +419,7 @@ fn a_stale_token_put_back_in_the_cache_is_replaced_by_the_newer_one() {
     let env = sso_env(&fake, "http://127.0.0.1:9");
     let m = fake.mint();
     write_cache(&env, &m, Duration::from_secs(3600), true);
-    let mut text = env.daemon_table();
-    text.push_str(&sso_profile("sso-admin", "PowerUserAccess"));
-    env.write_config_text(&text);
+    write_admin_config(&env);
     let daemon = Daemon::start(&env);
     daemon.wait_state("sso-admin", "fresh", Duration::from_secs(30));
 
