@@ -77,8 +77,8 @@ impl TestClock {
             waits: Default::default(),
         })
     }
-    fn elapsed(&self) -> u64 {
-        self.now().duration_since(t(0)).unwrap().as_secs()
+    fn elapsed(&self) -> Duration {
+        self.now().duration_since(t(0)).unwrap()
     }
     /// Moves the wall clock `by` ahead and says so, as the kernel does after a resume or a
     /// clock set.
@@ -122,7 +122,8 @@ impl Clock for TestClock {
 struct FakeFetcher {
     clock: Arc<TestClock>,
     lifetime: Duration,
-    calls: Mutex<Vec<(String, u64, Option<String>)>>,
+    /// (profile, when since `t(0)`, source access key id)
+    calls: Mutex<Vec<(String, Duration, Option<String>)>>,
     failing: Mutex<Vec<String>>,
     permanent: Mutex<Vec<String>>,
     /// Profiles that fail with `login_required`.
@@ -145,7 +146,14 @@ impl FakeFetcher {
             latency: Duration::from_millis(100),
         })
     }
+    /// When `name` was fetched, in whole seconds since `t(0)`.
     fn calls(&self, name: &str) -> Vec<u64> {
+        self.call_times(name)
+            .iter()
+            .map(Duration::as_secs)
+            .collect()
+    }
+    fn call_times(&self, name: &str) -> Vec<Duration> {
         let calls = self.calls.lock().unwrap();
         calls.iter().filter(|c| c.0 == name).map(|c| c.1).collect()
     }
@@ -333,7 +341,7 @@ async fn refreshes_at_two_thirds_of_short_lifetimes() {
         let gap = pair[1] - pair[0];
         assert!((18..=21).contains(&gap), "{calls:?}");
     }
-    assert_eq!(h.state("a").state, ProfileState::Fresh);
+    assert_eq!(h.settled("a").await.state, ProfileState::Fresh);
     h.shutdown.cancel();
 }
 
@@ -390,15 +398,16 @@ async fn failures_back_off_keep_credentials_and_spare_others() {
         a.expires_at,
         Some(rfc3339(t(60) + Duration::from_millis(100)))
     );
-    assert_eq!(h.state("other").state, ProfileState::Fresh);
+    assert_eq!(h.settled("other").await.state, ProfileState::Fresh);
     // Expiry passes: expired, still retrying, slower and slower.
     advance(60).await;
     assert_eq!(h.settled("a").await.state, ProfileState::Expired);
     let attempts = h.fetcher.calls("a").len();
     assert!((7..=10).contains(&attempts), "{attempts} attempts in 110 s");
-    let gaps: Vec<u64> = h
+    // Measured to the millisecond: whole seconds would round 1.3 s and 1.6 s apart to 2 and 1.
+    let gaps: Vec<Duration> = h
         .fetcher
-        .calls("a")
+        .call_times("a")
         .windows(2)
         .map(|w| w[1] - w[0])
         .collect();
@@ -408,7 +417,8 @@ async fn failures_back_off_keep_credentials_and_spare_others() {
     // Recovery.
     h.fetcher.failing.lock().unwrap().clear();
     advance(120).await;
-    let a = h.state("a");
+    // Credentials for 60 s refresh every ~40 s: settle any refresh in flight at this instant.
+    let a = h.settled("a").await;
     assert_eq!(a.state, ProfileState::Fresh);
     assert_eq!(a.last_error, None);
     h.shutdown.cancel();
