@@ -3,11 +3,12 @@
 //! on loopback only and answers only requests carrying the random token written (0600) at
 //! start-up. SDKs refresh such credentials by themselves, unlike a file read once. Any local
 //! user can connect, so it serves at most `MAX_CONNECTIONS` at once and drops a connection
-//! whose request headers take longer than `HEADER_TIMEOUT`, like the control socket.
+//! whose request headers take longer than `HEADER_TIMEOUT`, like the control socket; the
+//! warnings about refused connections and wrong tokens reach the log at most once a minute.
 
 use crate::api::{ErrorReply, ProfileStatus};
 use crate::config::ContainerEndpoint;
-use crate::control::{lookup, next_connection, spawn_connection, MAX_CONNECTIONS};
+use crate::control::{lookup, next_connection, spawn_connection, Slots, Throttle};
 use crate::scheduler::Vault;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,13 +21,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// What the endpoint serves from.
 #[derive(Clone)]
 pub struct ContainerState {
     token: Arc<str>,
+    wrong_tokens: Arc<Throttle>,
     credentials: watch::Receiver<Vault>,
     profiles: watch::Receiver<Vec<ProfileStatus>>,
 }
@@ -65,6 +67,7 @@ pub async fn bind(
         listener,
         ContainerState {
             token: token.into(),
+            wrong_tokens: Arc::default(),
             credentials,
             profiles,
         },
@@ -82,12 +85,12 @@ pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: Cance
             )
         })
         .with_state(state);
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots::new();
     while let Some((stream, _)) =
         next_connection(|| listener.accept(), &shutdown, "container endpoint").await
     {
         let _ = stream.set_nodelay(true);
-        spawn_connection(stream, &app, &connections, &shutdown, "container endpoint");
+        spawn_connection(stream, &app, &slots, &shutdown, "container endpoint");
     }
 }
 
@@ -112,7 +115,12 @@ async fn credentials(
     match given {
         None => return error(StatusCode::UNAUTHORIZED, "missing Authorization header"),
         Some(t) if !constant_time_eq(t, s.token.as_bytes()) => {
-            tracing::warn!("container endpoint refused a request with a wrong token");
+            if let Some(held_back) = s.wrong_tokens.pass() {
+                tracing::warn!(
+                    held_back,
+                    "container endpoint refused a request with a wrong token (logged at most once a minute; held_back counts the others)"
+                );
+            }
             return error(StatusCode::FORBIDDEN, "wrong authorization token");
         }
         Some(_) => {}

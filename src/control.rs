@@ -18,7 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,47 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once (by each server); more get a `503` at once. A client that
 /// holds connections open without finishing a request loses them after [`HEADER_TIMEOUT`].
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// Lets a warning about something any client can repeat at will (a refused connection, a
+/// wrong token) into the log at most once per [`Throttle::INTERVAL`], counting the ones held
+/// back, so a misbehaving client cannot flood the journal.
+#[derive(Default)]
+pub(crate) struct Throttle(std::sync::Mutex<(Option<tokio::time::Instant>, u64)>);
+
+impl Throttle {
+    pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
+
+    /// `Some(n)` if the warning may be logged now, `n` being how many were held back since
+    /// the last one; `None` if it is held back.
+    pub(crate) fn pass(&self) -> Option<u64> {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        if state.0.is_some_and(|last| now - last < Self::INTERVAL) {
+            state.1 += 1;
+            return None;
+        }
+        state.0 = Some(now);
+        Some(std::mem::take(&mut state.1))
+    }
+}
+
+/// The connections one server has open, and the throttle for warnings about refusing more.
+pub(crate) struct Slots {
+    open: Arc<Semaphore>,
+    refused: Throttle,
+}
+
+impl Slots {
+    pub(crate) fn new() -> Self {
+        Slots {
+            open: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            refused: Throttle::default(),
+        }
+    }
+}
 
 /// What the handlers need: status snapshots to read and channels to send commands on.
 #[derive(Clone)]
@@ -205,17 +246,20 @@ pub fn router(state: ControlState) -> Router {
 pub async fn serve(listener: UnixListener, state: ControlState, shutdown: CancellationToken) {
     let app = router(state);
     let uid = nix::unistd::getuid().as_raw();
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Slots::new();
+    let strangers = Throttle::default();
     while let Some((stream, _)) =
         next_connection(|| listener.accept(), &shutdown, "control socket").await
     {
         let peer = stream.peer_cred().map(|c| c.uid());
         if peer.as_ref().ok() != Some(&uid) {
-            tracing::warn!(peer_uid = ?peer.ok(), "refused a control socket client of another user");
+            if let Some(held_back) = strangers.pass() {
+                tracing::warn!(peer_uid = ?peer.ok(), held_back, "refused a control socket client of another user (logged at most once a minute; held_back counts the others)");
+            }
             tokio::spawn(refuse(stream));
             continue;
         }
-        spawn_connection(stream, &app, &connections, &shutdown, "control");
+        spawn_connection(stream, &app, &slots, &shutdown, "control");
     }
 }
 
@@ -250,17 +294,20 @@ where
 pub(crate) fn spawn_connection<S>(
     stream: S,
     app: &Router,
-    connections: &Arc<Semaphore>,
+    slots: &Slots,
     shutdown: &CancellationToken,
     server: &'static str,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(permit) = connections.clone().try_acquire_owned() else {
-        tracing::warn!(
-            server,
-            "refused a connection: {MAX_CONNECTIONS} connections are open already"
-        );
+    let Ok(permit) = slots.open.clone().try_acquire_owned() else {
+        if let Some(held_back) = slots.refused.pass() {
+            tracing::warn!(
+                server,
+                held_back,
+                "refused a connection: {MAX_CONNECTIONS} connections are open already (logged at most once a minute; held_back counts the others)"
+            );
+        }
         tokio::spawn(reply_and_close(
             stream,
             "503 Service Unavailable",
@@ -294,8 +341,15 @@ async fn refuse(stream: UnixStream) {
     .await;
 }
 
-/// Writes a complete JSON error reply without reading the request, then closes.
-async fn reply_and_close<S: AsyncWrite + Unpin>(mut stream: S, status: &str, message: &str) {
+/// Writes a complete JSON error reply without waiting for the request, shuts its side down,
+/// and reads what the client sends until the client closes (at most 64 KiB, 500 ms) before
+/// closing: a socket closed with unread data is reset, and a reset can reach the client
+/// before the reply.
+async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    status: &str,
+    message: &str,
+) {
     let body = serde_json::json!({ "error": message }).to_string();
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -303,6 +357,10 @@ async fn reply_and_close<S: AsyncWrite + Unpin>(mut stream: S, status: &str, mes
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(reply.as_bytes())).await;
     let _ = stream.shutdown().await;
+    let mut rest = (&mut stream).take(64 * 1024);
+    let mut sink = tokio::io::sink();
+    let drain = tokio::io::copy(&mut rest, &mut sink);
+    let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
 }
 
 fn error(code: StatusCode, message: String) -> Response {
@@ -534,6 +592,22 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn throttle_lets_one_warning_through_a_minute_and_counts_the_rest() {
+        let throttle = Throttle::default();
+        assert_eq!(throttle.pass(), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(throttle.pass(), None);
+        }
+        tokio::time::sleep(Throttle::INTERVAL - Duration::from_millis(1)).await;
+        assert_eq!(throttle.pass(), None);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(throttle.pass(), Some(1001));
+        assert_eq!(throttle.pass(), None);
+        tokio::time::sleep(Throttle::INTERVAL).await;
+        assert_eq!(throttle.pass(), Some(1));
+    }
 
     /// A router whose writer takes prune requests and never answers them (a write stuck on
     /// the file's lock), and the receiving end that keeps them pending.

@@ -120,7 +120,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     }
     let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
     let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
-    let _watcher = watch_config(&config.path, changes_tx);
+    let mut config_watch = ConfigWatch::new(&config.path, changes_tx);
     let sso_cache = crate::sso::cache::cache_dir(env.home());
     let mut sso_watcher = None;
     start_sso_watcher(
@@ -158,6 +158,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                     let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                     tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                     start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
+                    config_watch.follow();
                     log_reload(&reply);
                 }
                 Some(sig) => {
@@ -170,6 +171,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
                 tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                 start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
+                config_watch.follow();
                 log_reload(&outcome);
                 let _ = reply.send(outcome);
             }
@@ -181,6 +183,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, false).await;
                 tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
                 start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
+                config_watch.follow();
                 if !reply.message.is_empty() {
                     log_reload(&reply);
                 }
@@ -216,21 +219,58 @@ struct Current {
     text: String,
 }
 
+/// The config watcher, and the file the config resolved to when it was set up.
+struct ConfigWatch {
+    path: PathBuf,
+    target: Option<PathBuf>,
+    changes: mpsc::UnboundedSender<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl ConfigWatch {
+    fn new(path: &Path, changes: mpsc::UnboundedSender<()>) -> Self {
+        let target = std::fs::canonicalize(path).ok();
+        ConfigWatch {
+            _watcher: watch_config(path, target.as_deref(), changes.clone()),
+            path: path.to_owned(),
+            target,
+            changes,
+        }
+    }
+
+    /// Watches the new target after a reload found the config's symlink pointing elsewhere.
+    fn follow(&mut self) {
+        if std::fs::canonicalize(&self.path).ok() != self.target {
+            *self = ConfigWatch::new(&self.path, self.changes.clone());
+        }
+    }
+}
+
 /// Watches the config file's directory (editors and Kubernetes replace files by rename, so
-/// the file itself cannot be watched). Returns `None`, logged, when watching is unavailable:
-/// SIGHUP and `credfresh reload` still work.
+/// the file itself cannot be watched) and, when the config is a symlink into another
+/// directory (dotfiles), the directory of `target`, where it points. Returns `None`, logged,
+/// when watching is unavailable: SIGHUP and `credfresh reload` still work.
 fn watch_config(
     path: &Path,
+    target: Option<&Path>,
     changes: mpsc::UnboundedSender<()>,
 ) -> Option<notify::RecommendedWatcher> {
     let dir = path.parent()?;
-    let name = path.file_name()?.to_owned();
+    let mut names = vec![path.file_name()?.to_owned()];
+    let target_dir = target
+        .and_then(|t| Some((t.parent()?, t.file_name()?)))
+        .filter(|(d, _)| std::fs::canonicalize(dir).ok().as_deref() != Some(*d))
+        .map(|(d, name)| {
+            names.push(name.to_owned());
+            d.to_owned()
+        });
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        // The config itself, or a Kubernetes ConfigMap's `..data` symlink swap.
+        // The config itself or its target, or a Kubernetes ConfigMap's `..data` symlink swap.
         let relevant = event.paths.iter().any(|p| {
-            p.file_name()
-                .is_some_and(|n| n == name || n.to_string_lossy().starts_with(".."))
+            p.file_name().is_some_and(|n| {
+                names.iter().any(|name| name == n) || n.to_string_lossy().starts_with("..")
+            })
         });
         if relevant && !event.kind.is_access() {
             let _ = changes.send(());
@@ -245,9 +285,11 @@ fn watch_config(
             return None;
         }
     };
-    if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(dir = %dir.display(), "cannot watch the config directory ({e}); use SIGHUP or `credfresh reload`");
-        return None;
+    for dir in std::iter::once(dir).chain(target_dir.as_deref()) {
+        if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), "cannot watch the config directory ({e}); use SIGHUP or `credfresh reload`");
+            return None;
+        }
     }
     Some(watcher)
 }

@@ -69,13 +69,18 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
+Type=notify
+NotifyAccess=main
 User=$NOTEBOOK_USER
 Environment=HOME=$USER_HOME
 Environment=AWS_REGION=$(curl -fsS -X PUT -H 'x-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token | xargs -I{} curl -fsS -H 'x-aws-ec2-metadata-token: {}' http://169.254.169.254/latest/meta-data/placement/region)
 ExecStart=/usr/local/bin/credfresh --config $CONFIG daemon
 ExecReload=/bin/kill -HUP \$MAINPID
-Restart=always
+Restart=on-failure
 RestartSec=5
+# Exit 2 is a config error (credfresh validate says what to change): not retried in a loop.
+RestartPreventExitStatus=2
+WatchdogSec=90s
 
 [Install]
 WantedBy=multi-user.target

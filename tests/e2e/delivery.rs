@@ -239,7 +239,11 @@ fn credentials_endpoint_metrics_and_direct_fetch() {
         String::from_utf8_lossy(&cmd.output().expect("curl").stdout).into_owned()
     };
     assert_eq!(curl(None), "401");
-    assert_eq!(curl(Some("wrong")), "403");
+    for _ in 0..5 {
+        assert_eq!(curl(Some("wrong")), "403");
+    }
+    let warnings = daemon.log().matches("wrong token").count();
+    assert_eq!(warnings, 1, "one warning a minute: {}", daemon.log());
     assert_eq!(curl(Some(&token)), "200");
 
     // /metrics parses with the Prometheus project's own parser.

@@ -146,6 +146,53 @@ fn config_file_changes_apply_without_a_signal_and_bad_ones_are_reported() {
     });
 }
 
+/// A config that is a symlink into another directory (a dotfiles repository): saving the
+/// file it points to is noticed as well as replacing the link.
+#[test]
+fn a_symlinked_config_is_watched_where_it_points() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let first = AssumeRole::new("first", "FirstRole", BASE_PROFILE).duration("1h");
+    env.write_config(std::slice::from_ref(&first));
+    let dotfiles = env.home.join("dotfiles");
+    std::fs::create_dir(&dotfiles).expect("dotfiles dir");
+    let target = dotfiles.join("credfresh.toml");
+    std::fs::rename(&env.config, &target).expect("move config");
+    std::os::unix::fs::symlink(&target, &env.config).expect("symlink config");
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("first", "fresh", Duration::from_secs(30));
+
+    // An editor saves the target in its own directory.
+    let second = AssumeRole::new("second", "SecondRole", BASE_PROFILE).duration("1h");
+    env.write_config(&[first.clone(), second]);
+    assert!(env.config.is_symlink(), "the link stays");
+    daemon.wait_state("second", "fresh", Duration::from_secs(30));
+
+    // The link itself is pointed at another file (first and second), after the target has
+    // dropped second.
+    let other = dotfiles.join("credfresh-work.toml");
+    std::fs::copy(&target, &other).expect("copy config");
+    env.write_config(std::slice::from_ref(&first));
+    wait_until(Duration::from_secs(10), "second removed", || {
+        daemon.profile("second").is_none()
+    });
+    let link = env.config.with_extension("toml.link");
+    std::os::unix::fs::symlink(&other, &link).expect("new link");
+    std::fs::rename(&link, &env.config).expect("swap link");
+    wait_until(
+        Duration::from_secs(10),
+        "second back after the link swap",
+        || daemon.profile("second").is_some(),
+    );
+    // Saving the new target is noticed as well.
+    env.write_config(&[first]);
+    wait_until(
+        Duration::from_secs(10),
+        "second removed from the new target",
+        || daemon.profile("second").is_none(),
+    );
+}
+
 /// The values of every `key=` line of the unit, comments skipped.
 fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
     unit.lines()
@@ -233,6 +280,58 @@ fn systemd_unit_verifies() {
     assert!(
         stderr.trim().is_empty(),
         "systemd-analyze verify warned:\n{stderr}"
+    );
+}
+
+/// The system unit the SageMaker lifecycle script installs restarts like the user unit and
+/// passes `systemd-analyze verify`.
+#[test]
+fn sagemaker_unit_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().display().to_string();
+    let script = std::fs::read_to_string(repo_root().join("packaging/sagemaker/on-start.sh"))
+        .expect("read on-start.sh");
+    let body: Vec<&str> = script
+        .lines()
+        .skip_while(|l| *l != "cat >/etc/systemd/system/credfresh.service <<UNIT")
+        .skip(1)
+        .take_while(|l| *l != "UNIT")
+        .collect();
+    assert!(!body.is_empty(), "no unit here-document in on-start.sh");
+    // What the shell does with the here-document, with this machine's values.
+    let unit: String = body
+        .iter()
+        .map(|l| match l.strip_prefix("Environment=AWS_REGION=") {
+            Some(_) => "Environment=AWS_REGION=us-east-1".to_owned(),
+            None => l
+                .replace("$NOTEBOOK_USER", "root")
+                .replace("$USER_HOME", &home)
+                .replace("$CONFIG", &format!("{home}/config.toml"))
+                .replace("\\$MAINPID", "$MAINPID")
+                .replace("/usr/local/bin/credfresh", env!("CARGO_BIN_EXE_credfresh")),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert!(
+        !unit.replace("$MAINPID", "").contains('$'),
+        "a variable left: {unit}"
+    );
+    assert_eq!(unit_values(&unit, "Type"), ["notify"]);
+    assert_eq!(unit_values(&unit, "Restart"), ["on-failure"]);
+    assert_eq!(unit_values(&unit, "RestartPreventExitStatus"), ["2"]);
+    assert_eq!(unit_values(&unit, "WatchdogSec").len(), 1);
+
+    let path = dir.path().join("credfresh.service");
+    std::fs::write(&path, &unit).expect("write unit");
+    let out = Command::new(systemd_analyze())
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("run systemd-analyze");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify:\n{stderr}\n{unit}"
     );
 }
 

@@ -526,11 +526,13 @@ impl TestEnv {
         text
     }
 
-    /// Writes `text` as the config file (atomically, so a daemon never reads half of it).
+    /// Writes `text` as the config file (atomically, so a daemon never reads half of it; a
+    /// symlinked config is written where it points, as editors do).
     pub fn write_config_text(&self, text: &str) {
-        let tmp = self.config.with_extension("toml.tmp");
+        let target = fs::canonicalize(&self.config).unwrap_or_else(|_| self.config.clone());
+        let tmp = target.with_extension("toml.tmp");
         write_file(&tmp, text, 0o600);
-        fs::rename(&tmp, &self.config).expect("replace config");
+        fs::rename(&tmp, &target).expect("replace config");
     }
 
     /// The environment every child gets (after `env_clear`).
