@@ -184,6 +184,9 @@ Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config
 
 /// The program that runs `credfresh check`, installed beside `credfresh`.
 pub const CHECK_PROGRAM: &str = "credfresh-check";
+/// Set for [`CHECK_PROGRAM`] to the version of the `credfresh` that runs it: one found on
+/// `PATH` may come from another release, and refuses to run then.
+pub const CHECK_VERSION_VAR: &str = "CREDFRESH_CHECK_FOR";
 
 /// What `credfresh check` was asked to do.
 pub struct CheckArgs {
@@ -216,6 +219,7 @@ fn exec_check(_: CheckArgs) -> LocalBoxFuture<'static, u8> {
     let program = beside.unwrap_or_else(|| PathBuf::from(CHECK_PROGRAM));
     let err = std::process::Command::new(&program)
         .arg0("credfresh")
+        .env(CHECK_VERSION_VAR, env!("CARGO_PKG_VERSION"))
         .args(std::env::args_os().skip(1))
         .exec();
     eprintln!(

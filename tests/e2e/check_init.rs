@@ -5,6 +5,7 @@ use crate::support::{
     ensure_venv, output_text, repo_root, show, wait_for, write_file, AssumeRole, Daemon, Moto,
     TestEnv, AWS_CONFIG, BASE_PROFILE,
 };
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -342,4 +343,44 @@ fn check_without_its_program_says_what_is_missing() {
         .output()
         .expect("run credfresh --version");
     assert!(out.status.success(), "{}", show(&out));
+
+    // One found on PATH is told which credfresh runs it...
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    let stand_in = bin.join("credfresh-check");
+    std::fs::write(
+        &stand_in,
+        "#!/bin/sh\necho \"for $CREDFRESH_CHECK_FOR: $*\"\n",
+    )
+    .expect("write stand-in");
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // (ETXTBSY as above, here from exec of the freshly written stand-in.)
+    let out = wait_for(Duration::from_secs(10), "the stand-in to run", || {
+        let out = Command::new(&lone)
+            .args(["check", "team"])
+            .env("PATH", &bin)
+            .output()
+            .expect("run credfresh check");
+        let busy = String::from_utf8_lossy(&out.stderr).contains("Text file busy");
+        (!busy).then_some(out)
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("for {}: check team\n", env!("CARGO_PKG_VERSION")),
+        "{}",
+        show(&out)
+    );
+    // ...and refuses to run for another version.
+    let out = Command::new(env!("CARGO_BIN_EXE_credfresh-check"))
+        .args(["check", "team"])
+        .env("CREDFRESH_CHECK_FOR", "0.0.1")
+        .output()
+        .expect("run credfresh-check");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out)
+            .contains("but this credfresh is 0.0.1; install both programs from the same release"),
+        "{}",
+        show(&out)
+    );
 }
