@@ -95,12 +95,12 @@ enum Supplier {
 pub fn command(args: crate::cli::CheckArgs) -> futures_util::future::LocalBoxFuture<'static, u8> {
     Box::pin(async move {
         run(
-            &args.socket,
+            &args.socket(),
             &args.config_path,
             &args.env,
             args.profile,
             args.bucket,
-            args.tty,
+            crate::cli::colour_stdout(),
         )
         .await
     })

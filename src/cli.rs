@@ -188,14 +188,22 @@ pub const CHECK_PROGRAM: &str = "credfresh-check";
 /// `PATH` may come from another release, and refuses to run then.
 pub const CHECK_VERSION_VAR: &str = "CREDFRESH_CHECK_FOR";
 
-/// What `credfresh check` was asked to do.
+/// What `credfresh check` was asked to do. The socket is worked out (which may read the
+/// config) by the program that runs the check, not by the one that hands over to it.
 pub struct CheckArgs {
-    pub socket: PathBuf,
+    /// `--socket`, if given.
+    pub socket: Option<PathBuf>,
     pub config_path: PathBuf,
     pub env: Environment,
     pub profile: Option<String>,
     pub bucket: Option<crate::check::BucketArg>,
-    pub tty: bool,
+}
+
+impl CheckArgs {
+    /// The daemon's socket: `--socket`, else the config's, else the default.
+    pub fn socket(&self) -> PathBuf {
+        client_socket(self.socket.clone(), &self.config_path, &self.env)
+    }
 }
 
 /// Runs `credfresh check`. The S3 probe lives in a program of its own ([`CHECK_PROGRAM`]) so
@@ -306,14 +314,12 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckComma
             credential_process(&socket, &config_path, &env, &profile).await
         }
         Cmd::Check { profile, bucket } => {
-            let socket = client_socket(cli.socket, &config_path, &env);
             check(CheckArgs {
-                socket,
+                socket: cli.socket,
                 config_path,
                 env,
                 profile,
                 bucket,
-                tty: colour_stdout(),
             })
             .await
         }

@@ -118,7 +118,8 @@ async fn credentials(
             if let Some(held_back) = s.wrong_tokens.pass() {
                 tracing::warn!(
                     held_back,
-                    "container endpoint refused a request with a wrong token (logged at most once a minute; held_back counts the others)"
+                    "container endpoint refused a request with a wrong token ({})",
+                    Throttle::NOTE
                 );
             }
             return error(StatusCode::FORBIDDEN, "wrong authorization token");

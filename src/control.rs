@@ -42,6 +42,8 @@ pub(crate) struct Throttle(std::sync::Mutex<(Option<tokio::time::Instant>, u64)>
 
 impl Throttle {
     pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
+    /// Ends each throttled warning, which carries a `held_back` field.
+    pub(crate) const NOTE: &str = "logged at most once a minute; held_back counts the others";
 
     /// `Some(n)` if the warning may be logged now, `n` being how many were held back since
     /// the last one; `None` if it is held back.
@@ -254,7 +256,7 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
         let peer = stream.peer_cred().map(|c| c.uid());
         if peer.as_ref().ok() != Some(&uid) {
             if let Some(held_back) = strangers.pass() {
-                tracing::warn!(peer_uid = ?peer.ok(), held_back, "refused a control socket client of another user (logged at most once a minute; held_back counts the others)");
+                tracing::warn!(peer_uid = ?peer.ok(), held_back, "refused a control socket client of another user ({})", Throttle::NOTE);
             }
             tokio::spawn(refuse(stream));
             continue;
@@ -305,7 +307,8 @@ pub(crate) fn spawn_connection<S>(
             tracing::warn!(
                 server,
                 held_back,
-                "refused a connection: {MAX_CONNECTIONS} connections are open already (logged at most once a minute; held_back counts the others)"
+                "refused a connection: {MAX_CONNECTIONS} connections are open already ({})",
+                Throttle::NOTE
             );
         }
         tokio::spawn(reply_and_close(

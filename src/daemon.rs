@@ -152,42 +152,42 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        // A signal or request re-reads the config even when its text is unchanged (`forced`)
+        // and always logs the outcome; a change in the file is applied once it settles.
+        let (forced, requester) = tokio::select! {
             signal = signals.next() => match signal {
-                Some(SIGHUP) => {
-                    let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
-                    tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
-                    start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
-                    config_watch.follow();
-                    log_reload(&reply);
-                }
+                Some(SIGHUP) => (true, None),
                 Some(sig) => {
                     tracing::info!(signal = sig, "stopping");
                     break;
                 }
                 None => break,
             },
-            Some(reply) = reloads_rx.recv() => {
-                let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, true).await;
-                tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
-                start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
-                config_watch.follow();
-                log_reload(&outcome);
-                let _ = reply.send(outcome);
-            }
+            Some(reply) = reloads_rx.recv() => (true, Some(reply)),
             Some(()) = changes_rx.recv() => {
                 debounce = Some(tokio::time::Instant::now() + CONFIG_DEBOUNCE);
+                continue;
             }
             _ = settle => {
                 debounce = None;
-                let reply = reload(&mut current, &env, &commands_tx, &config_error_tx, false).await;
-                tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
-                start_sso_watcher(&mut sso_watcher, &current.config, &sso_cache, &commands_tx, &shutdown);
-                config_watch.follow();
-                if !reply.message.is_empty() {
-                    log_reload(&reply);
-                }
+                (false, None)
             }
+        };
+        let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, forced).await;
+        tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
+        start_sso_watcher(
+            &mut sso_watcher,
+            &current.config,
+            &sso_cache,
+            &commands_tx,
+            &shutdown,
+        );
+        config_watch.follow();
+        if forced || !outcome.message.is_empty() {
+            log_reload(&outcome);
+        }
+        if let Some(requester) = requester {
+            let _ = requester.send(outcome);
         }
     }
 

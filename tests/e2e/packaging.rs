@@ -2,7 +2,7 @@
 //! the completions; the .rpm the same; the container build context leaves out build output;
 //! the configs embedded in the Kubernetes and SageMaker examples validate.
 
-use crate::support::repo_root;
+use crate::support::{here_document, repo_root};
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -125,14 +125,8 @@ fn sagemaker_config(home: &std::path::Path) -> String {
         .find_map(|l| l.strip_prefix("TEAM_ROLE_ARN=\"${TEAM_ROLE_ARN:-"))
         .and_then(|l| l.strip_suffix("}\""))
         .expect("the script's default TEAM_ROLE_ARN");
-    let body: Vec<&str> = script
-        .lines()
-        .skip_while(|l| !l.starts_with("cat >\"$CONFIG\" <<TOML"))
-        .skip(1)
-        .take_while(|l| *l != "TOML")
-        .collect();
-    assert!(!body.is_empty(), "no TOML here-document in on-start.sh");
-    body.join("\n")
+    here_document(&script, "cat >\"$CONFIG\" <<TOML", "TOML")
+        .join("\n")
         .replace("$USER_HOME", &home.display().to_string())
         .replace("$TEAM_ROLE_ARN", role)
 }

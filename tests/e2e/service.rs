@@ -2,7 +2,8 @@
 //! change and `credfresh reload`), log levels, the systemd unit and the launchd agent.
 
 use crate::support::{
-    repo_root, show, wait_for, wait_until, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_PROFILE,
+    here_document, repo_root, show, wait_for, wait_until, AssumeRole, Daemon, Moto, TestEnv,
+    ACCOUNT, BASE_PROFILE,
 };
 use nix::sys::signal::Signal;
 use std::os::unix::net::UnixDatagram;
@@ -291,27 +292,24 @@ fn sagemaker_unit_verifies() {
     let home = dir.path().display().to_string();
     let script = std::fs::read_to_string(repo_root().join("packaging/sagemaker/on-start.sh"))
         .expect("read on-start.sh");
-    let body: Vec<&str> = script
-        .lines()
-        .skip_while(|l| *l != "cat >/etc/systemd/system/credfresh.service <<UNIT")
-        .skip(1)
-        .take_while(|l| *l != "UNIT")
-        .collect();
-    assert!(!body.is_empty(), "no unit here-document in on-start.sh");
     // What the shell does with the here-document, with this machine's values.
-    let unit: String = body
-        .iter()
-        .map(|l| match l.strip_prefix("Environment=AWS_REGION=") {
-            Some(_) => "Environment=AWS_REGION=us-east-1".to_owned(),
-            None => l
-                .replace("$NOTEBOOK_USER", "root")
-                .replace("$USER_HOME", &home)
-                .replace("$CONFIG", &format!("{home}/config.toml"))
-                .replace("\\$MAINPID", "$MAINPID")
-                .replace("/usr/local/bin/credfresh", env!("CARGO_BIN_EXE_credfresh")),
-        })
-        .map(|l| l + "\n")
-        .collect();
+    let unit: String = here_document(
+        &script,
+        "cat >/etc/systemd/system/credfresh.service <<UNIT",
+        "UNIT",
+    )
+    .iter()
+    .map(|l| match l.strip_prefix("Environment=AWS_REGION=") {
+        Some(_) => "Environment=AWS_REGION=us-east-1".to_owned(),
+        None => l
+            .replace("$NOTEBOOK_USER", "root")
+            .replace("$USER_HOME", &home)
+            .replace("$CONFIG", &format!("{home}/config.toml"))
+            .replace("\\$MAINPID", "$MAINPID")
+            .replace("/usr/local/bin/credfresh", env!("CARGO_BIN_EXE_credfresh")),
+    })
+    .map(|l| l + "\n")
+    .collect();
     assert!(
         !unit.replace("$MAINPID", "").contains('$'),
         "a variable left: {unit}"

@@ -71,6 +71,19 @@ pub const AWS_CONFIG: &str =
 // The Python venv
 // ---------------------------------------------------------------------------------------
 
+/// The lines of the shell here-document that `opener` (a whole line, e.g. `cat >f <<EOF`)
+/// starts in `script`, up to its `end` line; panics when there is none.
+pub fn here_document<'a>(script: &'a str, opener: &str, end: &str) -> Vec<&'a str> {
+    let body: Vec<&str> = script
+        .lines()
+        .skip_while(|l| *l != opener)
+        .skip(1)
+        .take_while(|l| *l != end)
+        .collect();
+    assert!(!body.is_empty(), "no here-document {opener:?}");
+    body
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
