@@ -80,6 +80,11 @@ pub struct Status {
     /// cleared by a successful reload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
+    /// The estimated offset of the local clock from AWS's, in seconds, server minus local
+    /// (positive: the local clock is behind), from the `Date` of AWS's answers; 0 until one
+    /// came or when within a second. Expiry is judged and times are reported on AWS's clock.
+    #[serde(default)]
+    pub clock_offset_seconds: i64,
     /// Every managed profile, sources before dependents.
     pub profiles: Vec<ProfileStatus>,
 }

@@ -486,6 +486,25 @@ fn render_status(body: &[u8], single: bool, colour: bool) -> Result<String, serd
         "credfresh {} (pid {}) writing {}\n",
         s.version, s.pid, s.credentials_file
     );
+    // The daemon's times are on AWS's clock: "expires in" counts from AWS's now.
+    let offset = Duration::from_secs(s.clock_offset_seconds.unsigned_abs());
+    let now = if s.clock_offset_seconds >= 0 {
+        now.checked_add(offset)
+    } else {
+        now.checked_sub(offset)
+    }
+    .unwrap_or(now);
+    if offset > crate::skew::WARN_ABOVE {
+        out.push_str(&format!(
+            "clock: the local clock is {} AWS's by {} (times below are AWS's)\n",
+            if s.clock_offset_seconds > 0 {
+                "behind"
+            } else {
+                "ahead of"
+            },
+            humantime::format_duration(offset)
+        ));
+    }
     if let Some(e) = &s.file_error {
         out.push_str(&format!("credentials file error: {e}\n"));
     }
@@ -952,6 +971,30 @@ mod tests {
             ],
             ["0s", "59s", "1m", "42m", "1h", "1h5m", "25h", "2d"]
         );
+    }
+
+    #[test]
+    fn status_counts_from_aws_clock_and_names_a_large_offset() {
+        let aws_now = SystemTime::now() - Duration::from_secs(1200);
+        let body = serde_json::json!({
+            "version": "0.1.0", "pid": 1, "started_at": rfc3339(aws_now),
+            "credentials_file": "/c", "clock_offset_seconds": -1200,
+            "profiles": [{
+                "name": "p", "kind": "assume_role", "state": "fresh",
+                "expires_at": rfc3339(aws_now + Duration::from_secs(600)),
+                "next_refresh_at": null, "last_refresh_at": null, "last_error": null,
+                "account_id": null
+            }]
+        });
+        let text = render_status(body.to_string().as_bytes(), false, false).unwrap();
+        assert!(
+            text.contains("clock: the local clock is ahead of AWS's by 20m"),
+            "{text}"
+        );
+        assert!(text.contains("in 9m") || text.contains("in 10m"), "{text}");
+        let small = body.to_string().replace("-1200", "-30");
+        let text = render_status(small.as_bytes(), false, false).unwrap();
+        assert!(!text.contains("clock:"), "{text}");
     }
 
     #[test]

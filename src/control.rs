@@ -378,17 +378,19 @@ async fn status(State(s): State<ControlState>) -> Json<Status> {
         credentials_file: s.meta.credentials_file.clone(),
         file_error: s.file_error.borrow().clone(),
         config_error: s.config_error.borrow().clone(),
+        clock_offset_seconds: crate::skew::estimate().offset_seconds(),
         profiles: s.profiles.borrow().clone(),
     })
 }
 
-/// The credentials of profile `name` in `credential_process` form, when they are valid.
+/// The credentials of profile `name` in `credential_process` form, when they are valid by
+/// the servers' clock.
 pub fn lookup(
     credentials: &watch::Receiver<Vault>,
     profiles: &watch::Receiver<Vec<ProfileStatus>>,
     name: &str,
 ) -> Result<ProcessCredentials, (StatusCode, String)> {
-    let now = std::time::SystemTime::now();
+    let now = crate::skew::now();
     if let Some(c) = credentials.borrow().get(name).filter(|c| c.valid_at(now)) {
         return Ok(ProcessCredentials::from_creds(c));
     }
@@ -420,7 +422,7 @@ async fn credentials(State(s): State<ControlState>, UrlPath(name): UrlPath<Strin
 
 async fn metrics(State(s): State<ControlState>) -> Response {
     let profiles = s.profiles.borrow().clone();
-    let body = s.metrics.render(&profiles, std::time::SystemTime::now());
+    let body = s.metrics.render(&profiles, crate::skew::now());
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -7,7 +7,7 @@ use crate::config::{self, Config};
 use crate::control::{self, ControlState, Meta};
 use crate::env::Environment;
 use crate::metrics::Metrics;
-use crate::scheduler::{Clock, Command, Scheduler, SystemClock};
+use crate::scheduler::{Clock, Command, Scheduler};
 use crate::service;
 use crate::sources::{AwsFetcher, Fetcher};
 use anyhow::Context;
@@ -37,7 +37,8 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         .await
         .with_context(|| format!("cannot listen on the control socket {}", socket.display()))?;
 
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Expiry is judged and refreshes planned by the clock of the servers that issue credentials.
+    let clock: Arc<dyn Clock> = Arc::new(crate::skew::ServerClock);
     let stale_file = config.daemon.credentials_file.clone();
     let stale = tokio::task::spawn_blocking(move || {
         crate::credentials_file::remove_stale_temp_files(&stale_file, started)

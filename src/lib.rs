@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod scheduler;
 pub mod service;
+pub mod skew;
 pub mod sources;
 pub mod sso;
 pub mod writer;

@@ -82,10 +82,12 @@ pub struct AwsFetcher {
 }
 
 /// The SDK's shared settings (region, endpoints, HTTP client) with retries off and short
-/// timeouts; every client credfresh builds starts from these.
+/// timeouts, and the time of the servers' clock ([`crate::skew`]); every client credfresh
+/// builds starts from these.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
+        .time_source(crate::skew::ServerTime)
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts())
         .no_credentials()
@@ -95,19 +97,22 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A new HTTPS client (hyper 1, rustls with ring, the system's root certificates), built as
 /// the SDK builds its default one, minus its larger crypto library: the SDK's timeouts, and
-/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment.
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment. The `Date`
+/// of every answer feeds the clock-offset estimate ([`crate::skew`]).
 pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
+    crate::skew::reading_dates(
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+            let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
 }
 
 /// The HTTP client of `sdk` (every `SdkConfig` credfresh loads has one), else a new one.

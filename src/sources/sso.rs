@@ -93,7 +93,9 @@ pub(super) async fn fetch(
                 "arn:aws:sts::{}:assumed-role/{}",
                 spec.account_id, spec.role_name
             )),
-            check_again_at: token.check_at,
+            // The token cache keeps times by the local clock, as the AWS CLI does; the
+            // scheduler plans by AWS's.
+            check_again_at: token.check_at.map(|t| crate::skew::estimate().to_server(t)),
         });
     }
 }

@@ -25,6 +25,7 @@ mod rotation;
 mod secrets;
 mod service;
 mod signals;
+mod skew;
 mod soak;
 mod sso;
 mod sso_faults;

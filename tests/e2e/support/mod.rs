@@ -119,6 +119,21 @@ pub fn ensure_awscli_v2() -> &'static Path {
     })
 }
 
+/// libfaketime's preload library, installed by `scripts/ensure-libfaketime.sh` on first use;
+/// panics when it cannot be installed.
+pub fn ensure_libfaketime() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let lib = run_ensure_script("ensure-libfaketime.sh");
+        assert!(
+            lib.is_file(),
+            "ensure-libfaketime.sh printed {}",
+            lib.display()
+        );
+        lib
+    })
+}
+
 /// Runs `scripts/SCRIPT`, which installs something on first use and prints its path last;
 /// panics with its output when it fails.
 fn run_ensure_script(script: &str) -> PathBuf {
