@@ -54,7 +54,7 @@ pub(super) async fn fetch(
                 }
                 let mut err = describe("the SSO portal", &e);
                 if matches!(code, "ForbiddenException" | "ResourceNotFoundException") {
-                    err.permanent = true;
+                    err.kind = crate::sources::FailureKind::Permanent;
                 }
                 err.message = format!(
                     "get role credentials for {} in account {} for \"{name}\": {}",

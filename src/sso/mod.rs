@@ -473,16 +473,11 @@ pub fn login_required(session: &SsoSession, why: String, ended: Option<SystemTim
         }
         _ => String::new(),
     };
-    let mut e = SourceError::permanent(
-        "login_required",
-        format!(
-            "SSO session \"{}\" needs a new login: {why}{when}; run `{}` (or `aws sso login`)",
-            session.label(),
-            session.login_command()
-        ),
-    );
-    e.login_required = true;
-    e
+    SourceError::login_required(format!(
+        "SSO session \"{}\" needs a new login: {why}{when}; run `{}` (or `aws sso login`)",
+        session.label(),
+        session.login_command()
+    ))
 }
 
 /// Warns (log, and one desktop notification) that only a new login keeps the session going
@@ -585,6 +580,7 @@ pub fn has_desktop(env: &crate::env::Environment) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::FailureKind;
 
     fn token(expires_in: i64, refresh: bool, reg_in: Option<i64>) -> CachedToken {
         // Whole seconds, as the cache file holds them.
@@ -695,14 +691,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(dir.path(), 600, 60);
         let err = m.token(&session(), None).await.err().unwrap();
-        assert!(err.login_required, "{err}");
+        assert_eq!(err.kind, FailureKind::LoginRequired, "{err}");
         assert!(
             err.message.contains("credfresh login --sso-session acme"),
             "{err}"
         );
         cache::write(&m.path(&session()), &token(-60, false, None)).unwrap();
         let err = m.token(&session(), None).await.err().unwrap();
-        assert!(err.login_required);
+        assert_eq!(err.kind, FailureKind::LoginRequired);
         assert!(err.message.contains("the access token expired at"), "{err}");
     }
 }
