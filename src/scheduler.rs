@@ -787,6 +787,7 @@ impl Scheduler {
         let removed: Vec<String> = old.iter().map(|e| e.profile.name.clone()).collect();
         self.publish_vault();
         for mut e in old {
+            self.metrics.forget(&e.profile.name);
             // No outcome will come: the profile is no longer managed.
             e.state = ProfileState::Error;
             e.in_flight = false;

@@ -254,6 +254,7 @@ struct Harness {
     commands: mpsc::Sender<Command>,
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 impl Harness {
@@ -271,6 +272,8 @@ impl Harness {
             }
         });
         let (s, status) = Scheduler::new(&config(profiles), fetcher.clone(), clock.clone(), tx);
+        let metrics = Arc::new(Metrics::new());
+        let s = s.with_metrics(metrics.clone());
         let (commands, rx) = mpsc::channel(8);
         let shutdown = CancellationToken::new();
         tokio::spawn(s.run(rx, shutdown.clone()));
@@ -281,6 +284,7 @@ impl Harness {
             commands,
             deliveries,
             shutdown,
+            metrics,
         }
     }
     async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileStatus>, Vec<String>> {
@@ -894,4 +898,21 @@ async fn refresh_in_flight_at_shutdown_is_answered() {
         out[0].last_error.as_deref(),
         Some("the daemon stopped before the refresh finished")
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_drops_the_metric_series_of_removed_profiles() {
+    let h = Harness::start(
+        vec![profile("gone", None), profile("kept", None)],
+        Duration::from_secs(3600),
+    );
+    h.fetcher.failing.lock().unwrap().push("gone".into());
+    advance(1).await;
+    let text = h.metrics.render(&[], t(0));
+    assert!(text.contains("profile=\"gone\""), "{text}");
+    h.reload(vec![profile("kept", None)]).await;
+    let text = h.metrics.render(&[], t(0));
+    assert!(!text.contains("profile=\"gone\""), "{text}");
+    assert!(text.contains("profile=\"kept\""), "{text}");
+    h.shutdown.cancel();
 }
