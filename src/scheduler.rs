@@ -162,7 +162,9 @@ pub fn backoff(failures: u32, jitter: f64) -> Duration {
 /// Requests other tasks send to the scheduler.
 pub enum Command {
     /// Refresh these profiles now (all when empty), sources before dependents; the reply
-    /// comes when every attempt has finished, or names the profiles that are not managed.
+    /// comes once every profile's outcome is known (a dependent whose source holds no valid
+    /// credentials fails at once, with its source's error), or names the profiles that are
+    /// not managed.
     Refresh {
         /// The profiles.
         names: Vec<String>,
