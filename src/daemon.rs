@@ -176,6 +176,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         };
         let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, forced).await;
         tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
+        tokens.retain_sessions(&sso_sessions(&current.config));
         start_sso_watcher(
             &mut sso_watcher,
             &current.config,
@@ -305,7 +306,7 @@ fn refresh_retries_tokens(
     tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
             if matches!(cmd, Command::Refresh { .. }) {
-                tokens.retry_now().await;
+                tokens.retry_now();
             }
             if scheduler.send(cmd).await.is_err() {
                 return;
@@ -313,6 +314,18 @@ fn refresh_retries_tokens(
         }
     });
     tx
+}
+
+/// The SSO sessions `config`'s profiles use.
+fn sso_sessions(config: &Config) -> Vec<&crate::config::SsoSession> {
+    config
+        .profiles
+        .iter()
+        .filter_map(|p| match &p.source {
+            crate::config::ProfileSource::Sso(s) => Some(&s.session),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Starts watching the SSO token cache once the config has an `sso` profile; a daemon with
@@ -493,5 +506,34 @@ fn log_reload(reply: &ReloadReply) {
         tracing::info!("{}", reply.message);
     } else {
         tracing::error!("{}", reply.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sso::tests::{hold_session, manager, session};
+
+    #[tokio::test]
+    async fn a_refresh_is_passed_on_while_a_token_refresh_is_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Arc::new(manager(dir.path(), 600, 60));
+        // A CreateToken in flight holds its session's lock for up to 30 s.
+        let _in_flight = hold_session(&tokens, &session()).await;
+        let (scheduler, mut commands) = mpsc::channel(4);
+        let forward = refresh_retries_tokens(scheduler, tokens);
+        let (reply, _) = oneshot::channel();
+        forward
+            .send(Command::Refresh {
+                names: vec![],
+                reply,
+            })
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), commands.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(Command::Refresh { .. }))),
+            "the refresh waited for the token refresh"
+        );
     }
 }

@@ -22,8 +22,73 @@ pub struct ProfileLabel {
 pub struct FailureLabels {
     /// The managed profile.
     pub profile: String,
-    /// Short reason, e.g. `AccessDenied`, `timeout`, `unreachable`.
-    pub reason: String,
+    /// Short reason, one of [`REASONS`] or [`OTHER_REASON`].
+    pub reason: &'static str,
+}
+
+/// The `reason` label values of failure counters besides [`OTHER_REASON`]: credfresh's own
+/// reasons and the AWS error codes worth telling apart. A remote service can send any error
+/// code; anything not listed is counted as `other`, so the label's values stay few.
+pub const REASONS: &[&str] = &[
+    // credfresh's own
+    "aws_profile",
+    "bad_response",
+    "bad_status",
+    "container_config",
+    "cycle",
+    "expired",
+    "imds",
+    "imds_token",
+    "login_required",
+    "no_expiry",
+    "no_role",
+    "request",
+    "source_unavailable",
+    "sso_cache",
+    "timeout",
+    "token_file",
+    "unauthorized",
+    "unknown",
+    "unknown_profile",
+    "unreachable",
+    // STS, the SSO portal and SSO-OIDC
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "ForbiddenException",
+    "IDPCommunicationError",
+    "IDPRejectedClaim",
+    "InternalFailure",
+    "InternalServerException",
+    "InvalidClientTokenId",
+    "InvalidIdentityToken",
+    "InvalidParameterValue",
+    "InvalidRequestException",
+    "MalformedPolicyDocument",
+    "RegionDisabledException",
+    "ResourceNotFoundException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "SignatureDoesNotMatch",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "UnauthorizedException",
+    "UnrecognizedClientException",
+    "ValidationError",
+];
+
+/// The `reason` label of failures whose reason is not in [`REASONS`].
+pub const OTHER_REASON: &str = "other";
+
+/// The label value for `reason`: itself when listed in [`REASONS`], else [`OTHER_REASON`].
+pub fn reason_label(reason: &str) -> &'static str {
+    REASONS
+        .iter()
+        .find(|r| **r == reason)
+        .copied()
+        .unwrap_or(OTHER_REASON)
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -103,13 +168,24 @@ impl Metrics {
         self.refreshes.get_or_create(&label(profile)).inc();
     }
 
-    /// Counts a failed attempt.
+    /// Counts a failed attempt; `reason` is counted as `other` unless it is one of [`REASONS`].
     pub fn failed(&self, profile: &str, reason: &str) {
         let l = FailureLabels {
             profile: profile.to_owned(),
-            reason: reason.to_owned(),
+            reason: reason_label(reason),
         };
         self.failures.get_or_create(&l).inc();
+    }
+
+    /// Drops the series of a profile that is no longer managed (a reload removed it).
+    pub fn forget(&self, profile: &str) {
+        self.refreshes.remove(&label(profile));
+        for reason in REASONS.iter().copied().chain([OTHER_REASON]) {
+            self.failures.remove(&FailureLabels {
+                profile: profile.to_owned(),
+                reason,
+            });
+        }
     }
 
     /// Counts a rewrite of the credentials file.
@@ -202,5 +278,46 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn reason_labels_are_a_fixed_set() {
+        let m = Metrics::new();
+        m.failed("a", "AccessDenied");
+        m.failed("a", "SomeCodeARemoteMadeUp");
+        m.failed("a", "AnotherOne");
+        let text = m.render(&[], SystemTime::UNIX_EPOCH);
+        assert!(
+            text.contains(
+                "credfresh_refresh_failures_total{profile=\"a\",reason=\"AccessDenied\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("credfresh_refresh_failures_total{profile=\"a\",reason=\"other\"} 2"),
+            "{text}"
+        );
+        assert!(!text.contains("MadeUp"), "{text}");
+    }
+
+    #[test]
+    fn forgotten_profiles_have_no_series() {
+        let m = Metrics::new();
+        for p in ["gone", "kept"] {
+            m.refreshed(p);
+            m.failed(p, "timeout");
+            m.failed(p, "SomeCodeARemoteMadeUp");
+        }
+        m.forget("gone");
+        let text = m.render(&[], SystemTime::UNIX_EPOCH);
+        assert!(!text.contains("\"gone\""), "{text}");
+        assert!(
+            text.contains("credfresh_refreshes_total{profile=\"kept\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("credfresh_refresh_failures_total{profile=\"kept\",reason=\"other\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::api::{rfc3339, ProfileState, ProfileStatus};
 use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
-use crate::sources::{Fetcher, SourceError};
+use crate::sources::{FailureKind, Fetcher, SourceError};
 use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -162,7 +162,9 @@ pub fn backoff(failures: u32, jitter: f64) -> Duration {
 /// Requests other tasks send to the scheduler.
 pub enum Command {
     /// Refresh these profiles now (all when empty), sources before dependents; the reply
-    /// comes when every attempt has finished, or names the profiles that are not managed.
+    /// comes once every profile's outcome is known (a dependent whose source holds no valid
+    /// credentials fails at once, with its source's error), or names the profiles that are
+    /// not managed.
     Refresh {
         /// The profiles.
         names: Vec<String>,
@@ -207,7 +209,9 @@ struct Entry {
     last_refresh: Option<SystemTime>,
     last_error: Option<String>,
     failures: u32,
-    waiters: Vec<oneshot::Sender<Option<ProfileStatus>>>,
+    /// Whoever asked for a refresh of this profile: every one of them is answered as soon
+    /// as the attempt's outcome is known (see [`Scheduler::answer`]).
+    waiters: Vec<oneshot::Sender<ProfileStatus>>,
 }
 
 impl Entry {
@@ -355,6 +359,27 @@ impl Scheduler {
                 () = sleep => {}
             }
         }
+        // Refreshes asked for and not finished have no outcome any more: say so.
+        for i in 0..self.entries.len() {
+            self.answer(i, Some("the daemon stopped before the refresh finished"));
+        }
+    }
+
+    /// Answers everyone waiting on entry `i` with its status now; `note`, when given, replaces
+    /// the status's `last_error` (why there is no outcome to report).
+    fn answer(&mut self, i: usize, note: Option<&str>) {
+        let e = &mut self.entries[i];
+        let waiters = std::mem::take(&mut e.waiters);
+        if waiters.is_empty() {
+            return;
+        }
+        let mut status = e.status();
+        if let Some(note) = note {
+            status.last_error = Some(note.to_owned());
+        }
+        for w in waiters {
+            let _ = w.send(status.clone());
+        }
     }
 
     fn publish(&self) {
@@ -456,7 +481,12 @@ impl Scheduler {
                     Some(s) => match s.valid_creds(now) {
                         Some(c) => Some(c.clone()),
                         None => {
-                            let login = s.state == ProfileState::LoginRequired;
+                            // A dependent of a parked source is parked with it.
+                            let kind = if s.state == ProfileState::LoginRequired {
+                                FailureKind::LoginRequired
+                            } else {
+                                FailureKind::Transient
+                            };
                             let why = match &s.last_error {
                                 Some(err) => format!(
                                     "source profile \"{src}\" has no valid credentials: {err}"
@@ -465,13 +495,24 @@ impl Scheduler {
                                     format!("source profile \"{src}\" has no valid credentials yet")
                                 }
                             };
-                            let mut err = SourceError::transient("source_unavailable", why);
-                            err.login_required = login;
+                            let err = SourceError::new(kind, "source_unavailable", why);
                             self.fail(i, now, err);
+                            // No attempt is made: the outcome is known now.
+                            self.answer(i, None);
                             continue;
                         }
                     },
-                    None => continue,
+                    // Validated configs name only managed profiles; never wait on one
+                    // that is not there.
+                    None => {
+                        let err = SourceError::permanent(
+                            "source_unavailable",
+                            format!("source profile \"{src}\" is not managed"),
+                        );
+                        self.fail(i, now, err);
+                        self.answer(i, None);
+                        continue;
+                    }
                 },
             };
             self.start(i, source);
@@ -552,7 +593,7 @@ impl Scheduler {
                 }
             }
             for w in waiters {
-                let _ = w.send(Some(status.clone()));
+                let _ = w.send(status.clone());
             }
         });
     }
@@ -603,7 +644,7 @@ impl Scheduler {
 
     fn fail(&mut self, i: usize, now: SystemTime, err: SourceError) {
         let e = &mut self.entries[i];
-        if err.login_required {
+        if err.kind == FailureKind::LoginRequired {
             // Retrying cannot help: wait for the token cache to change or a refresh command.
             if e.state != ProfileState::LoginRequired || e.last_error.as_ref() != Some(&err.message)
             {
@@ -622,13 +663,14 @@ impl Scheduler {
             return;
         }
         e.failures = e.failures.saturating_add(1);
+        let permanent = err.kind == FailureKind::Permanent;
         let mut delay = backoff(e.failures, fastrand::f64());
-        if err.permanent {
+        if permanent {
             // Retrying cannot help until someone changes a policy or the config: don't hammer.
             delay = delay.max(PERMANENT_RETRY.mul_f64(0.75 + 0.5 * fastrand::f64()));
         }
         e.next_refresh = now + delay;
-        e.state = if err.permanent {
+        e.state = if permanent {
             ProfileState::Error
         } else if e.valid_creds(now).is_some() {
             ProfileState::Retrying
@@ -675,8 +717,9 @@ impl Scheduler {
                 tokio::spawn(async move {
                     let mut out = Vec::with_capacity(pending.len());
                     for rx in pending {
-                        // A profile removed by a reload meanwhile has no outcome to report.
-                        if let Ok(Some(status)) = rx.await {
+                        // Every waiter is answered (see `answer`); a dropped one means the
+                        // scheduler itself is gone.
+                        if let Ok(status) = rx.await {
                             out.push(status);
                         }
                     }
@@ -745,9 +788,16 @@ impl Scheduler {
         }
         let removed: Vec<String> = old.iter().map(|e| e.profile.name.clone()).collect();
         self.publish_vault();
-        for e in old {
+        for mut e in old {
+            self.metrics.forget(&e.profile.name);
+            // No outcome will come: the profile is no longer managed.
+            e.state = ProfileState::Error;
+            e.in_flight = false;
+            let mut status = e.status();
+            status.last_error = Some("removed from the config by a reload".into());
+            status.next_refresh_at = None;
             for w in e.waiters {
-                let _ = w.send(None);
+                let _ = w.send(status.clone());
             }
         }
         let list = |v: &[String]| {

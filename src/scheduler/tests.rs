@@ -191,9 +191,7 @@ impl Fetcher for FakeFetcher {
                 ));
             }
             if login {
-                let mut e = SourceError::permanent("login_required", "SSO session needs a login");
-                e.login_required = true;
-                return Err(e);
+                return Err(SourceError::login_required("SSO session needs a login"));
             }
             Ok(TempCredentials {
                 access_key_id: format!("ASIA{name}{n}"),
@@ -256,6 +254,7 @@ struct Harness {
     commands: mpsc::Sender<Command>,
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 impl Harness {
@@ -273,6 +272,8 @@ impl Harness {
             }
         });
         let (s, status) = Scheduler::new(&config(profiles), fetcher.clone(), clock.clone(), tx);
+        let metrics = Arc::new(Metrics::new());
+        let s = s.with_metrics(metrics.clone());
         let (commands, rx) = mpsc::channel(8);
         let shutdown = CancellationToken::new();
         tokio::spawn(s.run(rx, shutdown.clone()));
@@ -283,6 +284,7 @@ impl Harness {
             commands,
             deliveries,
             shutdown,
+            metrics,
         }
     }
     async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileStatus>, Vec<String>> {
@@ -748,4 +750,169 @@ async fn system_clock_timer_fires_at_its_deadline() {
     )
     .await
     .expect("a past deadline fires at once");
+}
+
+/// Sends a refresh of `names` and returns where its reply will arrive.
+async fn ask_refresh(
+    h: &Harness,
+    names: &[&str],
+) -> oneshot::Receiver<Result<Vec<ProfileStatus>, Vec<String>>> {
+    let (reply, rx) = oneshot::channel();
+    let names = names.iter().map(|n| n.to_string()).collect();
+    h.commands
+        .send(Command::Refresh { names, reply })
+        .await
+        .unwrap();
+    rx
+}
+
+/// The reply to a refresh, which must come within `secs` (of the paused clock).
+async fn answered(
+    rx: oneshot::Receiver<Result<Vec<ProfileStatus>, Vec<String>>>,
+    secs: u64,
+) -> Vec<ProfileStatus> {
+    tokio::time::timeout(Duration::from_secs(secs), rx)
+        .await
+        .expect("the refresh was answered in time")
+        .expect("the scheduler replied")
+        .expect("the profiles are managed")
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_of_a_dependent_whose_source_failed_is_answered_at_once() {
+    let h = Harness::start(
+        vec![profile("src", None), profile("dep", Some("src"))],
+        Duration::from_secs(3600),
+    );
+    h.fetcher.failing.lock().unwrap().push("src".into());
+    advance(2).await;
+    assert_eq!(h.settled("src").await.state, ProfileState::Retrying);
+    // src backs off; dep fails fast without an attempt of its own, and says why.
+    let out = answered(ask_refresh(&h, &["dep"]).await, 2).await;
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].name, "dep");
+    assert_ne!(out[0].state, ProfileState::Fresh);
+    let why = out[0].last_error.clone().unwrap_or_default();
+    assert!(
+        why.contains("source profile \"src\"") && why.contains("cannot reach STS"),
+        "{why}"
+    );
+    assert!(h.fetcher.calls("dep").is_empty());
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_of_a_dependent_of_a_parked_source_is_answered_at_once() {
+    let h = Harness::start(
+        vec![sso_profile("sso"), profile("dep", Some("sso"))],
+        Duration::from_secs(3600),
+    );
+    h.fetcher.login.lock().unwrap().push("sso".into());
+    advance(2).await;
+    assert_eq!(h.settled("sso").await.state, ProfileState::LoginRequired);
+    let out = answered(ask_refresh(&h, &["dep"]).await, 2).await;
+    assert_eq!(out[0].state, ProfileState::LoginRequired);
+    assert!(
+        out[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("login"),
+        "{out:?}"
+    );
+    // Both together: the source's own attempt and the dependent's fail-fast both answer.
+    let out = answered(ask_refresh(&h, &["sso", "dep"]).await, 2).await;
+    let states: Vec<ProfileState> = out.iter().map(|p| p.state).collect();
+    assert_eq!(
+        states,
+        [ProfileState::LoginRequired, ProfileState::LoginRequired]
+    );
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_is_answered_after_success_failure_and_permanent_failure() {
+    let h = Harness::start(
+        vec![
+            profile("ok", None),
+            profile("down", None),
+            profile("denied", None),
+        ],
+        Duration::from_secs(3600),
+    );
+    advance(1).await;
+    h.fetcher.failing.lock().unwrap().push("down".into());
+    h.fetcher.permanent.lock().unwrap().push("denied".into());
+    let out = answered(ask_refresh(&h, &[]).await, 2).await;
+    let states: Vec<(&str, ProfileState)> =
+        out.iter().map(|p| (p.name.as_str(), p.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("ok", ProfileState::Fresh),
+            ("down", ProfileState::Retrying),
+            ("denied", ProfileState::Error)
+        ]
+    );
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_of_a_profile_a_reload_removes_or_changes_is_answered() {
+    let h = Harness::start(
+        vec![profile("gone", None), profile("changed", None)],
+        Duration::from_secs(3600),
+    );
+    advance(1).await;
+    let rx = ask_refresh(&h, &["gone", "changed"]).await;
+    // Both fetches are in flight (100 ms) when the reload lands.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    h.reload(vec![with_other_role(profile("changed", None))])
+        .await;
+    let out = answered(rx, 2).await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].name, "gone");
+    assert_eq!(out[0].state, ProfileState::Error);
+    assert_eq!(
+        out[0].last_error.as_deref(),
+        Some("removed from the config by a reload")
+    );
+    // The changed profile's waiter moved to its new entry and got that fetch's outcome.
+    assert_eq!(out[1].name, "changed");
+    assert_eq!(out[1].state, ProfileState::Fresh);
+    assert_eq!(h.fetcher.calls("changed").len(), 3);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_in_flight_at_shutdown_is_answered() {
+    let h = Harness::start(vec![profile("a", None)], Duration::from_secs(3600));
+    advance(1).await;
+    let rx = ask_refresh(&h, &["a"]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(h.state("a").state, ProfileState::Refreshing);
+    h.shutdown.cancel();
+    let out = answered(rx, 2).await;
+    assert_eq!(out[0].state, ProfileState::Refreshing);
+    assert_eq!(
+        out[0].last_error.as_deref(),
+        Some("the daemon stopped before the refresh finished")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_drops_the_metric_series_of_removed_profiles() {
+    let h = Harness::start(
+        vec![profile("gone", None), profile("kept", None)],
+        Duration::from_secs(3600),
+    );
+    h.fetcher.failing.lock().unwrap().push("gone".into());
+    advance(1).await;
+    let text = h.metrics.render(&[], t(0));
+    assert!(text.contains("profile=\"gone\""), "{text}");
+    h.reload(vec![profile("kept", None)]).await;
+    let text = h.metrics.render(&[], t(0));
+    assert!(!text.contains("profile=\"gone\""), "{text}");
+    assert!(text.contains("profile=\"kept\""), "{text}");
+    h.shutdown.cancel();
 }

@@ -26,6 +26,19 @@ use std::time::Duration;
 /// Region used for STS when neither the profile nor the environment names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// What a failure means for the next attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A later attempt may succeed: retried with the exponential backoff.
+    Transient,
+    /// Retrying cannot help until someone changes something (access denied, bad ARN):
+    /// retried, but slowly.
+    Permanent,
+    /// Only a human can help (a new SSO login): the scheduler stops retrying the profile
+    /// until the SSO token cache changes or a refresh is asked for.
+    LoginRequired,
+}
+
 /// Why a fetch failed, and whether trying again can help.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -34,31 +47,32 @@ pub struct SourceError {
     pub message: String,
     /// Short machine-readable reason, e.g. `AccessDenied`, `timeout`, `unreachable`.
     pub reason: String,
-    /// True when retrying cannot help until someone changes something (access denied, bad ARN).
-    pub permanent: bool,
-    /// True when only a human can help (a new SSO login): the scheduler stops retrying the
-    /// profile until the SSO token cache changes or a refresh is asked for.
-    pub login_required: bool,
+    /// Whether, and how soon, trying again can help.
+    pub kind: FailureKind,
 }
 
 impl SourceError {
     /// A failure that a later attempt may not repeat.
     pub fn transient(reason: &str, message: impl Into<String>) -> Self {
-        SourceError {
-            message: message.into(),
-            reason: reason.to_owned(),
-            permanent: false,
-            login_required: false,
-        }
+        Self::new(FailureKind::Transient, reason, message)
     }
 
     /// A failure that only a change of config or permissions can fix.
     pub fn permanent(reason: &str, message: impl Into<String>) -> Self {
+        Self::new(FailureKind::Permanent, reason, message)
+    }
+
+    /// A failure that only a human can fix (a new SSO login); its reason is `login_required`.
+    pub fn login_required(message: impl Into<String>) -> Self {
+        Self::new(FailureKind::LoginRequired, "login_required", message)
+    }
+
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, reason: &str, message: impl Into<String>) -> Self {
         SourceError {
             message: message.into(),
             reason: reason.to_owned(),
-            permanent: true,
-            login_required: false,
+            kind,
         }
     }
 }

@@ -54,7 +54,7 @@ pub(super) async fn fetch(
                 }
                 let mut err = describe("the SSO portal", &e);
                 if matches!(code, "ForbiddenException" | "ResourceNotFoundException") {
-                    err.permanent = true;
+                    err.kind = crate::sources::FailureKind::Permanent;
                 }
                 err.message = format!(
                     "get role credentials for {} in account {} for \"{name}\": {}",
@@ -77,6 +77,13 @@ pub(super) async fn fetch(
                 "SSO GetRoleCredentials response lacks a key, secret or session token",
             ));
         };
+        // The SDK reads a missing `expiration` as 0.
+        if c.expiration() == 0 {
+            return Err(SourceError::transient(
+                "bad_response",
+                "SSO GetRoleCredentials response has no expiration",
+            ));
+        }
         let ms = u64::try_from(c.expiration()).map_err(|_| {
             SourceError::transient(
                 "bad_response",

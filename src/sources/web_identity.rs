@@ -100,7 +100,7 @@ mod tests {
         let path = dir.path().join("token");
 
         let err = read_token(&path).await.unwrap_err();
-        assert!(!err.permanent);
+        assert_eq!(err.kind, crate::sources::FailureKind::Transient);
         assert!(err.message.contains(&path.display().to_string()), "{err}");
         assert!(err.message.contains("cannot read"), "{err}");
 

@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha1::Digest;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -79,6 +80,9 @@ struct Failure {
     retry_at: SystemTime,
     /// The error handed to profiles that need a new token before `retry_at`.
     error: SourceError,
+    /// The manager's retry epoch when the failed attempt began: a [`TokenManager::retry_now`]
+    /// since then makes the failure irrelevant.
+    epoch: u64,
 }
 
 /// Settings of the token manager.
@@ -98,6 +102,8 @@ pub struct TokenManager {
     dir: PathBuf,
     settings: Mutex<TokenSettings>,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Memo>>>>,
+    /// Raised by [`TokenManager::retry_now`]: failures recorded under a lower one are forgotten.
+    retry_epoch: AtomicU64,
 }
 
 impl TokenManager {
@@ -108,6 +114,7 @@ impl TokenManager {
             dir,
             settings: Mutex::new(settings),
             sessions: Mutex::new(HashMap::new()),
+            retry_epoch: AtomicU64::new(0),
         }
     }
 
@@ -130,24 +137,35 @@ impl TokenManager {
         self.dir.join(format!("{}.json", session.cache_key()))
     }
 
-    fn memo(&self, session: &SsoSession) -> Arc<tokio::sync::Mutex<Memo>> {
-        let mut map = match self.sessions.lock() {
+    fn sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Memo>>>> {
+        match self.sessions.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
-        };
-        map.entry(session.cache_key()).or_default().clone()
+        }
+    }
+
+    fn memo(&self, session: &SsoSession) -> Arc<tokio::sync::Mutex<Memo>> {
+        self.sessions()
+            .entry(session.cache_key())
+            .or_default()
+            .clone()
     }
 
     /// Forgets failed token refreshes, so the next profile of each session tries again at
-    /// once (a `credfresh refresh` asked for it).
-    pub async fn retry_now(&self) {
-        let memos: Vec<_> = match self.sessions.lock() {
-            Ok(m) => m.values().cloned().collect(),
-            Err(p) => p.into_inner().values().cloned().collect(),
-        };
-        for memo in memos {
-            memo.lock().await.failed = None;
-        }
+    /// once (a `credfresh refresh` asked for it). Takes no session's lock: a token refresh in
+    /// flight (up to 30 s) never delays the caller.
+    pub fn retry_now(&self) {
+        self.retry_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forgets everything remembered about sessions not in `in_use` (a reload removed their
+    /// profiles), refreshed tokens included.
+    pub fn retain_sessions(&self, in_use: &[&SsoSession]) {
+        let keys: std::collections::BTreeSet<String> =
+            in_use.iter().map(|s| s.cache_key()).collect();
+        self.sessions().retain(|key, _| keys.contains(key));
     }
 
     /// A usable access token for `session`. Refreshes it first when less than
@@ -164,6 +182,7 @@ impl TokenManager {
         let settings = self.settings();
         let memo = self.memo(session);
         let mut memo = memo.lock().await;
+        let epoch = self.retry_epoch.load(Ordering::SeqCst);
         let path = self.path(session);
         let now = SystemTime::now();
         let mut token = match cache::read(&path) {
@@ -214,7 +233,11 @@ impl TokenManager {
         loop {
             let access = fingerprint(&token.access_token);
             let forced = rejected == Some(&access[..]);
-            if memo.failed.as_ref().is_some_and(|f| f.access != access) {
+            if memo
+                .failed
+                .as_ref()
+                .is_some_and(|f| f.access != access || f.epoch < epoch)
+            {
                 memo.failed = None;
             }
             if !(forced || token.expires_at < now + settings.refresh_before) {
@@ -320,6 +343,7 @@ impl TokenManager {
                         count,
                         retry_at: at,
                         error: e.clone(),
+                        epoch,
                     });
                     if !usable {
                         return Err(e);
@@ -473,16 +497,11 @@ pub fn login_required(session: &SsoSession, why: String, ended: Option<SystemTim
         }
         _ => String::new(),
     };
-    let mut e = SourceError::permanent(
-        "login_required",
-        format!(
-            "SSO session \"{}\" needs a new login: {why}{when}; run `{}` (or `aws sso login`)",
-            session.label(),
-            session.login_command()
-        ),
-    );
-    e.login_required = true;
-    e
+    SourceError::login_required(format!(
+        "SSO session \"{}\" needs a new login: {why}{when}; run `{}` (or `aws sso login`)",
+        session.label(),
+        session.login_command()
+    ))
 }
 
 /// Warns (log, and one desktop notification) that only a new login keeps the session going
@@ -583,8 +602,9 @@ pub fn has_desktop(env: &crate::env::Environment) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::sources::FailureKind;
 
     fn token(expires_in: i64, refresh: bool, reg_in: Option<i64>) -> CachedToken {
         // Whole seconds, as the cache file holds them.
@@ -640,7 +660,11 @@ mod tests {
         assert!(!t.can_refresh(SystemTime::now()), "expired registration");
     }
 
-    fn manager(dir: &std::path::Path, refresh_before: u64, warn_before: u64) -> TokenManager {
+    pub(crate) fn manager(
+        dir: &std::path::Path,
+        refresh_before: u64,
+        warn_before: u64,
+    ) -> TokenManager {
         let sdk = SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .http_client(crate::sources::http_client())
@@ -656,7 +680,7 @@ mod tests {
         )
     }
 
-    fn session() -> SsoSession {
+    pub(crate) fn session() -> SsoSession {
         SsoSession {
             name: Some("acme".into()),
             start_url: "https://x.awsapps.com/start".into(),
@@ -690,19 +714,78 @@ mod tests {
         );
     }
 
+    #[test]
+    fn removed_sessions_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), 600, 60);
+        let other = SsoSession {
+            name: Some("other".into()),
+            ..session()
+        };
+        m.memo(&session());
+        m.memo(&other);
+        assert_eq!(m.sessions().len(), 2);
+        m.retain_sessions(&[&session()]);
+        let keys: Vec<String> = m.sessions().keys().cloned().collect();
+        assert_eq!(keys, [session().cache_key()]);
+        m.retain_sessions(&[]);
+        assert!(m.sessions().is_empty());
+    }
+
+    #[tokio::test]
+    async fn retry_now_forgets_failures_recorded_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), 600, 60);
+        // Due for a refresh, none possible (no refresh token), still valid for 5 min.
+        let t = token(300, false, None);
+        cache::write(&m.path(&session()), &t).unwrap();
+        let memo = m.memo(&session());
+        let retry_at = SystemTime::now() + Duration::from_secs(60);
+        // A token refresh in flight holds the session's lock, and then fails.
+        let mut held = memo.lock().await;
+        held.failed = Some(Failure {
+            access: fingerprint(&t.access_token),
+            count: 1,
+            retry_at,
+            error: SourceError::transient("timeout", "SSO-OIDC did not answer in time"),
+            epoch: m.retry_epoch.load(Ordering::SeqCst),
+        });
+        drop(held);
+        let got = m.token(&session(), None).await.unwrap();
+        assert_eq!(got.check_at, Some(retry_at), "the failure holds");
+        // Asked for while that refresh was in flight: it does not wait for the lock.
+        let held = memo.lock().await;
+        m.retry_now();
+        drop(held);
+        let got = m.token(&session(), None).await.unwrap();
+        assert_ne!(got.check_at, Some(retry_at));
+        assert!(
+            memo.lock().await.failed.is_none(),
+            "the failure is forgotten"
+        );
+    }
+
+    /// Holds `session`'s lock, as a token refresh in flight does, until the guard is dropped.
+    pub(crate) async fn hold_session(
+        m: &TokenManager,
+        session: &SsoSession,
+    ) -> Box<dyn std::any::Any + Send> {
+        Box::new(m.memo(session).lock_owned().await)
+    }
+
     #[tokio::test]
     async fn expired_without_refresh_is_login_required() {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(dir.path(), 600, 60);
         let err = m.token(&session(), None).await.err().unwrap();
-        assert!(err.login_required, "{err}");
+        assert_eq!(err.kind, FailureKind::LoginRequired, "{err}");
         assert!(
             err.message.contains("credfresh login --sso-session acme"),
             "{err}"
         );
         cache::write(&m.path(&session()), &token(-60, false, None)).unwrap();
         let err = m.token(&session(), None).await.err().unwrap();
-        assert!(err.login_required);
+        assert_eq!(err.kind, FailureKind::LoginRequired);
         assert!(err.message.contains("the access token expired at"), "{err}");
     }
 }

@@ -170,6 +170,18 @@ fn sts_garbage_body() {
 }
 
 #[test]
+fn sts_answer_without_expiration() {
+    // Issue 14: the message said "expired at 1970-01-01T00:00:00Z".
+    run(Case {
+        mode: "no_expiration",
+        state: "retrying",
+        error: "STS AssumeRole response has no Expiration",
+        max_requests: 5,
+        window: TEN_S,
+    });
+}
+
+#[test]
 fn sts_closes_mid_response() {
     run(Case {
         mode: "close",

@@ -1,7 +1,9 @@
 //! Test 6: STS unreachable — the profile retries with a reason, the old credentials stay;
 //! STS back — fresh again within the backoff.
 
-use crate::support::{show, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use crate::support::{
+    free_port, show, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE,
+};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -71,6 +73,37 @@ fn sts_outage_keeps_old_credentials_and_recovers() {
         failures <= 2 + 2 * (outage.as_secs_f64().log2().ceil() as usize + 1),
         "{failures} failed attempts during a {outage:?} outage:\n{}",
         daemon.log()
+    );
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// Issue 14: `refresh dep` while dep's source cannot be refreshed answered only after the
+/// control socket's 120 s timeout. It must answer within seconds, non-zero, naming the source
+/// and why it failed.
+#[test]
+fn refresh_of_a_dependent_answers_at_once_when_its_source_fails() {
+    let env = TestEnv::with_sts(&format!("http://127.0.0.1:{}", free_port()));
+    env.write_config(&[
+        AssumeRole::new("srcprof", "SrcRole", BASE_PROFILE).duration("15m"),
+        AssumeRole::new("dep", "DepRole", "srcprof").duration("15m"),
+    ]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("srcprof", "retrying", Duration::from_secs(30));
+
+    let started = Instant::now();
+    let out = env.cli(&["refresh", "dep"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        took < Duration::from_secs(30),
+        "refresh dep took {took:?}:\n{}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("source profile \"srcprof\"") && text.contains("cannot reach"),
+        "the answer does not say that srcprof failed and why:\n{}",
+        show(&out)
     );
     env.assert_secrets_never_logged(&daemon);
 }

@@ -154,6 +154,16 @@ fn portal_garbage_body() {
 }
 
 #[test]
+fn portal_answer_without_expiration() {
+    // Issue 14: the message said "expired at 1970-01-01T00:00:00Z".
+    transient(
+        PORTAL,
+        Fault::NoExpiration,
+        "SSO GetRoleCredentials response has no expiration",
+    );
+}
+
+#[test]
 fn portal_closes_mid_response() {
     transient(PORTAL, Fault::Close, "SSO portal");
 }

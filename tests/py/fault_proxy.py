@@ -20,6 +20,7 @@ MODE is one of:
   hang                       accept the request and never answer (until the client gives up)
   close                      close the connection in the middle of the response
   garbage                    200 with a body that is not XML
+  no_expiration              pass the request on, strip <Expiration> from the answer
 `GET /__fault` returns {"requests": total seen, "by_action": {...}, "faulted": n,
 "issued": [every SecretAccessKey and SessionToken in a response], "signers": [{"action",
 "key_id"} for every signed request, the key id from its Authorization header]}.
@@ -135,6 +136,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        if mode == "no_expiration":
+            data = re.sub(rb"<Expiration>[^<]*</Expiration>", b"", data)
         with LOCK:
             STATE["issued"].extend(v.decode() for v in SECRETS.findall(data))
         for key, when in PAIR.findall(data):

@@ -66,6 +66,8 @@ pub enum Fault {
     Close,
     /// HTTP 200 with a body that is not JSON.
     Garbage,
+    /// The normal answer without its `expiration` (the portal's `roleCredentials`).
+    NoExpiration,
 }
 
 struct Device {
@@ -535,6 +537,17 @@ fn answer(req: &Request, s: &mut State) -> Reply {
         Fault::Hang => return Reply::Hang,
         Fault::Close => return Reply::Close,
         Fault::Garbage => return Reply::Garbage,
+        Fault::NoExpiration => {
+            let mut answer = respond(&what, req, s);
+            if let Some(c) = answer
+                .2
+                .get_mut("roleCredentials")
+                .and_then(|c| c.as_object_mut())
+            {
+                c.remove("expiration");
+            }
+            return Reply::Http(answer);
+        }
     }
     Reply::Http(respond(&what, req, s))
 }
