@@ -19,19 +19,33 @@ use tracing_subscriber::fmt::MakeWriter;
 pub const MASK: &str = "***";
 
 /// How many secrets are remembered; the oldest are forgotten first (by then their
-/// credentials expired long ago).
-pub const CAPACITY: usize = 4096;
+/// credentials expired long ago: 1024 is two days of hourly refreshes of ten profiles). The
+/// matcher then takes about 1.5 MB and is rebuilt in well under a second after a change.
+pub const CAPACITY: usize = 1024;
 
 /// Shorter values are not registered: masking them would garble ordinary words and numbers,
 /// and no secret credfresh handles is this short.
 pub const MIN_LEN: usize = 8;
 
+/// How many leading bytes of a secret the matcher looks for; a match is then extended over
+/// as much of the whole secret as follows. Matching prefixes only keeps the automaton small
+/// (about 140 bytes per secret instead of several kilobytes for a long session token in
+/// four encodings).
+const PREFIX: usize = 16;
+
 #[derive(Default)]
 struct Registry {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    order: VecDeque<Arc<str>>,
+    set: HashSet<Arc<str>>,
     /// The matcher for the current set; `None` after a change, rebuilt on the next scrub.
-    matcher: Option<Arc<AhoCorasick>>,
+    matcher: Option<Arc<Matcher>>,
+}
+
+/// The prefixes of every secret in every encoding, and for each prefix the encoding and the
+/// secrets that start with it (STS session tokens share their first bytes).
+struct Matcher {
+    ac: AhoCorasick,
+    owners: Vec<(Encoding, Vec<Arc<str>>)>,
 }
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -55,8 +69,9 @@ pub fn register(secret: &str) {
             r.set.remove(&old);
         }
     }
-    r.order.push_back(secret.to_owned());
-    r.set.insert(secret.to_owned());
+    let secret: Arc<str> = Arc::from(secret);
+    r.order.push_back(secret.clone());
+    r.set.insert(secret);
     r.matcher = None;
 }
 
@@ -82,51 +97,98 @@ pub fn register_ini_secrets(text: &str) {
     }
 }
 
-/// The forms in which a `Debug` or `Display` print can show `secret`.
-fn encodings(secret: &str) -> [String; 4] {
-    let bytes = secret.as_bytes();
-    let decimal = bytes
-        .iter()
-        .map(u8::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let hex = hex::encode(bytes);
-    let upper = hex.to_ascii_uppercase();
-    [secret.to_owned(), decimal, hex, upper]
+/// The forms in which a `Debug` or `Display` print can show a secret's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Encoding {
+    /// As is.
+    Text,
+    /// A decimal byte list as `Debug` prints a `Vec<u8>`: `115, 101, 99`.
+    Decimal,
+    /// Lower-case hex.
+    Hex,
+    /// Upper-case hex.
+    HexUpper,
 }
 
-fn matcher() -> Option<Arc<AhoCorasick>> {
+const ENCODINGS: [Encoding; 4] = [
+    Encoding::Text,
+    Encoding::Decimal,
+    Encoding::Hex,
+    Encoding::HexUpper,
+];
+
+fn encode(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
+    match encoding {
+        Encoding::Text => bytes.to_vec(),
+        Encoding::Decimal => bytes
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into_bytes(),
+        Encoding::Hex => hex::encode(bytes).into_bytes(),
+        Encoding::HexUpper => hex::encode_upper(bytes).into_bytes(),
+    }
+}
+
+fn matcher() -> Option<Arc<Matcher>> {
     let mut r = registry();
     if r.order.is_empty() {
         return None;
     }
     if r.matcher.is_none() {
-        let patterns: Vec<String> = r.order.iter().flat_map(|s| encodings(s)).collect();
+        let mut by_prefix: std::collections::HashMap<Vec<u8>, (Encoding, Vec<Arc<str>>)> =
+            std::collections::HashMap::new();
+        for secret in &r.order {
+            let bytes = secret.as_bytes();
+            let head = &bytes[..bytes.len().min(PREFIX)];
+            for encoding in ENCODINGS {
+                by_prefix
+                    .entry(encode(encoding, head))
+                    .or_insert_with(|| (encoding, Vec::new()))
+                    .1
+                    .push(secret.clone());
+            }
+        }
+        let (patterns, owners): (Vec<Vec<u8>>, Vec<_>) = by_prefix.into_iter().unzip();
         // Building fails only past the automaton's size limits; then mask nothing new
         // rather than fail the log write (the level caps still hold).
         r.matcher = AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok()
-            .map(Arc::new);
+            .map(|ac| Arc::new(Matcher { ac, owners }));
     }
     r.matcher.clone()
 }
 
-/// `bytes` with every registered secret, in every form of [`encodings`], replaced by
-/// [`MASK`].
+/// `bytes` with every registered secret, in every [`Encoding`], replaced by [`MASK`]: each
+/// place where a secret's first bytes appear is masked as far as the secret goes on there.
 pub fn scrub(bytes: &[u8]) -> Vec<u8> {
-    match matcher() {
-        Some(m) => {
-            let mut out = Vec::with_capacity(bytes.len());
-            m.replace_all_with_bytes(bytes, &mut out, |_, _, dst| {
-                dst.extend_from_slice(MASK.as_bytes());
-                true
-            });
-            out
+    let Some(m) = matcher() else {
+        return bytes.to_vec();
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut done = 0;
+    for hit in m.ac.find_iter(bytes) {
+        if hit.start() < done {
+            continue;
         }
-        None => bytes.to_vec(),
+        let rest = &bytes[hit.start()..];
+        let (encoding, owners) = &m.owners[hit.pattern().as_usize()];
+        let len = owners
+            .iter()
+            .map(|s| {
+                let full = encode(*encoding, s.as_bytes());
+                rest.iter().zip(&full).take_while(|(a, b)| a == b).count()
+            })
+            .fold(hit.len(), usize::max);
+        out.extend_from_slice(&bytes[done..hit.start()]);
+        out.extend_from_slice(MASK.as_bytes());
+        done = hit.start() + len;
     }
+    out.extend_from_slice(&bytes[done..]);
+    out
 }
 
 /// A [`MakeWriter`] whose writers pass every write through [`scrub`]. The `fmt` layer
@@ -178,11 +240,24 @@ mod tests {
         ] {
             let out = scrubbed(&line);
             assert!(out.contains(MASK), "{out}");
-            for form in encodings(s) {
+            for encoding in ENCODINGS {
+                let form = String::from_utf8(encode(encoding, s.as_bytes())).unwrap();
                 assert!(!out.contains(&form), "{out}");
             }
         }
         assert_eq!(scrubbed("nothing to see"), "nothing to see");
+    }
+
+    #[test]
+    fn secrets_sharing_a_prefix_are_masked_whole() {
+        let shared = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3Qt";
+        let a = format!("{shared}MSJHMEUCIQaaaaaaaaaaaa");
+        let b = format!("{shared}MSJHMEUCIQbbbbbbbbbbbbbbbbbbbb");
+        register(&a);
+        register(&b);
+        assert_eq!(scrubbed(&format!("x {b} y {a} z")), "x *** y *** z");
+        // A print cut short is masked as far as it goes.
+        assert_eq!(scrubbed(&format!("x {}… y", &b[..30])), "x ***… y");
     }
 
     #[test]
