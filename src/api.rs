@@ -157,10 +157,8 @@ impl ProcessCredentials {
         let expiration = parse_rfc3339(&self.expiration)?;
         Some(crate::creds::TempCredentials {
             access_key_id: std::mem::take(&mut self.access_key_id),
-            secret_access_key: secrecy::SecretString::from(std::mem::take(
-                &mut self.secret_access_key,
-            )),
-            session_token: self.session_token.take().map(secrecy::SecretString::from),
+            secret_access_key: crate::redact::secret(std::mem::take(&mut self.secret_access_key)),
+            session_token: self.session_token.take().map(crate::redact::secret),
             expiration,
             account_id: None,
             arn: None,

@@ -61,6 +61,7 @@ pub async fn bind(
     profiles: watch::Receiver<Vec<ProfileStatus>>,
 ) -> io::Result<(TcpListener, ContainerState)> {
     let token = random_token()?;
+    crate::redact::register(&token);
     write_token(&settings.token_file, &token)?;
     let listener = TcpListener::bind(settings.addr).await?;
     Ok((

@@ -45,8 +45,10 @@ impl TempCredentials {
     pub fn from_sdk(c: &aws_credential_types::Credentials, expiration: SystemTime) -> Self {
         TempCredentials {
             access_key_id: c.access_key_id().to_owned(),
-            secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-            session_token: c.session_token().map(|t| SecretString::from(t.to_owned())),
+            secret_access_key: crate::redact::secret(c.secret_access_key().to_owned()),
+            session_token: c
+                .session_token()
+                .map(|t| crate::redact::secret(t.to_owned())),
             expiration,
             account_id: c.account_id().map(|a| a.as_str().to_owned()),
             arn: None,
@@ -84,8 +86,8 @@ impl TempCredentials {
         })?;
         Ok(TempCredentials {
             access_key_id: c.access_key_id().to_owned(),
-            secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
-            session_token: Some(SecretString::from(c.session_token().to_owned())),
+            secret_access_key: crate::redact::secret(c.secret_access_key().to_owned()),
+            session_token: Some(crate::redact::secret(c.session_token().to_owned())),
             expiration,
             account_id: arn.and_then(account_from_arn),
             arn: arn.map(str::to_owned),

@@ -393,6 +393,7 @@ fn watch_sso_cache(
         tracing::warn!(dir = %dir.display(), "cannot watch the SSO token cache ({e}); new SSO logins are noticed on the next refresh only");
         return None;
     }
+    let dir = dir.to_owned();
     tokio::spawn(async move {
         loop {
             let first = tokio::select! {
@@ -415,6 +416,12 @@ fn watch_sso_cache(
                         None => return,
                     },
                 }
+            }
+            // The daemon's own writes (a refreshed token) are no news: reacting to them
+            // would retry a failing profile at once instead of after its backoff.
+            keys.retain(|k| !crate::sso::cache::is_own_write(&dir.join(format!("{k}.json"))));
+            if keys.is_empty() {
+                continue;
             }
             tracing::debug!(files = keys.len(), "SSO token cache changed");
             if commands.send(Command::SsoCacheChanged(keys)).await.is_err() {

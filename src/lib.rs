@@ -15,6 +15,7 @@ pub mod env;
 pub mod init;
 pub mod logging;
 pub mod metrics;
+pub mod redact;
 pub mod scheduler;
 pub mod service;
 pub mod skew;

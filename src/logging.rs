@@ -1,9 +1,16 @@
 //! Log setup: human-readable lines on stderr by default, JSON when configured.
 //! journald adds its own timestamps, so none are printed when stderr is the journal.
+//!
+//! Whatever the filter says, two things hold: the targets in [`CAPS`] never log below their
+//! cap (the SDK's and HTTP stack's wire-level output prints requests, headers and bodies;
+//! the file watchers' prints every event, which feeds itself when the log is a file beside
+//! the config), and every line passes through [`crate::redact::Scrubbed`], which masks every
+//! secret the process holds or has held.
 
 use crate::config::LogFormat;
+use crate::redact::Scrubbed;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{FilterExt, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, Layer, Registry};
@@ -11,6 +18,38 @@ use tracing_subscriber::{fmt, Layer, Registry};
 /// Default filter when neither `--log-level` nor `RUST_LOG` is given: our own info and up,
 /// the SDK's warnings.
 pub const DEFAULT_FILTER: &str = "warn,credfresh=info";
+
+/// The most a dependency's target may log, whatever `RUST_LOG` or `--log-level` ask for.
+/// Their trace (and for some debug) output prints HTTP requests with their headers (SSO
+/// bearer and IMDS tokens) and bodies (refresh tokens, client secrets), every inotify event,
+/// or whole AWS files (the profile parser's UTF-8 error lists the file's bytes; credfresh
+/// reports that error itself, naming the file and the bad byte's line).
+pub const CAPS: &[(&str, LevelFilter)] = &[
+    ("aws_smithy_runtime", LevelFilter::DEBUG),
+    ("aws_smithy_runtime_api", LevelFilter::DEBUG),
+    ("aws_smithy_http", LevelFilter::DEBUG),
+    ("aws_smithy_http_client", LevelFilter::DEBUG),
+    ("aws_smithy_types", LevelFilter::DEBUG),
+    ("aws_sigv4", LevelFilter::DEBUG),
+    ("aws_runtime", LevelFilter::DEBUG),
+    ("aws_runtime::env_config", LevelFilter::OFF),
+    ("aws_config", LevelFilter::DEBUG),
+    ("hyper", LevelFilter::DEBUG),
+    ("hyper_util", LevelFilter::DEBUG),
+    ("hyper_rustls", LevelFilter::DEBUG),
+    ("h2", LevelFilter::DEBUG),
+    ("rustls", LevelFilter::DEBUG),
+    ("notify", LevelFilter::INFO),
+    ("inotify", LevelFilter::INFO),
+    ("mio", LevelFilter::INFO),
+];
+
+/// [`CAPS`] as a filter that lets everything else through.
+fn caps() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(CAPS.iter().copied())
+}
 
 /// The filter: `--log-level` wins over `RUST_LOG`, which takes `target=level` lists such as
 /// `warn,credfresh=debug`. An empty `RUST_LOG` gives the default, and so does one that is not
@@ -63,7 +102,7 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let base = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(Scrubbed(std::io::stderr))
         .with_target(false)
         .with_ansi(false);
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match (format, journal) {
@@ -72,7 +111,7 @@ pub fn init(format: LogFormat, level: Option<&str>) {
         (LogFormat::Text, false) => base.boxed(),
     };
     let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter(level, rust_log.as_deref())))
+        .with(layer.with_filter(filter(level, rust_log.as_deref()).and(caps())))
         .try_init();
 }
 
@@ -96,6 +135,26 @@ mod tests {
         assert!(!f.would_enable("hyper", &Level::INFO));
         let f = filter(None, Some("debug"));
         assert!(f.would_enable("aws_smithy_runtime", &Level::DEBUG));
+    }
+
+    #[test]
+    fn wire_level_targets_are_capped_whatever_the_filter() {
+        let f = filter(None, Some("trace,aws_smithy_runtime=trace,notify=trace"));
+        let c = caps();
+        let on = |target: &str, level: &Level| {
+            f.would_enable(target, level) && c.would_enable(target, level)
+        };
+        assert!(on("credfresh::daemon", &Level::TRACE));
+        assert!(on("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!on(
+            "aws_smithy_runtime::client::orchestrator",
+            &Level::TRACE
+        ));
+        assert!(!on("aws_sigv4::http_request::sign", &Level::TRACE));
+        assert!(!on("hyper_util::client", &Level::TRACE));
+        assert!(!on("notify::inotify", &Level::DEBUG));
+        assert!(!on("aws_runtime::env_config::source", &Level::ERROR));
+        assert!(on("aws_runtime::user_agent", &Level::WARN));
     }
 
     #[test]

@@ -4,7 +4,6 @@ use super::{describe, SourceError, FALLBACK_REGION};
 use crate::config::{AssumeRole, SourceRef};
 use crate::creds::TempCredentials;
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials;
 use aws_types::region::Region;
 
 /// One `AssumeRole` call for profile `name`.
@@ -29,10 +28,7 @@ pub(super) async fn fetch(
                 ))
             }
         },
-        SourceRef::Aws(src) => super::aws_profile::provider(sdk, src, &region)
-            .provide_credentials()
-            .await
-            .map_err(|e| super::aws_profile::describe_provider_error(src, &e))?,
+        SourceRef::Aws(src) => super::aws_profile::resolve(sdk, src, &region).await?,
     };
     let conf = aws_sdk_sts::config::Builder::from(sdk)
         .region(Region::new(region))

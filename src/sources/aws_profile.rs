@@ -9,14 +9,88 @@ use aws_config::retry::RetryConfig;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
 use aws_types::region::Region;
+use std::path::{Path, PathBuf};
 
-/// A provider for AWS profile `name`. Built per call so edits of the AWS files are seen.
-pub(super) fn provider(
+/// The credentials of AWS profile `name`, as the SDK's profile chain resolves them, after
+/// [`check_files`]. Errors never carry the files' contents.
+pub(super) async fn resolve(
     sdk: &SdkConfig,
     name: &str,
     region: &str,
-) -> ProfileFileCredentialsProvider {
+) -> Result<Credentials, SourceError> {
+    check_files().await?;
+    provider(sdk, name, region)
+        .provide_credentials()
+        .await
+        .map_err(|e| describe_provider_error(name, &e))
+}
+
+/// Reads the AWS config and credentials files where the SDK finds them, registers their
+/// secrets for the log scrubber, and refuses a file that is not UTF-8 with the file's path
+/// and the bad byte's place. The SDK would read such a file as empty, so profiles in it
+/// seem undefined, and its own warning prints the whole file as decimal bytes (its log
+/// target is switched off in `logging`).
+async fn check_files() -> Result<(), SourceError> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let files = [
+        ("config", "AWS_CONFIG_FILE", ".aws/config"),
+        (
+            "credentials",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            ".aws/credentials",
+        ),
+    ];
+    for (what, var, default) in files {
+        let path = match std::env::var_os(var).filter(|v| !v.is_empty()) {
+            Some(p) => expand_home(PathBuf::from(p), home.as_deref()),
+            None => match &home {
+                Some(h) => h.join(default),
+                None => continue,
+            },
+        };
+        // A missing or unreadable file is the SDK's to report; it never shows contents.
+        let Ok(bytes) = tokio::fs::read(&path).await else {
+            continue;
+        };
+        let bytes = zeroize::Zeroizing::new(bytes);
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => crate::redact::register_ini_secrets(text),
+            Err(e) => {
+                crate::redact::register_ini_secrets(&String::from_utf8_lossy(&bytes));
+                return Err(SourceError::permanent(
+                    "aws_file",
+                    format!(
+                        "the AWS {what} file {} is not UTF-8 text: {}",
+                        path.display(),
+                        bad_byte_place(&bytes, e.valid_up_to())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `~/rest` under `home`, as the SDK expands the file variables.
+fn expand_home(path: PathBuf, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path,
+    }
+}
+
+/// Where byte `offset` of `bytes` is, for messages: line, column and offset.
+fn bad_byte_place(bytes: &[u8], offset: usize) -> String {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    format!("invalid byte at line {line}, column {column} (byte offset {offset})")
+}
+
+/// A provider for AWS profile `name`. Built per call so edits of the AWS files are seen.
+fn provider(sdk: &SdkConfig, name: &str, region: &str) -> ProfileFileCredentialsProvider {
     let mut conf = ProviderConfig::default()
         .with_http_client(super::client_of(sdk))
         .with_region(Some(Region::new(region.to_owned())))
@@ -31,7 +105,7 @@ pub(super) fn provider(
 }
 
 /// Describes why AWS profile `name` gave no credentials.
-pub(super) fn describe_provider_error(name: &str, err: &CredentialsError) -> SourceError {
+fn describe_provider_error(name: &str, err: &CredentialsError) -> SourceError {
     let detail = super::chain(Some(err));
     let message = format!("AWS profile \"{name}\" gave no credentials: {detail}");
     match err {
@@ -48,10 +122,7 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| FALLBACK_REGION.to_owned());
-    let c = provider(sdk, name, &region)
-        .provide_credentials()
-        .await
-        .map_err(|e| describe_provider_error(name, &e))?;
+    let c = resolve(sdk, name, &region).await?;
     let Some(expiration) = c.expiry() else {
         return Err(SourceError::permanent(
             "no_expiry",
@@ -61,4 +132,31 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
         ));
     };
     Ok(TempCredentials::from_sdk(&c, expiration))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_byte_is_placed_by_line_and_column() {
+        let text = b"# a\n[base]\nkey = caf\xe9\n";
+        assert_eq!(
+            bad_byte_place(text, 20),
+            "invalid byte at line 3, column 10 (byte offset 20)"
+        );
+    }
+
+    #[test]
+    fn home_is_expanded() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            expand_home("~/.aws/c".into(), Some(home)),
+            PathBuf::from("/home/u/.aws/c")
+        );
+        assert_eq!(
+            expand_home("/x/c".into(), Some(home)),
+            PathBuf::from("/x/c")
+        );
+    }
 }

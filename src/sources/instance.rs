@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime};
 
 const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 const ENV_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+const ENV_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 const ENV_TOKEN_FILE: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
 const ENV_IMDS_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 const DEFAULT_IMDS: &str = "http://169.254.169.254";
@@ -74,14 +75,22 @@ async fn container(
 ) -> Result<TempCredentials, SourceError> {
     tracing::debug!(endpoint = var, "fetching container credentials");
     // The provider reads the token file too, but its error does not say which file.
+    // Both tokens are registered so the log never shows them (the provider sends them in
+    // the `authorization` header).
+    if let Some(token) = process_var(ENV_TOKEN) {
+        crate::redact::register(&token);
+    }
     if let Some(path) = process_var(ENV_TOKEN_FILE) {
-        if let Err(e) = tokio::fs::metadata(&path).await {
-            return Err(SourceError::transient(
-                "token_file",
-                format!(
-                    "cannot read the container authorization token file {path} ({ENV_TOKEN_FILE}): {e}"
-                ),
-            ));
+        match tokio::fs::read(&path).await {
+            Ok(token) => crate::redact::register(&String::from_utf8_lossy(&token)),
+            Err(e) => {
+                return Err(SourceError::transient(
+                    "token_file",
+                    format!(
+                        "cannot read the container authorization token file {path} ({ENV_TOKEN_FILE}): {e}"
+                    ),
+                ))
+            }
         }
     }
     let provider = EcsCredentialsProvider::builder()

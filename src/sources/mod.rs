@@ -17,7 +17,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::{tls, ConnectorBuilder};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -111,22 +117,71 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A new HTTPS client (hyper 1, rustls with ring, the system's root certificates), built as
 /// the SDK builds its default one, minus its larger crypto library: the SDK's timeouts, and
-/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment. The `Date`
-/// of every answer feeds the clock-offset estimate ([`crate::skew`]).
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment. Tokens in
+/// the requests' headers are registered with [`crate::redact`] before they are sent; the
+/// `Date` of every answer feeds the clock-offset estimate ([`crate::skew`]).
 pub fn http_client() -> SharedHttpClient {
-    crate::skew::reading_dates(
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-            let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ));
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
+    crate::skew::reading_dates(SharedHttpClient::new(Registering(hyper_client())))
+}
+
+/// Request headers that carry a token: the SSO portal's bearer token, the IMDS session
+/// token, a session token, and the container endpoint's `authorization` (SigV4 signatures in
+/// that header are not registered: they are no secret and would crowd out real ones).
+const TOKEN_HEADERS: &[&str] = &[
+    "x-amz-sso_bearer_token",
+    "x-aws-ec2-metadata-token",
+    "x-amz-security-token",
+    "authorization",
+];
+
+/// An HTTP client whose connectors register the tokens of [`TOKEN_HEADERS`].
+#[derive(Debug)]
+struct Registering(SharedHttpClient);
+
+impl HttpClient for Registering {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RegisteringConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct RegisteringConnector(SharedHttpConnector);
+
+impl HttpConnector for RegisteringConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        for name in TOKEN_HEADERS {
+            if let Some(value) = request.headers().get(*name) {
+                if !value.starts_with("AWS4-") {
+                    crate::redact::register(value);
+                }
             }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
-        }),
-    )
+        }
+        self.0.call(request)
+    }
+}
+
+fn hyper_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The HTTP client of `sdk` (every `SdkConfig` credfresh loads has one), else a new one.
@@ -329,4 +384,42 @@ pub async fn fetch_chain(
             format!("no managed profile named \"{name}\""),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::body::SdkBody;
+
+    #[derive(Debug)]
+    struct Ok200;
+
+    impl HttpConnector for Ok200 {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::ready(Ok(HttpResponse::new(
+                200.try_into().unwrap(),
+                SdkBody::empty(),
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn header_tokens_are_registered_before_sending() {
+        let connector = RegisteringConnector(SharedHttpConnector::new(Ok200));
+        let mut request = HttpRequest::empty();
+        request
+            .headers_mut()
+            .insert("x-aws-ec2-metadata-token", "imdsHeaderTokenUnitTest0001==");
+        request.headers_mut().insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Signature=sigUnitTest0001",
+        );
+        connector.call(request).await.unwrap();
+        let line =
+            "token imdsHeaderTokenUnitTest0001== sig AWS4-HMAC-SHA256 Signature=sigUnitTest0001";
+        assert_eq!(
+            String::from_utf8(crate::redact::scrub(line.as_bytes())).unwrap(),
+            "token *** sig AWS4-HMAC-SHA256 Signature=sigUnitTest0001"
+        );
+    }
 }

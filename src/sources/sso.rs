@@ -8,7 +8,7 @@ use crate::sso::{fingerprint, TokenManager};
 use aws_config::SdkConfig;
 use aws_sdk_sso::error::ProvideErrorMetadata;
 use aws_types::region::Region;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use std::time::{Duration, SystemTime};
 
 /// One `GetRoleCredentials` for profile `name`; when the portal rejects the token, one more
@@ -92,8 +92,8 @@ pub(super) async fn fetch(
         })?;
         return Ok(TempCredentials {
             access_key_id: id.to_owned(),
-            secret_access_key: SecretString::from(secret.to_owned()),
-            session_token: Some(SecretString::from(session_token.to_owned())),
+            secret_access_key: crate::redact::secret(secret.to_owned()),
+            session_token: Some(crate::redact::secret(session_token.to_owned())),
             expiration: SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
             account_id: Some(spec.account_id.clone()),
             arn: Some(format!(

@@ -46,7 +46,7 @@ pub(super) async fn read_token(path: &Path) -> Result<SecretString, SourceError>
             ),
         ));
     }
-    Ok(SecretString::from(token.to_owned()))
+    Ok(crate::redact::secret(token.to_owned()))
 }
 
 /// One `AssumeRoleWithWebIdentity` call for profile `name`.

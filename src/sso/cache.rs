@@ -7,10 +7,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// One cached SSO token (and the client registration that can refresh it).
@@ -138,11 +140,11 @@ impl CachedToken {
         Ok(CachedToken {
             start_url,
             region,
-            access_token: SecretString::from(access_token),
+            access_token: crate::redact::secret(access_token),
             expires_at,
-            refresh_token: refresh_token.map(SecretString::from),
+            refresh_token: refresh_token.map(crate::redact::secret),
             client_id,
-            client_secret: client_secret.map(SecretString::from),
+            client_secret: client_secret.map(crate::redact::secret),
             registration_expires_at,
             extra: m,
         })
@@ -227,6 +229,7 @@ pub fn write(path: &Path, token: &CachedToken) -> std::io::Result<()> {
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
+        own_writes().insert(path.to_owned(), digest(text.as_bytes()));
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -238,6 +241,26 @@ pub fn write(path: &Path, token: &CachedToken) -> std::io::Result<()> {
     result
 }
 
+/// The digest of the last file this process wrote at each path, so the cache watcher can
+/// tell its own writes from another program's (one entry per SSO session).
+fn own_writes() -> std::sync::MutexGuard<'static, HashMap<PathBuf, [u8; 20]>> {
+    static OWN: LazyLock<Mutex<HashMap<PathBuf, [u8; 20]>>> = LazyLock::new(Mutex::default);
+    OWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn digest(bytes: &[u8]) -> [u8; 20] {
+    use sha1::Digest;
+    sha1::Sha1::digest(bytes).into()
+}
+
+/// Whether the file at `path` holds just what this process last wrote there.
+pub fn is_own_write(path: &Path) -> bool {
+    let Some(ours) = own_writes().get(path).copied() else {
+        return false;
+    };
+    std::fs::read(path).is_ok_and(|b| digest(&b) == ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +269,18 @@ mod tests {
 
     /// A cache file exactly as the AWS CLI v2 writes it after `aws sso login`.
     const CLI_FILE: &str = r#"{"startUrl": "https://d-1234567890.awsapps.com/start", "region": "eu-west-1", "accessToken": "aoaAAAAAGV-access-token-secret", "expiresAt": "2026-11-23T10:00:00Z", "clientId": "client-id-1", "clientSecret": "client-secret-value", "registrationExpiresAt": "2027-02-21T09:00:00Z", "refreshToken": "aorAAAAAGV-refresh-token-secret"}"#;
+
+    #[test]
+    fn own_writes_are_told_from_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        assert!(!is_own_write(&path));
+        let token = CachedToken::from_json(CLI_FILE).unwrap();
+        write(&path, &token).unwrap();
+        assert!(is_own_write(&path));
+        std::fs::write(&path, CLI_FILE).unwrap();
+        assert!(!is_own_write(&path));
+    }
 
     #[test]
     fn cache_key_matches_botocore() {

@@ -87,7 +87,7 @@ pub async fn login(
                 + Duration::from_secs(u64::try_from(reg.client_secret_expires_at()).unwrap_or(0));
             (
                 id.to_owned(),
-                SecretString::from(secret.to_owned()),
+                crate::redact::secret(secret.to_owned()),
                 expires,
             )
         }
@@ -105,6 +105,7 @@ pub async fn login(
             "SSO-OIDC StartDeviceAuthorization answered without a device code".into(),
         ));
     };
+    crate::redact::register(device_code);
     let url = auth
         .verification_uri_complete()
         .or(auth.verification_uri())
@@ -172,11 +173,11 @@ pub async fn login(
         let cached = CachedToken {
             start_url: Some(session.start_url.clone()),
             region: Some(session.region.clone()),
-            access_token: SecretString::from(access.to_owned()),
+            access_token: crate::redact::secret(access.to_owned()),
             expires_at,
             refresh_token: token
                 .refresh_token()
-                .map(|r| SecretString::from(r.to_owned())),
+                .map(|r| crate::redact::secret(r.to_owned())),
             client_id: Some(client_id.clone()),
             client_secret: Some(client_secret.clone()),
             registration_expires_at: Some(registration_expires_at),

@@ -435,10 +435,10 @@ impl TokenManager {
             ))
         })?;
         let mut new = token.clone();
-        new.access_token = SecretString::from(access.to_owned());
+        new.access_token = crate::redact::secret(access.to_owned());
         new.expires_at = SystemTime::now() + Duration::from_secs(out.expires_in().max(0) as u64);
         if let Some(r) = out.refresh_token() {
-            new.refresh_token = Some(SecretString::from(r.to_owned()));
+            new.refresh_token = Some(crate::redact::secret(r.to_owned()));
         }
         Ok(new)
     }

@@ -51,6 +51,8 @@ fn caller_identity(env: &TestEnv, profile: &str) -> Value {
 fn imdsv2_credentials_are_written_with_their_own_expiry() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
+    // Every child (the daemon, the CLI) logs at trace: no secret may reach the log.
+    env.set_var("RUST_LOG", "trace");
     let imds = MetadataFake::start(ROLE, CONTAINER_TOKEN, Duration::from_secs(6 * 3600));
     env.set_var("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.endpoint());
     instance_config(&env, "");
@@ -148,6 +150,9 @@ fn imdsv2_credentials_are_written_with_their_own_expiry() {
         env.record_secret(&c.secret);
         env.record_secret(&c.token);
     }
+    for token in imds.session_tokens() {
+        env.record_secret(&token);
+    }
     env.assert_secrets_never_logged(&daemon);
 }
 
@@ -193,6 +198,8 @@ fn imds_credentials_that_already_expired_are_refused_not_extended() {
 fn container_endpoint_wins_and_a_wrong_token_is_a_clear_error() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
+    // Every child (the daemon, the CLI) logs at trace: no secret may reach the log.
+    env.set_var("RUST_LOG", "trace");
     let fake = MetadataFake::start(ROLE, CONTAINER_TOKEN, Duration::from_secs(3600));
     env.record_secret(CONTAINER_TOKEN);
     // IMDS is configured too (at a port nobody serves): the container endpoint must win.
@@ -265,6 +272,7 @@ fn container_endpoint_wins_and_a_wrong_token_is_a_clear_error() {
 
     // AWS_CONTAINER_AUTHORIZATION_TOKEN without a file; missing header → 401.
     let env2 = TestEnv::new(&moto);
+    env2.set_var("RUST_LOG", "trace");
     env2.set_var("AWS_CONTAINER_CREDENTIALS_FULL_URI", &fake.container_uri());
     instance_config(&env2, "");
     let daemon = Daemon::start(&env2);

@@ -18,6 +18,7 @@ mod fakes;
 mod faults;
 mod file_safety;
 mod instance;
+mod log_loops;
 mod outage;
 mod packaging;
 mod peer_uid;

@@ -1,10 +1,11 @@
-//! Secrets stay secret at every log level, including the SDK's and hyper's trace output, in
+//! Secrets stay secret at every log level (the SDK's and hyper's wire-level trace output is
+//! capped, and every line is scrubbed of the secrets the daemon holds or has held), in
 //! every reply that is not `/v1/credentials`, and in the CLI's error output. The secrets
 //! searched for are every one STS issued (recorded by the proxy in front of moto), not only
 //! those still in the credentials file at the end.
 
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use crate::support::{show, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -64,10 +65,16 @@ fn no_secret_in_trace_logs_status_metrics_or_errors() {
     }
     daemon.signal(Signal::SIGTERM);
     daemon.wait_exit(Duration::from_secs(10));
+    // Trace was asked for: the SDK's debug output is there, its wire-level trace output
+    // (requests with their headers and bodies) is held back whatever the filter says.
+    let log = daemon.log();
     assert!(
-        daemon.log().lines().count() > 1000,
-        "trace logging was not on:\n{}",
-        daemon.log()
+        log.contains("beginning attempt #1"),
+        "trace logging was not on:\n{log}"
+    );
+    assert!(
+        !log.contains("transmitting request"),
+        "the SDK's wire-level trace is on:\n{log}"
     );
 
     let issued = proxy.issued_secrets();
@@ -82,4 +89,54 @@ fn no_secret_in_trace_logs_status_metrics_or_errors() {
         issued.len(),
         daemon.log().lines().count()
     );
+}
+
+/// One non-UTF-8 byte in the credentials file: the SDK's profile parser would print the whole
+/// file as decimal bytes (`FromUtf8Error { bytes: [35, 32, …] }`) and read it as empty.
+/// Instead the profile fails with a message naming the file and the bad byte's line, and no
+/// secret of the file shows in any form (text, decimal or hex bytes), at the default level
+/// or at trace.
+#[test]
+fn non_utf8_credentials_file_is_named_never_dumped() {
+    for rust_log in ["", "trace"] {
+        let moto = Moto::start();
+        let env = TestEnv::new(&moto);
+        env.write_config(&[AssumeRole::new("p1", "Role1", BASE_PROFILE).duration("1h")]);
+        let mut daemon = Daemon::start_with(&env, &[("RUST_LOG", rust_log)]);
+        daemon.wait_state("p1", "fresh", Duration::from_secs(30));
+        let good = std::fs::read(&env.credentials).expect("the credentials file");
+        env.record_secrets(&String::from_utf8_lossy(&good));
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let mut bad = good.clone();
+        bad.extend_from_slice(b"# caf\xe9\n");
+        std::fs::write(&env.credentials, &bad).expect("append to the credentials file");
+
+        let out = env.cli(&["refresh"]);
+        assert_eq!(out.status.code(), Some(1), "{rust_log:?}: {}", show(&out));
+        let p = daemon.profile("p1").expect("p1");
+        let error = p["last_error"].as_str().unwrap_or_default();
+        let path = env.credentials.display().to_string();
+        for part in [
+            path.as_str(),
+            "is not UTF-8",
+            &format!("line {line}, column 6"),
+        ] {
+            assert!(error.contains(part), "{rust_log:?}: {part:?} not in {p}");
+        }
+        assert!(!error.contains("was not defined"), "{rust_log:?}: {p}");
+        assert!(
+            daemon.log().contains("is not UTF-8"),
+            "{rust_log:?}: the failure is not logged:\n{}",
+            daemon.log()
+        );
+        assert!(!daemon.log().contains("FromUtf8Error"), "{rust_log:?}");
+
+        // The file is fixed: the profile recovers, and the leak check can read it.
+        std::fs::write(&env.credentials, &good).expect("restore the credentials file");
+        let out = env.cli(&["refresh"]);
+        assert!(out.status.success(), "{rust_log:?}: {}", show(&out));
+        daemon.signal(Signal::SIGTERM);
+        daemon.wait_exit(Duration::from_secs(10));
+        env.assert_secrets_never_logged(&daemon);
+    }
 }

@@ -173,6 +173,8 @@ fn sso_profile_and_metaflow_chain_get_credentials_and_boto3_reads_the_cache() {
 fn near_expiry_token_is_refreshed_once_for_five_profiles_and_rotated() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
+    // Every child (the daemon, the CLI) logs at trace: no secret may reach the log.
+    env.set_var("RUST_LOG", "trace");
     let m = fake.mint();
     let old_expiry = SystemTime::now() + Duration::from_secs(25);
     write_cache(&env, &m, Duration::from_secs(25), true);
@@ -242,6 +244,8 @@ fn near_expiry_token_is_refreshed_once_for_five_profiles_and_rotated() {
 fn login_no_browser_writes_the_cli_cache_and_profiles_go_fresh() {
     let fake = SsoFake::start(Duration::from_secs(3600));
     let env = sso_env(&fake, "http://127.0.0.1:9");
+    // Every child (the daemon, the CLI) logs at trace: no secret may reach the log.
+    env.set_var("RUST_LOG", "trace");
     write_admin_config(&env);
     let daemon = Daemon::start(&env);
     let p = daemon.wait_state("sso-admin", "login_required", Duration::from_secs(30));

@@ -26,6 +26,8 @@ fn access_key(env: &TestEnv) -> Option<String> {
 fn token_file_is_reread_on_every_refresh() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
+    // Every child (the daemon, the CLI) logs at trace: no secret may reach the log.
+    env.set_var("RUST_LOG", "trace");
     let token_file = env.root().join("token");
     write_token(&token_file, &token(1));
     for n in 1..=3 {

@@ -55,6 +55,8 @@ struct State {
     fail_credentials: Option<u16>,
     /// IMDS session tokens handed out and still honoured.
     sessions: Vec<String>,
+    /// Every IMDS session token issued, forgotten or not.
+    all_sessions: Vec<String>,
     /// Refuse every session token on the metadata GETs, as if each had expired at once.
     refuse_sessions: bool,
     issued: Vec<Issued>,
@@ -93,6 +95,7 @@ impl MetadataFake {
             expired: false,
             fail_credentials: None,
             sessions: Vec::new(),
+            all_sessions: Vec::new(),
             refuse_sessions: false,
             issued: Vec::new(),
             seen: Vec::new(),
@@ -155,6 +158,11 @@ impl MetadataFake {
     /// From now on (`true`), refuse every IMDS session token on the metadata GETs with 401.
     pub fn refuse_sessions(&self, refuse: bool) {
         self.state.lock().unwrap().refuse_sessions = refuse;
+    }
+
+    /// Every IMDS session token handed out (the leak check searches for them).
+    pub fn session_tokens(&self) -> Vec<String> {
+        self.state.lock().unwrap().all_sessions.clone()
     }
 
     /// Forgets every IMDS session token handed out, as IMDS does after their TTL.
@@ -265,6 +273,7 @@ fn answer(req: &Request, s: &mut State) -> Answer {
             s.counter += 1;
             let token = format!("imds-session-token-{:04}-AQAEAFakeFakeFake==", s.counter);
             s.sessions.push(token.clone());
+            s.all_sessions.push(token.clone());
             let headers = vec![(
                 "x-aws-ec2-metadata-token-ttl-seconds".to_owned(),
                 ttl.to_owned(),

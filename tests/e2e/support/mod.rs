@@ -731,19 +731,43 @@ impl TestEnv {
     }
 }
 
-/// Panics if any of `secrets` (long enough to be unambiguous) occurs in any of `places`.
+/// The forms a `Debug` or `Display` print can give `secret`: the text itself, its bytes as a
+/// decimal list (`115, 101, 99`, as `Debug` prints a `Vec<u8>` or a `FromUtf8Error`), and
+/// its bytes in lower- and upper-case hex.
+pub fn secret_encodings(secret: &str) -> [(&'static str, String); 4] {
+    let bytes = secret.as_bytes();
+    let decimal = bytes
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let upper = hex.to_ascii_uppercase();
+    [
+        ("text", secret.to_owned()),
+        ("decimal bytes", decimal),
+        ("hex", hex),
+        ("HEX", upper),
+    ]
+}
+
+/// Panics if any of `secrets` (long enough to be unambiguous), in any of the forms of
+/// [`secret_encodings`], occurs in any of `places`.
 pub fn assert_secrets_absent(secrets: &BTreeSet<String>, places: &[(&str, String)]) {
     assert!(!secrets.is_empty(), "no secrets were recorded to check");
     for secret in secrets.iter().filter(|s| s.len() >= 16) {
         for (place, text) in places {
-            if let Some(at) = text.find(secret.as_str()) {
+            for (form, encoded) in secret_encodings(secret) {
+                let Some(at) = text.find(encoded.as_str()) else {
+                    continue;
+                };
                 let start = text[..at]
                     .char_indices()
                     .rev()
                     .nth(80)
                     .map_or(0, |(i, _)| i);
                 panic!(
-                    "a secret ({}…, {} chars) appears in {place}: …{}…",
+                    "a secret ({}…, {} chars) appears as {form} in {place}: …{}…",
                     &secret[..4],
                     secret.len(),
                     &text[start..at]

@@ -60,6 +60,8 @@ pub enum Fault {
     /// HTTP 403 `ForbiddenException` "No access" (the portal's answer for a role the user
     /// is not assigned).
     Forbidden,
+    /// HTTP 401 `UnauthorizedException` (the portal's answer for a token it does not take).
+    Unauthorized,
     /// Reads the request, then says nothing for 60 s (or until the fake stops).
     Hang,
     /// Sends half a response head and closes the connection.
@@ -534,6 +536,13 @@ fn answer(req: &Request, s: &mut State) -> Reply {
         }
         Fault::Throttle => return error(429, "TooManyRequestsException", "rate exceeded"),
         Fault::Forbidden => return error(403, "ForbiddenException", "No access"),
+        Fault::Unauthorized => {
+            return error(
+                401,
+                "UnauthorizedException",
+                "Session token not found or invalid",
+            )
+        }
         Fault::Hang => return Reply::Hang,
         Fault::Close => return Reply::Close,
         Fault::Garbage => return Reply::Garbage,
