@@ -19,4 +19,5 @@ pub mod scheduler;
 pub mod service;
 pub mod sources;
 pub mod sso;
+pub mod tempfiles;
 pub mod writer;
