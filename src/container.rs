@@ -3,7 +3,8 @@
 //! on loopback only and answers only requests carrying the random token written (0600) at
 //! start-up. SDKs refresh such credentials by themselves, unlike a file read once. Any local
 //! user can connect, so it serves at most `MAX_CONNECTIONS` at once and drops a connection
-//! whose request headers take longer than `HEADER_TIMEOUT`, like the control socket; the
+//! whose request headers take longer than `HEADER_TIMEOUT` (its body `BODY_TIMEOUT`, its
+//! unread reply `WRITE_TIMEOUT`), like the control socket; the
 //! warnings about refused connections and wrong tokens reach the log at most once a minute.
 
 use crate::api::{ErrorReply, ProfileStatus};
