@@ -261,6 +261,24 @@ mod tests {
     const CLI_FILE: &str = r#"{"startUrl": "https://d-1234567890.awsapps.com/start", "region": "eu-west-1", "accessToken": "aoaAAAAAGV-access-token-secret", "expiresAt": "2026-11-23T10:00:00Z", "clientId": "client-id-1", "clientSecret": "client-secret-value", "registrationExpiresAt": "2027-02-21T09:00:00Z", "refreshToken": "aorAAAAAGV-refresh-token-secret"}"#;
 
     #[test]
+    fn writes_through_random_temp_names_and_clears_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc.json");
+        // An older release's temp name for this pid, left by a kill between create and rename.
+        let leftover = dir
+            .path()
+            .join(format!(".abc.json.credfresh-{}.tmp", std::process::id()));
+        std::fs::write(&leftover, "{").unwrap();
+        let foreign = dir.path().join(".other-tool.tmp");
+        std::fs::write(&foreign, "keep").unwrap();
+        write(&path, &CachedToken::from_json(CLI_FILE).unwrap()).unwrap();
+        assert!(read(&path).is_ok());
+        let later = SystemTime::now() + Duration::from_secs(5);
+        assert_eq!(remove_stale_temp_files(dir.path(), later), vec![leftover]);
+        assert!(foreign.exists() && path.exists());
+    }
+
+    #[test]
     fn cache_key_matches_botocore() {
         // hashlib.sha1(b"acme").hexdigest(); legacy profiles hash the start URL.
         let mut s = SsoSession {
