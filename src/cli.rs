@@ -417,7 +417,7 @@ pub(crate) fn fail(e: ClientError) -> u8 {
     eprintln!("credfresh: {e}");
     match e {
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
-        ClientError::Failed { .. } => EXIT_FAILURE,
+        ClientError::Failed { .. } | ClientError::Busy(_) => EXIT_FAILURE,
     }
 }
 

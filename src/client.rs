@@ -6,6 +6,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::net::UnixStream;
 
 /// Why a request to the daemon failed.
@@ -17,6 +18,14 @@ pub enum ClientError {
         .0.display()
     )]
     NotRunning(PathBuf),
+    /// The daemon kept refusing the connection: all its connections are taken.
+    #[error(
+        "the credfresh daemon on {} has all its {} connections taken and kept refusing new ones for {} s; some program is holding them open (the daemon's log names the refusals, and frees connections that send nothing within a few seconds); try again shortly",
+        .0.display(),
+        crate::control::MAX_CONNECTIONS,
+        BUSY_RETRY.as_secs()
+    )]
+    Busy(PathBuf),
     /// The connection or the exchange failed.
     #[error("talking to the daemon on {}: {message}", .socket.display())]
     Failed {
@@ -44,8 +53,42 @@ pub fn url_path(segments: &[&str]) -> String {
         .collect()
 }
 
-/// Sends one request and returns the status and body.
+/// How long a request is retried while the daemon refuses connections because all are taken.
+pub const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// Sends one request and returns the status and body. While the daemon answers that all
+/// its connections are taken, the request is retried for [`BUSY_RETRY`], then
+/// [`ClientError::Busy`] says what is going on.
 pub async fn request(
+    socket: &Path,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    let deadline = tokio::time::Instant::now() + BUSY_RETRY;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let (code, bytes) = request_once(socket, method.clone(), path, body.clone()).await?;
+        if !is_busy(code, &bytes) {
+            return Ok((code, bytes));
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(ClientError::Busy(socket.to_owned()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Whether a reply is the daemon's refusal for want of a free connection.
+fn is_busy(code: StatusCode, body: &[u8]) -> bool {
+    code == StatusCode::SERVICE_UNAVAILABLE
+        && serde_json::from_slice::<crate::api::ErrorReply>(body)
+            .is_ok_and(|e| e.error == crate::control::TOO_MANY_CONNECTIONS)
+}
+
+/// One attempt of [`request`].
+async fn request_once(
     socket: &Path,
     method: Method,
     path: &str,
@@ -97,6 +140,15 @@ pub async fn request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_full_house_refusal_is_busy() {
+        let full = serde_json::json!({ "error": crate::control::TOO_MANY_CONNECTIONS }).to_string();
+        assert!(is_busy(StatusCode::SERVICE_UNAVAILABLE, full.as_bytes()));
+        let other = br#"{"error":"profile \"x\" holds no valid credentials"}"#;
+        assert!(!is_busy(StatusCode::SERVICE_UNAVAILABLE, other));
+        assert!(!is_busy(StatusCode::OK, full.as_bytes()));
+    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

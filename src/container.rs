@@ -3,23 +3,26 @@
 //! on loopback only and answers only requests carrying the random token written (0600) at
 //! start-up. SDKs refresh such credentials by themselves, unlike a file read once. Any local
 //! user can connect, so it serves at most `MAX_CONNECTIONS` at once and drops a connection
-//! whose request headers take longer than `HEADER_TIMEOUT`, like the control socket; the
+//! whose request headers take longer than `HEADER_TIMEOUT` (its body `BODY_TIMEOUT`, its
+//! unread reply `WRITE_TIMEOUT`), like the control socket; the
 //! warnings about refused connections and wrong tokens reach the log at most once a minute.
 
 use crate::api::{ErrorReply, ProfileStatus};
 use crate::config::ContainerEndpoint;
 use crate::control::{lookup, next_connection, spawn_connection, Slots, Throttle};
 use crate::scheduler::Vault;
+use crate::tempfiles;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -54,15 +57,20 @@ impl Drop for ContainerCredentials {
     }
 }
 
-/// Binds the endpoint and writes a fresh random token to its file (0600, atomically).
+/// Binds the endpoint and writes a fresh random token to its file (0600, atomically),
+/// removing temporary token files that runs started before `started` left behind.
 pub async fn bind(
     settings: &ContainerEndpoint,
     credentials: watch::Receiver<Vault>,
     profiles: watch::Receiver<Vec<ProfileStatus>>,
+    started: SystemTime,
 ) -> io::Result<(TcpListener, ContainerState)> {
     let token = random_token()?;
     crate::redact::register(&token);
-    write_token(&settings.token_file, &token)?;
+    let (path, secret, started) = (settings.token_file.clone(), token.clone(), started);
+    tokio::task::spawn_blocking(move || write_token(&path, &secret, started))
+        .await
+        .map_err(io::Error::other)??;
     let listener = TcpListener::bind(settings.addr).await?;
     Ok((
         listener,
@@ -158,7 +166,18 @@ fn random_token() -> io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn write_token(path: &Path, token: &str) -> io::Result<()> {
+/// The start of the token file's temporary names, `.container-token.XXXXXX.tmp`.
+const TEMP_PREFIX: &str = ".container-token.";
+
+/// Whether `name` is one of the token file's temporary names (or an older release's
+/// `.container-token.<pid>.tmp`).
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp")
+}
+
+/// Writes `token` to `path` (0600) through a randomly named temporary file, after removing
+/// the temporary files of earlier runs killed mid-write (older than `started`).
+fn write_token(path: &Path, token: &str, started: SystemTime) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -167,21 +186,11 @@ fn write_token(path: &Path, token: &str) -> io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let tmp = dir.join(format!(".container-token.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(token.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    for p in tempfiles::remove_leftovers(dir, is_temp_name, started) {
+        tracing::info!(file = %p.display(), "removed a temporary file left by an interrupted run");
     }
-    result
+    let tmp = tempfiles::write_private(dir, TEMP_PREFIX, token.as_bytes())?;
+    tempfiles::persist(tmp, path)
 }
 
 #[cfg(test)]
@@ -194,7 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/token");
         let a = random_token().unwrap();
-        write_token(&path, &a).unwrap();
+        write_token(&path, &a, SystemTime::now()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), a);
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -202,7 +211,7 @@ mod tests {
         );
         assert_eq!(a.len(), 64);
         assert_ne!(a, random_token().unwrap());
-        write_token(&path, "second").unwrap();
+        write_token(&path, "second", SystemTime::now()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
     }
 

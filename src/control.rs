@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -30,9 +29,21 @@ pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body once its headers are in; a request
+/// is thus read in at most `HEADER_TIMEOUT + BODY_TIMEOUT`, or answered `408` and closed.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body taken (requests are small JSON objects); more is a `413`.
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a reply may wait for a client that reads none of it before the connection is
+/// closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once (by each server); more get a `503` at once. A client that
-/// holds connections open without finishing a request loses them after [`HEADER_TIMEOUT`].
+/// holds connections open without finishing a request loses them after [`HEADER_TIMEOUT`]
+/// (headers) or [`BODY_TIMEOUT`] (body), one that does not read its reply after
+/// [`WRITE_TIMEOUT`].
 pub const MAX_CONNECTIONS: usize = 64;
+/// What a refused connection's `503` says; the CLI recognises it.
+pub const TOO_MANY_CONNECTIONS: &str = "too many open connections; try again";
 
 /// Lets a warning about something any client can repeat at will (a refused connection, a
 /// wrong token) into the log at most once per [`Throttle::INTERVAL`], counting the ones held
@@ -290,9 +301,10 @@ where
     }
 }
 
-/// Serves one accepted connection in its own task: HTTP/1.1 with [`HEADER_TIMEOUT`] and a
-/// 64 KiB header buffer, or a `503` when [`MAX_CONNECTIONS`] are open already. `server`
-/// names the server in debug logs.
+/// Serves one accepted connection in its own task: HTTP/1.1 with [`HEADER_TIMEOUT`], a
+/// 64 KiB header buffer, bodies read within [`BODY_TIMEOUT`] (at most [`MAX_BODY`]) before
+/// the handler runs, and replies that must make progress within [`WRITE_TIMEOUT`]; or a `503`
+/// when [`MAX_CONNECTIONS`] are open already. `server` names the server in debug logs.
 pub(crate) fn spawn_connection<S>(
     stream: S,
     app: &Router,
@@ -314,11 +326,12 @@ pub(crate) fn spawn_connection<S>(
         tokio::spawn(reply_and_close(
             stream,
             "503 Service Unavailable",
-            "too many open connections; try again",
+            TOO_MANY_CONNECTIONS,
         ));
         return;
     };
-    let service = TowerToHyperService::new(app.clone());
+    let app = app.clone();
+    let service = hyper::service::service_fn(move |req| read_body_then(app.clone(), req));
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let _permit = permit;
@@ -326,13 +339,143 @@ pub(crate) fn spawn_connection<S>(
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(WriteDeadline::new(stream)), service);
         tokio::pin!(conn);
         tokio::select! {
             r = conn.as_mut() => if let Err(e) = r { tracing::debug!(server, "connection: {e}") },
             _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
         }
     });
+}
+
+/// Reads `req`'s body within [`BODY_TIMEOUT`] and hands the whole request to `app`; a body
+/// that is too slow (`408`) or too large (`413`) is answered without calling `app`, and the
+/// connection is closed.
+async fn read_body_then(
+    app: Router,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response, std::convert::Infallible> {
+    use http_body_util::{BodyExt, Limited};
+    use tower::ServiceExt;
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await;
+    let (code, message) = match read {
+        Ok(Ok(body)) => {
+            let req = hyper::Request::from_parts(parts, axum::body::Body::from(body.to_bytes()));
+            return app.oneshot(req).await;
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {MAX_BODY} bytes"),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("reading the request body: {e}"),
+        ),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
+        ),
+    };
+    let mut reply = error(code, message);
+    reply.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    Ok(reply)
+}
+
+/// A connection whose writes fail with `TimedOut` once they have made no progress for
+/// [`WRITE_TIMEOUT`], so a client that never reads its reply does not hold its slot.
+pub(crate) struct WriteDeadline<S> {
+    inner: S,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        WriteDeadline {
+            inner,
+            stalled: None,
+        }
+    }
+
+    /// Passes `r` on; while it is `Pending` the stall timer runs, and fires as an error.
+    fn watch<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        r: std::task::Poll<io::Result<T>>,
+    ) -> std::task::Poll<io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.stalled = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client read nothing of the reply for {WRITE_TIMEOUT:?}"),
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, r)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, r)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 async fn refuse(stream: UnixStream) {
@@ -344,15 +487,27 @@ async fn refuse(stream: UnixStream) {
     .await;
 }
 
-/// Writes a complete JSON error reply without waiting for the request, shuts its side down,
-/// and reads what the client sends until the client closes (at most 64 KiB, 500 ms) before
-/// closing: a socket closed with unread data is reset, and a reset can reach the client
-/// before the reply.
+/// Waits briefly (at most 500 ms) for the request's headers, so that an HTTP client gets the
+/// reply to a request it has sent rather than one it has not; then writes a complete JSON
+/// error reply, shuts its side down, and reads what the client sends until the client closes
+/// (at most 64 KiB, 500 ms) before closing: a socket closed with unread data is reset, and a
+/// reset can reach the client before the reply.
 async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     status: &str,
     message: &str,
 ) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), read_head).await;
     let body = serde_json::json!({ "error": message }).to_string();
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -594,6 +749,35 @@ async fn prune(State(s): State<ControlState>, body: Bytes) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_nobody_reads_times_out() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut conn = WriteDeadline::new(ours);
+        let reply = vec![b'x'; 4096];
+        let err = conn.write_all(&reply).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_is_not_cut_off() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 16];
+            loop {
+                tokio::time::sleep(WRITE_TIMEOUT / 2).await;
+                match theirs.read(&mut buf).await {
+                    Ok(0) | Err(_) => return got.len(),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let mut conn = WriteDeadline::new(ours);
+        conn.write_all(&[b'x'; 256]).await.unwrap();
+        drop(conn);
+        assert_eq!(reader.await.unwrap(), 256);
+    }
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;

@@ -40,8 +40,13 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     // Expiry is judged and refreshes planned by the clock of the servers that issue credentials.
     let clock: Arc<dyn Clock> = Arc::new(crate::skew::ServerClock);
     let stale_file = config.daemon.credentials_file.clone();
+    let stale_sso = crate::sso::cache::cache_dir(env.home());
     let stale = tokio::task::spawn_blocking(move || {
-        crate::credentials_file::remove_stale_temp_files(&stale_file, started)
+        let mut removed = crate::credentials_file::remove_stale_temp_files(&stale_file, started);
+        removed.extend(crate::sso::cache::remove_stale_temp_files(
+            &stale_sso, started,
+        ));
+        removed
     })
     .await
     .unwrap_or_default();
@@ -76,6 +81,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let scheduler = tokio::spawn(scheduler.run(commands_rx, shutdown.clone()));
     tokio::spawn(service::report_status(profiles.clone(), shutdown.clone()));
     tokio::spawn(service::watchdog(commands_tx.clone(), shutdown.clone()));
+    tokio::spawn(service::keep_flushing(shutdown.clone()));
     let state = ControlState {
         meta: Meta {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -93,9 +99,13 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         prunes: prunes_tx,
     };
     if let Some(endpoint) = &config.daemon.container {
-        let bound =
-            crate::container::bind(endpoint, state.credentials.clone(), state.profiles.clone())
-                .await;
+        let bound = crate::container::bind(
+            endpoint,
+            state.credentials.clone(),
+            state.profiles.clone(),
+            started,
+        )
+        .await;
         let (listener, container) = match bound {
             Ok(b) => b,
             Err(e) => {
@@ -142,7 +152,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     service::notify(&[NotifyState::Ready]);
 
     let mut current = Current {
-        text: std::fs::read_to_string(&config.path).unwrap_or_default(),
+        text: read_text(config.path.clone()).await,
         config,
     };
     let mut debounce: Option<tokio::time::Instant> = None;
@@ -442,7 +452,7 @@ async fn reload(
     forced: bool,
 ) -> ReloadReply {
     let path = current.config.path.clone();
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = read_text(path).await;
     if !forced && text == current.text {
         return ReloadReply {
             ok: true,
@@ -462,9 +472,18 @@ async fn apply(
     env: &Environment,
     commands: &mpsc::Sender<Command>,
 ) -> ReloadReply {
-    let new = match config::load(&current.config.path, env) {
-        Ok(c) => c,
+    let (path, env) = (current.config.path.clone(), env.clone());
+    // Reading the config (and ~/.aws/config) is file I/O: off the runtime thread.
+    let loaded = tokio::task::spawn_blocking(move || config::load(&path, &env)).await;
+    let new = match loaded {
+        Ok(Ok(c)) => c,
         Err(e) => {
+            return ReloadReply {
+                ok: false,
+                message: format!("new config not read, still running the previous one: {e}"),
+            }
+        }
+        Ok(Err(e)) => {
             return ReloadReply {
                 ok: false,
                 message: format!("new config rejected, still running the previous one: {e}"),
@@ -506,6 +525,13 @@ async fn apply(
         message.push_str(n);
     }
     ReloadReply { ok: true, message }
+}
+
+/// The text of the file at `path` ("" when unreadable), read off the runtime thread.
+async fn read_text(path: PathBuf) -> String {
+    tokio::task::spawn_blocking(move || std::fs::read_to_string(path).unwrap_or_default())
+        .await
+        .unwrap_or_default()
 }
 
 fn log_reload(reply: &ReloadReply) {

@@ -21,4 +21,5 @@ pub mod service;
 pub mod skew;
 pub mod sources;
 pub mod sso;
+pub mod tempfiles;
 pub mod writer;

@@ -2,17 +2,196 @@
 //! `STOPPING=1`, `STATUS=`, `WATCHDOG=1`). Without `NOTIFY_SOCKET` every call is a no-op,
 //! so the same binary runs under launchd, in a container or in a terminal.
 
+//!
+//! Nothing here ever blocks the runtime thread: datagrams go out with non-blocking sends, and
+//! when the service manager's queue is full they wait in [`Pending`] (the latest `STATUS=`
+//! line and one `WATCHDOG=1` at most, events in order) for [`keep_flushing`] to retry.
+
 use crate::api::{ProfileState, ProfileStatus};
 use crate::scheduler::Command;
 use sd_notify::NotifyState;
+use std::collections::VecDeque;
+use std::io;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-/// Sends `states` to the service manager, if there is one.
+/// How often datagrams the service manager had no room for are tried again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Events (`READY=1`, `RELOADING=1`, `STOPPING=1`) kept while the queue is full; older ones
+/// are dropped first.
+const MAX_PENDING_EVENTS: usize = 16;
+
+/// What is still to be sent.
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<String>,
+    status: Option<String>,
+    watchdog: bool,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.status.is_none() && !self.watchdog
+    }
+}
+
+/// A non-blocking datagram socket aimed at `NOTIFY_SOCKET`, and what waits to be sent.
+struct Notifier {
+    socket: UnixDatagram,
+    addr: SocketAddr,
+    pending: Mutex<Pending>,
+    retry: Notify,
+}
+
+/// The notifier, or `None` without a (usable) `NOTIFY_SOCKET`.
+fn notifier() -> Option<&'static Notifier> {
+    static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
+    NOTIFIER
+        .get_or_init(|| {
+            let path = std::env::var_os("NOTIFY_SOCKET")?;
+            match open(&path) {
+                Ok((socket, addr)) => Some(Notifier {
+                    socket,
+                    addr,
+                    pending: Mutex::new(Pending::default()),
+                    retry: Notify::new(),
+                }),
+                Err(e) => {
+                    tracing::warn!(
+                        "NOTIFY_SOCKET is set but unusable ({e}); not talking to the service manager"
+                    );
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// An unbound, non-blocking datagram socket and the address `path` names (`@name` is an
+/// abstract socket on Linux).
+fn open(path: &std::ffi::OsStr) -> io::Result<(UnixDatagram, SocketAddr)> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        Some(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "abstract sockets exist only on Linux",
+            ))
+        }
+        None if bytes.first() == Some(&b'/') => SocketAddr::from_pathname(path)?,
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "neither an absolute path nor an abstract name",
+            ))
+        }
+    };
+    let socket = UnixDatagram::unbound()?;
+    socket.set_nonblocking(true)?;
+    Ok((socket, addr))
+}
+
+/// Queues `states` for the service manager, if there is one, as one datagram, and sends
+/// what is queued without ever blocking. `STATUS=` and `WATCHDOG=1` are coalesced: while the
+/// manager's queue is full only the newest status line and one ping wait to be sent.
 pub fn notify(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::debug!("sd_notify failed: {e}");
+    let Some(n) = notifier() else {
+        return;
+    };
+    {
+        let mut p = n
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut event = String::new();
+        for state in states {
+            match state {
+                NotifyState::Status(line) => p.status = Some(format!("STATUS={line}\n")),
+                NotifyState::Watchdog => p.watchdog = true,
+                other => event.push_str(&format!("{other}\n")),
+            }
+        }
+        if !event.is_empty() {
+            if p.events.len() == MAX_PENDING_EVENTS {
+                p.events.pop_front();
+            }
+            p.events.push_back(event);
+        }
+    }
+    flush(n);
+}
+
+/// Sends what is pending until done or the manager's queue is full; in that case the rest
+/// stays pending and [`keep_flushing`] is woken to try again later.
+fn flush(n: &Notifier) {
+    let mut p = n
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let (message, which) = if let Some(e) = p.events.front() {
+            (e.clone(), 0)
+        } else if let Some(s) = &p.status {
+            (s.clone(), 1)
+        } else if p.watchdog {
+            ("WATCHDOG=1\n".to_owned(), 2)
+        } else {
+            return;
+        };
+        match n.socket.send_to_addr(message.as_bytes(), &n.addr) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                n.retry.notify_one();
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The manager is gone or refuses: this message is dropped, the next one is tried.
+            Err(e) => tracing::debug!("sd_notify failed: {e}"),
+            Ok(_) => {}
+        }
+        match which {
+            0 => drop(p.events.pop_front()),
+            1 => p.status = None,
+            _ => p.watchdog = false,
+        }
+    }
+}
+
+/// Retries what the service manager had no room for every [`RETRY_INTERVAL`] until it is
+/// all sent; sleeps (no timer) while nothing is pending.
+pub async fn keep_flushing(shutdown: CancellationToken) {
+    let Some(n) = notifier() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = n.retry.notified() => {}
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RETRY_INTERVAL) => {}
+            }
+            flush(n);
+            let done = n
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_empty();
+            if done {
+                break;
+            }
+        }
     }
 }
 

@@ -9,8 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
@@ -214,31 +213,46 @@ pub fn write(path: &Path, token: &CachedToken) -> std::io::Result<()> {
         .create(dir)?;
     let mut text = serde_json::to_string(&token.to_json()).map_err(std::io::Error::other)?;
     text.push('\n');
+    let tmp = crate::tempfiles::write_private(dir, &temp_prefix(path), text.as_bytes())?;
+    // Recorded before the rename, so the watcher never sees the new file unrecorded.
+    own_writes().insert(path.to_owned(), digest(text.as_bytes()));
+    crate::tempfiles::persist(tmp, path)
+}
+
+/// The start of the temporary names used when replacing `path`:
+/// `.<name>.credfresh-XXXXXX.tmp`.
+fn temp_prefix(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.credfresh-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        own_writes().insert(path.to_owned(), digest(text.as_bytes()));
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    format!(".{name}.credfresh-")
+}
+
+/// Removes the temporary files that runs started before `started` left in the cache
+/// directory `dir` when they were killed mid-write. Returns what was removed.
+pub fn remove_stale_temp_files(dir: &Path, started: SystemTime) -> Vec<PathBuf> {
+    let ours =
+        |n: &str| n.starts_with('.') && n.contains(".json.credfresh-") && n.ends_with(".tmp");
+    crate::tempfiles::remove_leftovers(dir, ours, started)
+}
+
+/// [`read`] off the runtime thread.
+pub async fn read_async(path: PathBuf) -> Result<CachedToken, ReadError> {
+    tokio::task::spawn_blocking(move || read(&path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ReadError::Broken(format!(
+                "reading the SSO token cache: {e}"
+            )))
+        })
+}
+
+/// [`write`] (with its fsyncs) off the runtime thread.
+pub async fn write_async(path: PathBuf, token: CachedToken) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || write(&path, &token))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// The digest of the last file this process wrote at each path, so the cache watcher can
@@ -280,6 +294,24 @@ mod tests {
         assert!(is_own_write(&path));
         std::fs::write(&path, CLI_FILE).unwrap();
         assert!(!is_own_write(&path));
+    }
+
+    #[test]
+    fn writes_through_random_temp_names_and_clears_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc.json");
+        // An older release's temp name for this pid, left by a kill between create and rename.
+        let leftover = dir
+            .path()
+            .join(format!(".abc.json.credfresh-{}.tmp", std::process::id()));
+        std::fs::write(&leftover, "{").unwrap();
+        let foreign = dir.path().join(".other-tool.tmp");
+        std::fs::write(&foreign, "keep").unwrap();
+        write(&path, &CachedToken::from_json(CLI_FILE).unwrap()).unwrap();
+        assert!(read(&path).is_ok());
+        let later = SystemTime::now() + Duration::from_secs(5);
+        assert_eq!(remove_stale_temp_files(dir.path(), later), vec![leftover]);
+        assert!(foreign.exists() && path.exists());
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl TokenManager {
         let epoch = self.retry_epoch.load(Ordering::SeqCst);
         let path = self.path(session);
         let now = SystemTime::now();
-        let mut token = match cache::read(&path) {
+        let mut token = match cache::read_async(path.clone()).await {
             Ok(t) => t,
             Err(ReadError::Missing) => {
                 let why = format!(
@@ -204,7 +204,7 @@ impl TokenManager {
                 // a stale copy put back): its refresh token may be spent. Use the newer one
                 // and put it back in the file for the other tools.
                 token = latest.clone();
-                match cache::write(&path, &token) {
+                match cache::write_async(path.clone(), token.clone()).await {
                     Ok(()) => tracing::info!(
                         sso_session = %session.label(),
                         "the SSO token cache held an older token; wrote back the newer one"
@@ -272,7 +272,7 @@ impl TokenManager {
             }
             match self.refresh(session, &token).await {
                 Ok(new) => {
-                    if let Err(e) = cache::write(&path, &new) {
+                    if let Err(e) = cache::write_async(path.clone(), new.clone()).await {
                         tracing::warn!(
                             sso_session = %session.label(),
                             "cannot write the refreshed SSO token to {}: {e}",
@@ -294,7 +294,7 @@ impl TokenManager {
                     // cache was read, and SSO-OIDC refuses the old one: try the new one once.
                     if !reread {
                         reread = true;
-                        if let Ok(current) = cache::read(&path) {
+                        if let Ok(current) = cache::read_async(path.clone()).await {
                             let refresh =
                                 |t: &CachedToken| t.refresh_token.as_ref().map(fingerprint);
                             if refresh(&current) != refresh(&token) {

@@ -330,3 +330,90 @@ fn container_endpoint_caps_connections_and_drops_slow_clients() {
     );
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// 64 clients that send `POST /v1/refresh` headers announcing a 1000-byte body and then one
+/// byte a second take every connection: the CLI retries for a few seconds and then says what
+/// is going on, and the daemon closes them once the body timeout passes, after which the CLI
+/// works again while they are still trickling.
+#[test]
+fn slow_request_bodies_lose_their_connections_and_the_cli_says_why() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("slow", "SlowRole", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("slow", "fresh", Duration::from_secs(30));
+
+    let mut slow: Vec<UnixStream> = (0..64)
+        .map(|_| {
+            let mut s = UnixStream::connect(daemon.socket()).expect("connect");
+            s.write_all(
+                b"POST /v1/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let writers: Vec<UnixStream> = slow.iter().map(|s| s.try_clone().unwrap()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let stop = stop.clone();
+        // One byte a second each, for at most 60 s.
+        std::thread::spawn(move || {
+            for _ in 0..60 {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                for mut w in &writers {
+                    let _ = w.write_all(b" ");
+                }
+            }
+        })
+    };
+
+    // All 64 connections are taken: the CLI retries, then explains.
+    let busy = env.cli(&["status"]);
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("connections taken") && stderr.contains("kept refusing"),
+        "the CLI should say all connections are taken: {stderr}"
+    );
+
+    // The daemon drops the slow bodies; the CLI works again while they still trickle.
+    crate::support::wait_until(Duration::from_secs(30), "credfresh status to work", || {
+        env.cli(&["status"]).status.success()
+    });
+    assert!(
+        !trickle.is_finished(),
+        "the slow clients gave up by themselves"
+    );
+    let out = env.cli(&["credential-process", "slow"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for conn in &mut slow {
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = conn.read_to_end(&mut rest);
+        assert!(
+            closed.is_ok()
+                || closed
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "a slow connection stayed open: {closed:?}"
+        );
+        let reply = String::from_utf8_lossy(&rest);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "a slow body got {reply:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = trickle.join();
+}

@@ -423,3 +423,55 @@ fn aws_cli_v2_reads_the_file_and_runs_credential_process() {
     );
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// A daemon killed between creating and renaming the endpoint's temporary token file leaves
+/// it behind; in a container the daemon has the same pid (often 1) on every start, and the
+/// token's volume outlives it. Later starts must still serve, and clear the leftovers.
+#[test]
+fn leftover_token_temp_files_never_keep_the_endpoint_down() {
+    use std::os::unix::fs::DirBuilderExt;
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new("api", "ApiRole", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut text);
+    env.write_config_text(&text);
+    let dir = env.socket.parent().unwrap().to_owned();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .expect("run dir");
+    // The pids the daemon may get: 1 (a container), and the next ones on this machine.
+    let next = Command::new("true").spawn().expect("spawn true").id();
+    let pids = (1..=8).chain(next..next + 400);
+    let leftovers: Vec<_> = pids
+        .map(|pid| dir.join(format!(".container-token.{pid}.tmp")))
+        .collect();
+    for l in &leftovers {
+        write_file(l, "stale", 0o600);
+    }
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("api", "fresh", Duration::from_secs(30));
+    let token = std::fs::read_to_string(dir.join("container-token")).expect("token file");
+    assert_ne!(token, "stale");
+    let url = format!("http://127.0.0.1:{port}/v1/container-credentials/api");
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .args(["-H", &format!("Authorization: {token}")])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let left: Vec<_> = leftovers.iter().filter(|l| l.exists()).collect();
+    assert!(left.is_empty(), "leftovers not removed: {left:?}");
+    let temps: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+}

@@ -598,3 +598,50 @@ fn reload_renews_a_changed_profile_and_its_dependents_only() {
     );
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// A service manager that never reads its notify socket (its queue fills after a few
+/// watchdog pings) must not stall the daemon: status keeps answering, refreshes go on, and
+/// SIGTERM still stops it at once.
+#[test]
+fn a_notify_socket_nobody_reads_never_stalls_the_daemon() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("svc", "SvcRole", BASE_PROFILE).duration("4s")]);
+    let path = env.root().join("deaf-notify.sock");
+    let _deaf = UnixDatagram::bind(&path).expect("bind NOTIFY_SOCKET");
+    let path = path.display().to_string();
+    let mut daemon = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", path.as_str()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let first = daemon.wait_state("svc", "fresh", Duration::from_secs(30))["expires_at"].clone();
+    // Pings every 0.5 s fill the queue within seconds; keep asking for 22 s.
+    let until = Instant::now() + Duration::from_secs(22);
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let status = daemon.status();
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "GET /v1/status took {:?}",
+            asked.elapsed()
+        );
+        assert!(status["profiles"].is_array(), "{status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // 4 s credentials were refreshed meanwhile.
+    wait_until(
+        Duration::from_secs(30),
+        "a refresh after the queue filled",
+        || {
+            daemon
+                .profile("svc")
+                .is_some_and(|p| p["state"] == "fresh" && p["expires_at"] != first)
+        },
+    );
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+}
