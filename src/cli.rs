@@ -624,11 +624,7 @@ async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
         "{}",
         table(&reply.profiles, SystemTime::now(), colour_stdout())
     );
-    if reply
-        .profiles
-        .iter()
-        .all(|p| p.state == ProfileState::Fresh)
-    {
+    if reply.delivered() {
         0
     } else {
         EXIT_FAILURE
@@ -757,11 +753,7 @@ async fn login(
                 "{}",
                 table(&reply.profiles, SystemTime::now(), colour_stdout())
             );
-            if reply
-                .profiles
-                .iter()
-                .all(|p| p.state == ProfileState::Fresh)
-            {
+            if reply.delivered() {
                 0
             } else {
                 EXIT_FAILURE
