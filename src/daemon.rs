@@ -33,6 +33,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     ignore_sigxfsz();
     let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("cannot install signal handlers")?;
+    let _daemon_lock = crate::daemon_lock::acquire(&config.daemon.credentials_file, &socket)?;
     let listener = control::bind(&socket)
         .await
         .with_context(|| format!("cannot listen on the control socket {}", socket.display()))?;

@@ -11,6 +11,7 @@ pub mod control;
 pub mod credentials_file;
 pub mod creds;
 pub mod daemon;
+pub mod daemon_lock;
 pub mod env;
 pub mod init;
 pub mod logging;

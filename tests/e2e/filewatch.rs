@@ -8,7 +8,8 @@ use crate::support::{
 };
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -69,5 +70,83 @@ fn refresh_exits_1_when_the_file_cannot_be_updated() {
             show(&out)
         );
     }
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// Runs `credfresh ARGS…` (ARGS name the config) and waits up to `timeout` for it to exit; a process still
+/// running then is killed and `None` returned.
+fn run_for(env: &TestEnv, args: &[&str], timeout: Duration) -> Option<(Option<i32>, String)> {
+    let log = env
+        .root()
+        .join(format!("run-{}.log", args.join("-").replace('/', "_")));
+    let file = fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        .args(args)
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status.code());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    env.note_text(&format!("credfresh {}", args.join(" ")), &text);
+    code.map(|c| (c, text))
+}
+
+#[test]
+fn a_second_daemon_for_the_same_file_refuses_to_start_naming_the_first() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let file = env.root().join("managed").join("credentials");
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    config_with_file(&env, &file);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("m1", "fresh", T);
+
+    // The same config with another socket, and a config naming the file through a symlink
+    // and another path to its directory.
+    let link = env.root().join("link-to-credentials");
+    std::os::unix::fs::symlink(env.root().join("managed/../managed/credentials"), &link).unwrap();
+    let other_socket = env.root().join("run2").join("cf.sock");
+    let socket_arg = other_socket.display().to_string();
+    let same = env.config.clone();
+    let via_link = env.root().join("via-link.toml");
+    let text = fs::read_to_string(&same)
+        .unwrap()
+        .replace(&file.display().to_string(), &link.display().to_string());
+    write_file(&via_link, &text, 0o600);
+    for config in [&same, &via_link] {
+        let config = config.display().to_string();
+        let out = run_for(
+            &env,
+            &["--config", &config, "--socket", &socket_arg, "daemon"],
+            T,
+        );
+        let Some((code, text)) = out else {
+            panic!("a second daemon for the same file ({config}) was still running after {T:?}")
+        };
+        assert_ne!(code, Some(0), "{text}");
+        let pid = format!("pid {}", daemon.pid());
+        assert!(
+            text.contains(&pid) && text.contains(&env.socket.display().to_string()),
+            "the refusal names neither the first daemon's {pid} nor its socket:\n{text}"
+        );
+        assert!(text.contains("credentials"), "{text}");
+    }
+    assert!(!other_socket.exists());
+    assert_eq!(daemon.status()["pid"], daemon.pid());
     env.assert_secrets_never_logged(&daemon);
 }
