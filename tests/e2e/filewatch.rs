@@ -3,9 +3,10 @@
 //! deleted, truncated or edited by hand.
 
 use crate::support::{
-    ini, output_text, show, wait_until, write_file, AssumeRole, Daemon, Moto, TestEnv, AWS_CONFIG,
-    BASE_ACCESS_KEY_ID, BASE_SECRET,
+    http, ini, output_text, show, wait_until, write_file, AssumeRole, Daemon, Moto, TestEnv,
+    AWS_CONFIG, BASE_ACCESS_KEY_ID, BASE_PROFILE, BASE_SECRET,
 };
+use nix::sys::signal::Signal;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -148,5 +149,44 @@ fn a_second_daemon_for_the_same_file_refuses_to_start_naming_the_first() {
     }
     assert!(!other_socket.exists());
     assert_eq!(daemon.status()["pid"], daemon.pid());
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn a_deleted_socket_is_recreated_and_the_cli_names_the_daemon_meanwhile() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("m1", "Role-m1", BASE_PROFILE).duration("1h")]);
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("m1", "fresh", T);
+    let answers = || matches!(http::get(&env.socket, "/healthz"), Ok(r) if r.status == 200);
+
+    // The socket file deleted: back within seconds.
+    fs::remove_file(&env.socket).unwrap();
+    wait_until(T, "the deleted socket to answer again", answers);
+    // Its whole directory deleted: the same.
+    let run = env.socket.parent().unwrap().to_owned();
+    fs::remove_dir_all(&run).unwrap();
+    wait_until(
+        T,
+        "the socket in a deleted directory to answer again",
+        answers,
+    );
+
+    // Its directory moved away (no deletion to notice): the CLI says which daemon holds the
+    // file, and SIGHUP brings the socket back.
+    fs::rename(&run, env.root().join("run.moved")).unwrap();
+    let out = env.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains(&format!("pid {}", daemon.pid())) && text.contains("SIGHUP"),
+        "{text}"
+    );
+    daemon.signal(Signal::SIGHUP);
+    wait_until(T, "SIGHUP to recreate the socket", answers);
+    let out = env.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(daemon.try_exit().is_none());
     env.assert_secrets_never_logged(&daemon);
 }
