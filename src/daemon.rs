@@ -63,9 +63,17 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let shutdown = CancellationToken::new();
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new());
+    let redeliveries = deliveries_tx.clone();
     let (scheduler, profiles) = Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx);
     let scheduler = scheduler.with_metrics(metrics.clone());
     let credentials = scheduler.credentials();
+    // Deleted, truncated or hand-edited: the managed sections are put back within seconds.
+    let file_watch = crate::file_watch::watch_file(
+        &config.daemon.credentials_file,
+        credentials.clone(),
+        redeliveries,
+        shutdown.clone(),
+    );
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (file_error_tx, file_error_rx) = watch::channel(None);
     let (config_error_tx, config_error_rx) = watch::channel(None);
@@ -215,6 +223,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     service::notify(&[NotifyState::Stopping]);
     shutdown.cancel();
     drop(socket_watch);
+    drop(file_watch);
     let _ = server.task.await;
     let _ = scheduler.await;
     // The writer finishes the write in flight and flushes what is pending before it returns.

@@ -13,6 +13,7 @@ pub mod creds;
 pub mod daemon;
 pub mod daemon_lock;
 pub mod env;
+pub mod file_watch;
 pub mod init;
 pub mod logging;
 pub mod metrics;

@@ -190,3 +190,73 @@ fn a_deleted_socket_is_recreated_and_the_cli_names_the_daemon_meanwhile() {
     assert!(daemon.try_exit().is_none());
     env.assert_secrets_never_logged(&daemon);
 }
+
+fn m1_key(file: &Path) -> Option<String> {
+    let text = fs::read_to_string(file).ok()?;
+    ini::section(&text, "m1")?.get("aws_access_key_id").cloned()
+}
+
+fn file_writes(daemon: &Daemon) -> String {
+    daemon
+        .get("/metrics")
+        .body
+        .lines()
+        .find(|l| l.starts_with("credfresh_file_writes_total"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_deleted_truncated_or_hand_edited_file_gets_its_managed_sections_back() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let file = env.root().join("managed").join("credentials");
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    write_file(&file, "[other]\naws_access_key_id = AKIAOTHER\n", 0o600);
+    config_with_file(&env, &file);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("m1", "fresh", T);
+    wait_until(T, "the first write", || has_m1(&file));
+    let key = m1_key(&file).unwrap();
+    env.record_secrets(&fs::read_to_string(&file).unwrap());
+    // Each change comes well after the writer's own check one second after each write
+    // (`writer::VERIFY_AFTER`), which would put the sections back once by itself.
+    let past_verify = || std::thread::sleep(Duration::from_secs(3));
+
+    past_verify();
+    fs::remove_file(&file).unwrap();
+    wait_until(T, "[m1] back in the deleted file", || has_m1(&file));
+    assert_eq!(m1_key(&file).as_deref(), Some(key.as_str()));
+
+    past_verify();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&file)
+        .unwrap();
+    wait_until(T, "[m1] back in the truncated file", || has_m1(&file));
+
+    // A managed key edited by hand, and a foreign section added in the same edit.
+    past_verify();
+    let text = fs::read_to_string(&file).unwrap();
+    let edited = format!(
+        "{}\n[mine]\nregion = eu-north-1\n",
+        text.replace(&key, "AKIAHANDEDITED000000")
+    );
+    fs::write(&file, &edited).unwrap();
+    wait_until(T, "the managed key put back", || {
+        m1_key(&file).as_deref() == Some(key.as_str())
+    });
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        ini::section(&text, "mine").is_some_and(|s| s["region"] == "eu-north-1"),
+        "{text}"
+    );
+    assert_eq!(daemon.profile("m1").unwrap()["state"], "fresh");
+
+    // The daemon's own rewrite does not make it write again.
+    let writes = file_writes(&daemon);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(file_writes(&daemon), writes, "rewrites without a change");
+    env.assert_secrets_never_logged(&daemon);
+}
