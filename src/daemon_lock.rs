@@ -8,7 +8,7 @@ use crate::credentials_file::{ensure_dir, resolve_symlinks};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -92,18 +92,24 @@ pub fn acquire(path: &Path, socket: &Path) -> Result<DaemonLock, LockError> {
     if let Some(dir) = lock.parent() {
         ensure_dir(dir).map_err(|e| io_err(&lock)(io::Error::other(e)))?;
     }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock)
-        .map_err(io_err(&lock))?;
+    // Created once, then held open read-only: a file open for writing for the daemon's life
+    // would stop its filesystem from being remounted read-only. An existing lock file on a
+    // read-only filesystem still locks.
+    let file = match File::open(&lock) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock)
+            .and_then(|_| File::open(&lock)),
+        r => r,
+    }
+    .map_err(io_err(&lock))?;
     // A client peeking with `holder` holds a shared lock for a moment: try a few times.
     let mut file = file;
     let mut tries = 0;
-    let mut locked = loop {
+    let locked = loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => break l,
             Err((f, Errno::EWOULDBLOCK)) if tries < 20 => {
@@ -122,10 +128,11 @@ pub fn acquire(path: &Path, socket: &Path) -> Result<DaemonLock, LockError> {
     };
     let socket = std::path::absolute(socket).unwrap_or_else(|_| socket.to_owned());
     let record = format!("{}\n{}\n", std::process::id(), socket.display());
-    let written = locked
-        .set_len(0)
-        .and_then(|()| locked.rewind())
-        .and_then(|()| locked.write_all(record.as_bytes()));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&lock)
+        .and_then(|mut f| f.write_all(record.as_bytes()));
     if let Err(e) = written {
         // The lock still works; only the holder's description is missing.
         tracing::warn!(lock = %lock.display(), "cannot record the daemon's pid in its lock file: {e}");
