@@ -258,8 +258,29 @@ pub fn main_with(check: CheckCommand) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let code = runtime.block_on(run(cli, config_path, env, check));
+    let code = runtime.block_on(run(cli, config_path.clone(), env.clone(), check));
+    if code == EXIT_NOT_RUNNING {
+        explain_missing_socket(&config_path, &env);
+    }
     ExitCode::from(code)
+}
+
+/// After "no daemon": says so when a daemon does hold the credentials file but its socket
+/// is gone (deleted), and how to get it back.
+fn explain_missing_socket(config_path: &Path, env: &Environment) {
+    let Ok(config) = config::load(config_path, env) else {
+        return;
+    };
+    if let Some(holder) = crate::daemon_lock::holder(&config.daemon.credentials_file) {
+        let hup = holder
+            .pid
+            .map_or_else(String::new, |pid| format!(" (`kill -HUP {pid}`)"));
+        eprintln!(
+            "credfresh: but a daemon ({}) holds {}: if its socket is gone, send it SIGHUP{hup} to recreate it",
+            holder.describe(),
+            config.daemon.credentials_file.display()
+        );
+    }
 }
 
 async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckCommand) -> u8 {
@@ -643,11 +664,7 @@ async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
         "{}",
         table(&reply.profiles, SystemTime::now(), colour_stdout())
     );
-    if reply
-        .profiles
-        .iter()
-        .all(|p| p.state == ProfileState::Fresh)
-    {
+    if reply.delivered() {
         0
     } else {
         EXIT_FAILURE
@@ -776,11 +793,7 @@ async fn login(
                 "{}",
                 table(&reply.profiles, SystemTime::now(), colour_stdout())
             );
-            if reply
-                .profiles
-                .iter()
-                .all(|p| p.state == ProfileState::Fresh)
-            {
+            if reply.delivered() {
                 0
             } else {
                 EXIT_FAILURE

@@ -1,7 +1,9 @@
 //! The control socket: HTTP/1.1 + JSON over a Unix socket that only the daemon's own user
 //! can reach (0700 directory, 0600 socket, peer uid checked on every connection).
 
-use crate::api::{ErrorReply, ProcessCredentials, ProfileStatus, ReloadReply, Status};
+use crate::api::{
+    ErrorReply, ProcessCredentials, ProfileState, ProfileStatus, ReloadReply, Status,
+};
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, Vault};
 use axum::body::Bytes;
@@ -156,6 +158,17 @@ pub struct PruneReply {
 pub struct RefreshReply {
     /// The outcome for each profile refreshed, sources first.
     pub profiles: Vec<ProfileStatus>,
+}
+
+impl RefreshReply {
+    /// Whether every profile was refreshed and its credentials reached the file: `fresh`
+    /// with no `last_error` (a fetch that succeeded but whose write failed is answered
+    /// `fresh` with "the credentials file was not updated: …").
+    pub fn delivered(&self) -> bool {
+        self.profiles
+            .iter()
+            .all(|p| p.state == ProfileState::Fresh && p.last_error.is_none())
+    }
 }
 
 /// Creates the socket's directory (0700, ours, not a symlink) and binds the socket (0600).

@@ -908,7 +908,7 @@ fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> W
 
 /// Follows a chain of symlinks to the file that should actually be replaced (which may
 /// not exist yet), so that replacing it does not turn the link into a regular file.
-fn resolve_symlinks(path: &Path) -> Result<PathBuf, WriteError> {
+pub(crate) fn resolve_symlinks(path: &Path) -> Result<PathBuf, WriteError> {
     let mut current = path.to_owned();
     for _ in 0..MAX_SYMLINK_HOPS {
         match fs::symlink_metadata(&current) {
@@ -951,7 +951,7 @@ fn read_or_empty(path: &Path) -> Result<Zeroizing<String>, WriteError> {
 
 /// Creates `dir` (and missing ancestors) private to the user; directories that already
 /// exist keep their permissions.
-fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
     let missing: Vec<&Path> = dir
         .ancestors()
         .take_while(|p| {

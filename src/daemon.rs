@@ -33,6 +33,16 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     ignore_sigxfsz();
     let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("cannot install signal handlers")?;
+    // One daemon per credentials file; one that cannot create the lock (a read-only
+    // directory) still serves what it can, as a failed write does.
+    let _daemon_lock = match crate::daemon_lock::acquire(&config.daemon.credentials_file, &socket) {
+        Ok(lock) => Some(lock),
+        Err(e @ crate::daemon_lock::LockError::Held { .. }) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{e}; a second daemon for the same file would not be refused");
+            None
+        }
+    };
     let listener = control::bind(&socket)
         .await
         .with_context(|| format!("cannot listen on the control socket {}", socket.display()))?;
@@ -59,9 +69,17 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let shutdown = CancellationToken::new();
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new());
+    let redeliveries = deliveries_tx.clone();
     let (scheduler, profiles) = Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx);
     let scheduler = scheduler.with_metrics(metrics.clone());
     let credentials = scheduler.credentials();
+    // Deleted, truncated or hand-edited: the managed sections are put back within seconds.
+    let file_watch = crate::file_watch::watch_file(
+        &config.daemon.credentials_file,
+        credentials.clone(),
+        redeliveries,
+        shutdown.clone(),
+    );
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let (file_error_tx, file_error_rx) = watch::channel(None);
     let (config_error_tx, config_error_rx) = watch::channel(None);
@@ -129,7 +147,9 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
             shutdown.clone(),
         ));
     }
-    let server = tokio::spawn(control::serve(listener, state, shutdown.clone()));
+    let mut server = Server::spawn(listener, &state, &shutdown);
+    let (socket_gone_tx, mut socket_gone_rx) = mpsc::unbounded_channel();
+    let mut socket_watch = watch_socket(&socket, socket_gone_tx.clone());
     let (changes_tx, mut changes_rx) = mpsc::unbounded_channel();
     let mut config_watch = ConfigWatch::new(&config.path, changes_tx);
     let sso_cache = crate::sso::cache::cache_dir(env.home());
@@ -175,6 +195,12 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 None => break,
             },
             Some(reply) = reloads_rx.recv() => (true, Some(reply)),
+            Some(()) = socket_gone_rx.recv() => {
+                if server.rebind_if_gone(&socket, &state, &shutdown).await {
+                    socket_watch = watch_socket(&socket, socket_gone_tx.clone());
+                }
+                continue;
+            }
             Some(()) = changes_rx.recv() => {
                 debounce = Some(tokio::time::Instant::now() + CONFIG_DEBOUNCE);
                 continue;
@@ -184,6 +210,9 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
                 (false, None)
             }
         };
+        if forced && server.rebind_if_gone(&socket, &state, &shutdown).await {
+            socket_watch = watch_socket(&socket, socket_gone_tx.clone());
+        }
         let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, forced).await;
         tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
         tokens.retain_sessions(&sso_sessions(&current.config));
@@ -205,13 +234,96 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
 
     service::notify(&[NotifyState::Stopping]);
     shutdown.cancel();
-    let _ = server.await;
+    drop(socket_watch);
+    drop(file_watch);
+    let _ = server.task.await;
     let _ = scheduler.await;
     // The writer finishes the write in flight and flushes what is pending before it returns.
     let _ = writer.await;
     control::remove_socket(&socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The control server, and the token that stops it alone when it is replaced.
+struct Server {
+    task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl Server {
+    fn spawn(
+        listener: tokio::net::UnixListener,
+        state: &ControlState,
+        shutdown: &CancellationToken,
+    ) -> Server {
+        let stop = shutdown.child_token();
+        let task = tokio::spawn(control::serve(listener, state.clone(), stop.clone()));
+        Server { task, stop }
+    }
+
+    /// Binds the socket again when its file was deleted (a tmp cleaner, a user's `rm`): the
+    /// old listener is unreachable, so clients would find no daemon while this one holds the
+    /// credentials file. Returns whether it rebound.
+    async fn rebind_if_gone(
+        &mut self,
+        socket: &Path,
+        state: &ControlState,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        if std::fs::symlink_metadata(socket).is_ok() || shutdown.is_cancelled() {
+            return false;
+        }
+        match control::bind(socket).await {
+            Ok(listener) => {
+                self.stop.cancel();
+                *self = Server::spawn(listener, state, shutdown);
+                tracing::warn!(socket = %socket.display(), "the control socket was deleted; listening on it again");
+                true
+            }
+            Err(e) => {
+                tracing::error!(socket = %socket.display(), "the control socket was deleted and cannot be recreated ({e}); send SIGHUP to try again");
+                false
+            }
+        }
+    }
+}
+
+/// Watches the socket's directory and sends on `gone` when the socket file is removed (or
+/// its directory is). Returns `None`, logged, when watching is unavailable: SIGHUP still
+/// recreates a deleted socket.
+fn watch_socket(
+    socket: &Path,
+    gone: mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let dir = socket.parent()?.to_owned();
+    let name = socket.file_name()?.to_owned();
+    let watched = dir.clone();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        // Only the socket itself or its directory; other files there are nobody's business.
+        let ours = event
+            .paths
+            .iter()
+            .any(|p| p.file_name() == Some(name.as_os_str()) || *p == watched);
+        if ours && matches!(event.kind, notify::EventKind::Remove(_)) {
+            let _ = gone.send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch the control socket ({e}); SIGHUP recreates it if it is deleted"
+            );
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), "cannot watch the control socket's directory ({e}); SIGHUP recreates the socket if it is deleted");
+        return None;
+    }
+    Some(watcher)
 }
 
 /// Makes a write beyond `RLIMIT_FSIZE` fail with `EFBIG` (reported and retried like a full

@@ -17,6 +17,7 @@ mod delivery;
 mod fakes;
 mod faults;
 mod file_safety;
+mod filewatch;
 mod instance;
 mod log_loops;
 mod outage;
