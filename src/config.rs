@@ -432,7 +432,7 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
     let mut profiles = v.profiles(&raw.profile, env, &aws_config);
     let credentials = AwsConfigIndex::read(&daemon.credentials_file);
     v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
-    v.check_conflicts(&raw.profile, &aws_config);
+    v.check_conflicts(&raw.profile, &aws_config, &credentials);
     let profiles = v.order(&raw.profile, profiles);
     if v.errors.is_empty() {
         Ok(Config {
@@ -1014,11 +1014,33 @@ impl Validator<'_> {
         }
     }
 
-    /// Rejects managed names that `~/.aws/config` defines as a role or SSO profile: the SDKs
-    /// would use those settings and ignore the keys credfresh writes.
-    fn check_conflicts(&mut self, raw: &[Spanned<RawProfile>], aws_config: &AwsConfigIndex) {
+    /// Rejects managed names that `~/.aws/config` defines as a role or SSO profile (the SDKs
+    /// would use those settings and ignore the keys credfresh writes), and names of sections
+    /// in the credentials file that credfresh did not write (no
+    /// [`EXPIRATION_KEY`](crate::credentials_file::EXPIRATION_KEY)): their keys, an IAM
+    /// user's long-term ones say, would be lost.
+    fn check_conflicts(
+        &mut self,
+        raw: &[Spanned<RawProfile>],
+        aws_config: &AwsConfigIndex,
+        credentials: &AwsConfigIndex,
+    ) {
         for p in raw {
             let name = p.get_ref().name.get_ref();
+            if let Some(keys) = credentials.sections.get(name.as_str()) {
+                let ours = keys
+                    .iter()
+                    .any(|e| e.key == crate::credentials_file::EXPIRATION_KEY);
+                if !ours {
+                    let msg = format!(
+                        "{}:{} has a section [{name}] that credfresh did not write (it has no `{}`), and credfresh never overwrites it; rename this [[profile]], or rename or delete that section",
+                        credentials.path.display(),
+                        credentials.header_line(name),
+                        crate::credentials_file::EXPIRATION_KEY,
+                    );
+                    self.error(p.get_ref().name.span(), Some(name), msg);
+                }
+            }
             if let Some((key, line)) = aws_config.credential_key(name) {
                 let msg = format!(
                     "{}:{line} defines [profile {name}] with `{key}`, so the AWS SDKs would ignore the keys credfresh writes for it; rename this [[profile]] or remove `{key}` there",
@@ -1151,19 +1173,13 @@ fn check_profile_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("`name` is empty; give the profile the section name it should have in the credentials file".into());
     }
-    if !crate::credentials_file::is_valid_section_name(name) {
-        return Err(format!(
-            "`name` = \"{}\" cannot be a credentials file section (no surrounding spaces, brackets, '#', ';' or control characters); use letters, digits and -_.@+",
+    match crate::credentials_file::section_name_problem(name) {
+        Some(reason) => Err(format!(
+            "`name` = \"{}\" cannot be a credentials file section: {reason}; use letters, digits and -_./%@:+",
             name.escape_debug()
-        ));
+        )),
+        None => Ok(()),
     }
-    if name.starts_with("profile ") {
-        return Err(
-            "`name` must not start with \"profile \": the credentials file uses bare section names"
-                .into(),
-        );
-    }
-    Ok(())
 }
 
 fn check_role_arn(arn: &str) -> Result<(), String> {

@@ -103,6 +103,15 @@ pub enum EditError {
         /// What is wrong and what to change (never a value from the file).
         reason: String,
     },
+    /// A managed profile's name is a section credfresh did not write (it has no
+    /// [`EXPIRATION_KEY`]): its keys (an IAM user's long-term ones, say) are never replaced.
+    #[error("line {line}: section [{name}] was not written by credfresh (it has no {EXPIRATION_KEY}); credfresh never overwrites it: rename the profile in the credfresh config, or rename or delete the section")]
+    ForeignSection {
+        /// The section name.
+        name: String,
+        /// 1-based line number of its header.
+        line: usize,
+    },
     /// The same section is listed twice in one batch of updates.
     #[error("section [{name}] is listed more than once in the requested updates")]
     DuplicateUpdate {
@@ -110,10 +119,12 @@ pub enum EditError {
         name: String,
     },
     /// The section name cannot be written as a header that every reader parses the same way.
-    #[error("invalid section name {name:?}: must be non-empty, without surrounding whitespace, control characters, brackets, '#' or ';'")]
+    #[error("invalid section name {name:?}: {reason}")]
     InvalidSectionName {
         /// The rejected name.
         name: String,
+        /// Why (see [`section_name_problem`]).
+        reason: String,
     },
     /// A value would be altered or cut short by readers (trimmed, comment-stripped, split).
     #[error("value for {key} in section [{section}] is empty or contains whitespace or control characters")]
@@ -185,9 +196,20 @@ pub enum WriteOutcome {
 /// keys so that hand-edited content survives credfresh.
 ///
 /// Existing managed sections are updated in place (only lines whose value changes are
-/// rewritten); missing ones are appended. Applying values already present returns
-/// `original` unchanged, so callers can skip the write.
+/// rewritten); missing ones are appended. An existing section without [`EXPIRATION_KEY`]
+/// is not credfresh's and is refused ([`EditError::ForeignSection`]). Applying values
+/// already present returns `original` unchanged, so callers can skip the write.
 pub fn apply_updates(original: &str, updates: &[SectionUpdate<'_>]) -> Result<String, EditError> {
+    edit(original, updates, true)
+}
+
+/// [`apply_updates`], optionally also into existing sections credfresh did not write (for the
+/// tests of the editing itself).
+fn edit(
+    original: &str,
+    updates: &[SectionUpdate<'_>],
+    refuse_foreign: bool,
+) -> Result<String, EditError> {
     let desired = validate(updates)?;
     let lines = parse(original);
     let names: Vec<&str> = desired.iter().map(|d| d.name).collect();
@@ -223,6 +245,12 @@ pub fn apply_updates(original: &str, updates: &[SectionUpdate<'_>]) -> Result<St
                 });
             }
             Some(i) => {
+                if refuse_foreign && !written_by_us(section) {
+                    return Err(EditError::ForeignSection {
+                        name: desired[i].name.to_owned(),
+                        line: start + 1,
+                    });
+                }
                 seen[i] = true;
                 edit_section(&mut out, section, &desired[i], eol);
             }
@@ -563,10 +591,7 @@ pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<Stri
             Kind::Header(name) => name,
             _ => "",
         };
-        let ours = section.iter().any(
-            |l| matches!(l.kind, Kind::Key { key, .. } if key.eq_ignore_ascii_case(EXPIRATION_KEY)),
-        );
-        if ours && !keep.contains(&name) {
+        if written_by_us(section) && !keep.contains(&name) {
             removed.push(name.to_owned());
             let last_key = section
                 .iter()
@@ -583,13 +608,37 @@ pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<Stri
     Ok((out, removed))
 }
 
-/// Whether `name` can be written as a `[name]` header that every reader parses back as
-/// exactly `name`: botocore's `configparser` (which trims the line and ends the header at the
-/// last `]`) and the Rust and C++ SDKs (which cut a line at `#` or `;`). The config checks
-/// profile names with this same rule, so a name it accepts can always be written.
-pub fn is_valid_section_name(name: &str) -> bool {
-    let bad_char = |c: char| c.is_control() || matches!(c, '[' | ']' | '#' | ';');
-    !name.is_empty() && name.trim() == name && !name.contains(bad_char)
+/// Characters every reader accepts in a profile name: the Rust and Java SDKs ignore a
+/// credentials-file section whose name has any other character (with only a warning).
+const NAME_CHARS: &str = "_-/.%@:+";
+
+/// Why `name` cannot be a section that every reader of the credentials file reads back as
+/// exactly the profile `name` (botocore's `configparser`; the Rust, Java, Go and JavaScript
+/// SDKs), or `None` when it can. The config checks profile names with this same rule, so a
+/// name it accepts can always be written.
+///
+/// Allowed: ASCII letters and digits and `_-/.%@:+` (the SDKs' identifier characters); so no
+/// whitespace (`[profile x]`, `[sso-session x]`, `[services x]` are other kinds of section),
+/// brackets, `#` or `;`. Refused as well: `DEFAULT`, which botocore's `configparser` merges
+/// into every other section, and `__proto__`, for which the JavaScript SDK refuses the file.
+pub fn section_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !c.is_ascii_alphanumeric() && !NAME_CHARS.contains(c))
+    {
+        return Some(format!(
+            "{:?} is not one of the characters the AWS SDKs accept in a profile name (letters, digits and {NAME_CHARS}); they ignore such a section",
+            c
+        ));
+    }
+    match name {
+        "DEFAULT" => Some("botocore (the AWS CLI, boto3) reads a [DEFAULT] section as defaults for every other profile".into()),
+        "__proto__" => Some("the AWS SDK for JavaScript refuses a credentials file with a [__proto__] section".into()),
+        _ => None,
+    }
 }
 
 /// A validated update with its expiration pre-formatted.
@@ -612,9 +661,10 @@ fn validate<'a>(updates: &[SectionUpdate<'a>]) -> Result<Vec<Desired<'a>>, EditE
     let mut desired: Vec<Desired<'a>> = Vec::with_capacity(updates.len());
     for u in updates {
         let name = u.name;
-        if !is_valid_section_name(name) {
+        if let Some(reason) = section_name_problem(name) {
             return Err(EditError::InvalidSectionName {
                 name: name.to_owned(),
+                reason,
             });
         }
         if desired.iter().any(|d| d.name == name) {
@@ -696,6 +746,13 @@ fn edit_section(out: &mut String, section: &[Line<'_>], d: &Desired<'_>, eol: &s
             }
         }
     }
+}
+
+/// Whether a section (header and lines) is one credfresh wrote: it has [`EXPIRATION_KEY`].
+fn written_by_us(section: &[Line<'_>]) -> bool {
+    section.iter().any(
+        |l| matches!(l.kind, Kind::Key { key, .. } if key.eq_ignore_ascii_case(EXPIRATION_KEY)),
+    )
 }
 
 /// Whether the key line just before `rest` has continuation lines.
@@ -1015,8 +1072,16 @@ mod tests {
 
     const NEW_SECTION: &str = "[managed]\naws_access_key_id = ASIANEW\naws_secret_access_key = newsecret/+=\naws_session_token = newtoken==\nx_credfresh_expiration = 2026-11-23T10:00:00Z\n";
 
+    /// The editor without the refusal of sections credfresh did not write.
+    pub(super) fn apply_any(
+        original: &str,
+        updates: &[SectionUpdate<'_>],
+    ) -> Result<String, EditError> {
+        edit(original, updates, false)
+    }
+
     fn apply(original: &str) -> String {
-        apply_updates(original, &[update("managed")]).unwrap()
+        apply_any(original, &[update("managed")]).unwrap()
     }
 
     /// The raw lines not belonging to section `name` (independent of the module's parser).
@@ -1173,28 +1238,28 @@ a = b
         // Identical values in a non-canonical layout are left byte-for-byte alone.
         let original = "[managed]\r\nAWS_ACCESS_KEY_ID=ASIANEW\r\naws_secret_access_key\t:newsecret/+=\r\naws_session_token=  newtoken==\r\nx_credfresh_expiration=2026-11-23T10:00:00Z";
         assert_eq!(apply(original), original);
-        assert_eq!(apply_updates(original, &[]).unwrap(), original);
+        assert_eq!(apply_any(original, &[]).unwrap(), original);
     }
 
     #[test]
     fn duplicate_managed_header_names_second_line() {
         let original = "[managed]\na = b\n\n[other]\n[managed]  \n";
         assert_eq!(
-            apply_updates(original, &[update("managed")]),
+            apply_any(original, &[update("managed")]),
             Err(EditError::DuplicateSection {
                 name: "managed".into(),
                 first: 1,
                 line: 5
             })
         );
-        let message = apply_updates(original, &[update("managed")])
+        let message = apply_any(original, &[update("managed")])
             .unwrap_err()
             .to_string();
         assert!(message.starts_with("line 5: "), "{message}");
         assert!(message.contains("first on line 1"), "{message}");
         // botocore refuses foreign duplicates too, so boto3 could not read our section.
         assert_eq!(
-            apply_updates("[x]\n[x]\n", &[update("managed")]),
+            apply_any("[x]\n[x]\n", &[update("managed")]),
             Err(EditError::DuplicateSection {
                 name: "x".into(),
                 first: 1,
@@ -1207,7 +1272,7 @@ a = b
     fn invalid_updates_are_rejected_without_leaking_values() {
         let mut u = update("managed");
         u.secret_access_key = "TOPSECRET value";
-        let err = apply_updates("", &[u]).unwrap_err();
+        let err = apply_any("", &[u]).unwrap_err();
         assert_eq!(
             err,
             EditError::InvalidValue {
@@ -1220,18 +1285,18 @@ a = b
 
         for name in ["", " x", "a]b", "a#b", "a\nb"] {
             assert!(matches!(
-                apply_updates("", &[update(name)]),
+                apply_any("", &[update(name)]),
                 Err(EditError::InvalidSectionName { .. })
             ));
         }
         assert!(matches!(
-            apply_updates("", &[update("m"), update("m")]),
+            apply_any("", &[update("m"), update("m")]),
             Err(EditError::DuplicateUpdate { .. })
         ));
         let mut u = update("managed");
         u.expiration = UNIX_EPOCH - std::time::Duration::from_secs(1);
         assert!(matches!(
-            apply_updates("", &[u]),
+            apply_any("", &[u]),
             Err(EditError::ExpirationOutOfRange { .. })
         ));
     }
@@ -1296,7 +1361,7 @@ a = b
             ("\u{feff}[default]\n", 1, "neither a [section] header"),
         ];
         for (input, line, reason) in refused {
-            let err = apply_updates(input, &[update("managed")]).unwrap_err();
+            let err = apply_any(input, &[update("managed")]).unwrap_err();
             let message = err.to_string();
             assert!(
                 message.starts_with(&format!("line {line}: ")) && message.contains(reason),
@@ -1395,7 +1460,7 @@ a = b
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
         let t = std::thread::spawn(move || {
-            let r = write_atomic(&p, |old| apply_updates(old, &[update("managed")]));
+            let r = write_atomic(&p, |old| apply_any(old, &[update("managed")]));
             tx.send(()).unwrap();
             r
         });
@@ -1433,7 +1498,7 @@ a = b
             "[x]\na=1\n[managed]\n;c\nb = 2\n\n\n;next\n[y]\nc = 3\n",
         ];
         for input in inputs {
-            assert_eq!(apply_updates(input, &[]).unwrap(), input, "{input:?}");
+            assert_eq!(apply_any(input, &[]).unwrap(), input, "{input:?}");
             let out = apply(input);
             if input.contains("[managed]") {
                 assert_eq!(
@@ -1462,7 +1527,7 @@ a = b
     fn write_missing_file_creates_private_dir_and_file() {
         let root = tempfile::tempdir().unwrap();
         let path = root.path().join("a/b/credentials");
-        let outcome = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        let outcome = write_atomic(&path, |old| apply_any(old, &[update("managed")]));
         assert_eq!(outcome.unwrap(), WriteOutcome::Written);
         assert_eq!(fs::read_to_string(&path).unwrap(), NEW_SECTION);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1471,7 +1536,7 @@ a = b
         assert_eq!(mode(&root.path().join("a/b")), 0o700);
         assert!(tmp_names(&root.path().join("a/b")).is_empty());
 
-        let again = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        let again = write_atomic(&path, |old| apply_any(old, &[update("managed")]));
         assert_eq!(again.unwrap(), WriteOutcome::Unchanged);
     }
 
@@ -1482,7 +1547,7 @@ a = b
         let path = dir.path().join("credentials");
         fs::write(&path, "[default]\nregion = r\n").unwrap();
         fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
-        write_atomic(&path, |old| apply_updates(old, &[update("managed")])).unwrap();
+        write_atomic(&path, |old| apply_any(old, &[update("managed")])).unwrap();
         let meta = fs::metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let dir_mode = fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
@@ -1501,7 +1566,7 @@ a = b
         let link = dir.path().join("credentials");
         symlink(&hop, &link).unwrap();
 
-        let outcome = write_atomic(&link, |old| apply_updates(old, &[update("managed")]));
+        let outcome = write_atomic(&link, |old| apply_any(old, &[update("managed")]));
         assert_eq!(outcome.unwrap(), WriteOutcome::Written);
         assert!(fs::symlink_metadata(&link)
             .unwrap()
@@ -1521,7 +1586,7 @@ a = b
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("credentials");
         symlink("elsewhere/creds", &link).unwrap();
-        write_atomic(&link, |old| apply_updates(old, &[update("managed")])).unwrap();
+        write_atomic(&link, |old| apply_any(old, &[update("managed")])).unwrap();
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -1544,7 +1609,7 @@ a = b
                 // A foreign writer sneaks in after our read.
                 fs::write(&path, "[default]\nregion = r\n\n[foreign]\nk = v\n").unwrap();
             }
-            apply_updates(old, &[update("managed")])
+            apply_any(old, &[update("managed")])
         });
         assert_eq!(outcome.unwrap(), WriteOutcome::Written);
         assert_eq!(calls.get(), 2);
@@ -1565,7 +1630,7 @@ a = b
         let result = write_atomic(&path, |old| {
             calls.set(calls.get() + 1);
             fs::write(&path, format!("# foreign write {}\n", calls.get())).unwrap();
-            apply_updates(old, &[update("managed")])
+            apply_any(old, &[update("managed")])
         });
         assert!(matches!(
             result,
@@ -1582,7 +1647,7 @@ a = b
         let blocker = dir.path().join("not-a-dir");
         fs::write(&blocker, "original").unwrap();
         let result = write_atomic(&blocker.join("credentials"), |old| {
-            apply_updates(old, &[update("managed")])
+            apply_any(old, &[update("managed")])
         });
         let err = result.unwrap_err();
         assert!(matches!(err, WriteError::Io { .. }), "{err:?}");
@@ -1601,7 +1666,7 @@ a = b
         let result = write_atomic(&path, |old| {
             fs::remove_file(&path).unwrap();
             fs::create_dir(&path).unwrap();
-            apply_updates(old, &[update("managed")])
+            apply_any(old, &[update("managed")])
         });
         assert!(matches!(result, Err(WriteError::Io { .. })));
         assert!(tmp_names(dir.path()).is_empty());
@@ -1614,7 +1679,7 @@ a = b
         let path = dir.path().join("credentials");
         let original = "[managed]\n[managed]\n";
         fs::write(&path, original).unwrap();
-        let result = write_atomic(&path, |old| apply_updates(old, &[update("managed")]));
+        let result = write_atomic(&path, |old| apply_any(old, &[update("managed")]));
         assert!(matches!(
             result,
             Err(WriteError::Edit {
@@ -1631,6 +1696,7 @@ a = b
 /// `PROPTEST_CASES=100000 cargo test --release --lib proptest`.
 #[cfg(test)]
 mod proptests {
+    use super::tests::apply_any;
     use super::*;
     use proptest::prelude::*;
 
@@ -1670,12 +1736,12 @@ mod proptests {
 
     /// Checks every guarantee the editor makes for `input`.
     fn check(input: &str) -> Result<(), TestCaseError> {
-        match apply_updates(input, &[]) {
+        match apply_any(input, &[]) {
             Ok(same) => prop_assert_eq!(&same, input, "untouched input must round-trip"),
             // Refused as it stands (an edit may still repair duplicates of our own keys).
             Err(_) => return Ok(()),
         }
-        let out = match apply_updates(input, &[update()]) {
+        let out = match apply_any(input, &[update()]) {
             Ok(out) => out,
             // Lines readers only disagree about once [managed] is one of ours.
             Err(EditError::Unreadable { reason, .. }) if reason.contains("managed section") => {
@@ -1701,7 +1767,7 @@ mod proptests {
             prop_assert_eq!(other_keys(&out), other_keys(input));
         }
         prop_assert_eq!(
-            apply_updates(&out, &[update()]).ok(),
+            apply_any(&out, &[update()]).ok(),
             Some(out.clone()),
             "not idempotent"
         );
@@ -1758,7 +1824,7 @@ mod proptests {
 
         #[test]
         fn proptest_no_panics_on_arbitrary_text(text in "\\PC{0,200}|[\\[\\]=:#; \t\r\na-z]{0,200}") {
-            let _ = apply_updates(&text, &[update()]);
+            let _ = apply_any(&text, &[update()]);
             let _ = prune_sections(&text, &["managed"]);
             let _ = read_section(&text, "managed");
         }
@@ -1777,7 +1843,7 @@ mod proptests {
             let text = fs::read_to_string(&path).unwrap();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.starts_with("refused-") {
-                let err = apply_updates(&text, &[update()]).unwrap_err();
+                let err = apply_any(&text, &[update()]).unwrap_err();
                 assert!(err.to_string().starts_with("line "), "{name}: {err}");
             } else if let Err(e) = check(&text) {
                 panic!("{name}: {e}");

@@ -629,18 +629,46 @@ fn accepted_profile_names_are_writable_sections() {
             session_token: "token",
             expiration: std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
         };
-        apply_updates("[other]\nk = v\n", &[update])
+        apply_updates("[other section]\nk = v\n", &[update])
     };
+    // What the readers treat specially or cannot read back (issue 15): configparser's
+    // DEFAULT, the JavaScript SDK's __proto__, the prefixed kinds of section, whitespace
+    // (the Rust and Java SDKs ignore the section), comment and bracket characters.
     for bad in [
-        "a#b", "a;b", "#a", ";a", "a]b", "[a", " a", "a\t", "a\u{7f}b",
+        "DEFAULT",
+        "__proto__",
+        "profile x",
+        "sso-session acme",
+        "services dev",
+        "default ",
+        " default",
+        "ml/team 1?",
+        "a b",
+        "a=b",
+        "a,b",
+        "a\"b",
+        "caf\u{e9}",
+        "a#b",
+        "a;b",
+        "#a",
+        ";a",
+        "a]b",
+        "[a",
+        "a\t",
+        "a\u{7f}b",
     ] {
-        assert!(check_profile_name(bad).is_err(), "{bad:?} accepted");
+        let err = check_profile_name(bad).expect_err(bad);
+        assert!(
+            err.contains("cannot be a credentials file section"),
+            "{err}"
+        );
     }
     for good in [
-        "ml/team 1?",
-        "a=b",
+        "default",
+        "Default",
         "a:b",
         "x%2Fy",
+        "ml/team_1",
         "dev.eu-west-1@acme+ops",
     ] {
         assert!(check_profile_name(good).is_ok(), "{good:?} refused");
