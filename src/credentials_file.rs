@@ -340,6 +340,8 @@ pub fn read_section(contents: &str, name: &str) -> Option<BTreeMap<String, Strin
 ///   This narrows but cannot close the window for writers that do not cooperate.
 /// - If `edit` returns its input unchanged, nothing is written ([`WriteOutcome::Unchanged`]).
 /// - A target readable by other users is replaced by a 0600 file, with a warning.
+/// - The replacement keeps the target's owner and group (root rewriting a user's file leaves
+///   it the user's); a process that may not give it them fails, leaving the file as it was.
 /// - On failure the old file is intact and no temporary file is left behind.
 pub fn write_atomic(
     path: &Path,
@@ -360,7 +362,8 @@ pub fn write_atomic(
         if new == expected {
             return Ok(WriteOutcome::Unchanged);
         }
-        let tmp = write_temp(dir, &new)?;
+        let owner = fs::metadata(&target).ok().map(|m| (m.uid(), m.gid()));
+        let tmp = write_temp(dir, &new, owner)?;
         let current = read_or_empty(&target)?;
         if current != expected {
             tracing::debug!(path = %target.display(), attempt, "file changed during update; redoing edit");
@@ -1032,15 +1035,35 @@ fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Writes `contents` to a synced, mode-0600 temporary file in `dir`; it is deleted on drop
-/// unless persisted.
-fn write_temp(dir: &Path, contents: &str) -> Result<NamedTempFile, WriteError> {
+/// Writes `contents` to a synced, mode-0600 temporary file in `dir`, owned by `owner`
+/// (uid, gid; the file it replaces keeps its owner, e.g. a user's file rewritten by root);
+/// it is deleted on drop unless persisted. Taking over a file whose owner this process may
+/// not give it fails ("Operation not permitted") before any secret is written.
+fn write_temp(
+    dir: &Path,
+    contents: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<NamedTempFile, WriteError> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".credfresh-")
         .suffix(".tmp")
         .permissions(Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(io_error("create temporary file in", dir))?;
+    if let Some((uid, gid)) = owner {
+        let meta = tmp
+            .as_file()
+            .metadata()
+            .map_err(io_error("inspect temporary file in", dir))?;
+        let uid = (meta.uid() != uid).then_some(uid);
+        let gid = (meta.gid() != gid).then_some(gid);
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::fchown(tmp.as_file(), uid, gid).map_err(io_error(
+                "give the new file the owner and group of the credentials file in",
+                dir,
+            ))?;
+        }
+    }
     // Creation mode is filtered by the umask; set it exactly before any secret is written.
     tmp.as_file()
         .set_permissions(Permissions::from_mode(0o600))

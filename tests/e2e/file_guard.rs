@@ -87,3 +87,30 @@ fn the_writer_never_overwrites_a_section_it_did_not_write() {
     assert_eq!(fs::read_to_string(&env.credentials).unwrap(), theirs);
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// Root rewriting another user's file (`~user/.aws/credentials`, uid 1000, mode 0644) keeps
+/// its owner and group; only the mode is tightened to 0600.
+#[test]
+fn a_rewrite_keeps_the_owner_and_group_of_the_file() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to chown the file to another user");
+        return;
+    }
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    fs::set_permissions(
+        &env.credentials,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&env.credentials, Some(1000), Some(1001)).unwrap();
+    env.write_config(&[AssumeRole::new("m1", "Role-m1", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("m1", "fresh", T);
+    crate::support::wait_for(T, "[m1] in the file", || env.section("m1"));
+    let meta = fs::metadata(&env.credentials).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1001), "owner taken over");
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    env.assert_secrets_never_logged(&daemon);
+}
