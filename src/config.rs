@@ -382,24 +382,67 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
     parse(path, &text, env)
 }
 
+/// What a client command learns from the config file about where the daemon listens.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SocketHint {
+    /// The `[daemon] socket`, if the file names one (as far as it can be read).
+    pub socket: Option<PathBuf>,
+    /// Why the config on disk would not load (not UTF-8, not TOML, invalid), if it would not.
+    pub broken: Option<String>,
+}
+
 /// The `[daemon] socket` of the config at `path`, read leniently: client commands must find
-/// the daemon even while the config has an error (e.g. to `reload` a fixed one).
-pub fn socket_hint(path: &Path, env: &Environment) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(path).ok()?;
-    if let Ok(table) = text.parse::<toml::Table>() {
-        let socket = table.get("daemon")?.get("socket")?.as_str()?;
-        return Some(env.expand(socket));
+/// the running daemon even while the config on disk is broken (to `reload` a fixed one, or
+/// hear why the daemon refuses it). A missing file is not broken: the defaults apply.
+pub fn socket_hint(path: &Path, env: &Environment) -> SocketHint {
+    let Ok(bytes) = std::fs::read(path) else {
+        return SocketHint::default();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        return SocketHint {
+            socket: scan_socket(&text, env),
+            broken: Some(format!(
+                "{}:{line}: the file is not UTF-8 (saved in another encoding?)",
+                path.display()
+            )),
+        };
     }
-    // Broken TOML: look for the line itself.
+    match text.parse::<toml::Table>() {
+        Ok(table) => {
+            let socket = table
+                .get("daemon")
+                .and_then(|d| d.get("socket"))
+                .and_then(|s| s.as_str())
+                .map(|s| env.expand(s));
+            let broken = parse(path, &text, env).err().map(|e| e.to_string());
+            SocketHint { socket, broken }
+        }
+        Err(_) => SocketHint {
+            socket: scan_socket(&text, env),
+            broken: load(path, env).err().map(|e| e.to_string()),
+        },
+    }
+}
+
+/// Finds `socket = "…"` (or `'…'`) in the `[daemon]` table of text that is not valid TOML.
+fn scan_socket(text: &str, env: &Environment) -> Option<PathBuf> {
     let mut in_daemon = false;
     for line in text.lines() {
         let t = line.trim();
-        if t.starts_with('[') {
-            in_daemon = t == "[daemon]";
+        if let Some(header) = t.strip_prefix('[') {
+            let name = header.split(']').next().unwrap_or_default();
+            in_daemon = !header.starts_with('[') && name.trim() == "daemon";
         } else if let Some(rest) = t.strip_prefix("socket").map(str::trim_start) {
             if in_daemon {
-                let value = rest.strip_prefix('=')?.trim();
-                let value = value.strip_prefix('"')?.split('"').next()?;
+                let value = rest.strip_prefix('=')?.trim_start();
+                let quote = value.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+                let value = value[1..].split(quote).next()?;
                 return Some(env.expand(value));
             }
         }

@@ -259,19 +259,28 @@ fn default_session_name_is_sts_safe() {
 fn socket_is_found_even_in_a_broken_config() {
     let f = base();
     let path = f.dir.path().join("c.toml");
-    std::fs::write(
-        &path,
-        "[daemon]\nsocket = \"~/s.sock\"\n[[profile]]\nname = 3\n",
-    )
-    .unwrap();
-    assert_eq!(
-        socket_hint(&path, &f.env),
-        Some(f.dir.path().join("s.sock"))
-    );
-    std::fs::write(&path, "[daemon]\nsocket = \"/x/s.sock\"\ngarbage =\n").unwrap();
-    assert_eq!(socket_hint(&path, &f.env), Some(PathBuf::from("/x/s.sock")));
-    std::fs::write(&path, "[other]\nsocket = \"/x/s.sock\"\n").unwrap();
-    assert_eq!(socket_hint(&path, &f.env), None);
+    let hint = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        socket_hint(&path, &f.env)
+    };
+    let h = hint(b"[daemon]\nsocket = \"~/s.sock\"\n[[profile]]\nname = 3\n");
+    assert_eq!(h.socket, Some(f.dir.path().join("s.sock")));
+    assert!(h.broken.is_some_and(|b| b.contains("c.toml:4")));
+    let h = hint(b"[daemon]\nsocket = \"/x/s.sock\"\ngarbage =\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    assert!(h.broken.is_some());
+    let h = hint(b"[ daemon ] # the daemon\nsocket='/x/s.sock' # here\ngarbage =\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    // One Latin-1 byte (an editor in another encoding), in a comment or anywhere else.
+    let h = hint(b"[daemon]\nsocket = \"/x/s.sock\"\n# caf\xe9\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    assert!(h
+        .broken
+        .is_some_and(|b| b.contains("c.toml:3") && b.contains("UTF-8")));
+    let h = hint(b"[other]\nsocket = \"/x/s.sock\"\n");
+    assert_eq!(h.socket, None);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(socket_hint(&path, &f.env), SocketHint::default());
 }
 
 #[test]

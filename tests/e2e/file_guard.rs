@@ -114,3 +114,39 @@ fn a_rewrite_keeps_the_owner_and_group_of_the_file() {
     assert_eq!(meta.mode() & 0o777, 0o600);
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// One Latin-1 byte saved into the config (an editor in another encoding) while the daemon
+/// runs: `status` and `reload` still reach it through the config's socket and say that the
+/// config on disk is broken; the daemon refuses the file and keeps running the old one.
+#[test]
+fn a_broken_config_on_disk_does_not_hide_the_running_daemon() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let good = env.write_config(&[AssumeRole::new("m1", "Role-m1", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("m1", "fresh", T);
+
+    let mut bytes = good.into_bytes();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    fs::write(&env.config, &bytes).unwrap();
+
+    let out = env.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("config on disk is broken") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("m1"),
+        "{}",
+        show(&out)
+    );
+
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("not running"), "{stderr}");
+    assert!(stderr.contains("UTF-8"), "{stderr}");
+    assert_eq!(daemon.wait_state("m1", "fresh", T)["name"], "m1");
+}
