@@ -36,6 +36,11 @@ const MANAGED_KEYS: [&str; 4] = [
     EXPIRATION_KEY,
 ];
 
+/// The largest credentials file credfresh reads and rewrites (8 MiB, thousands of profiles):
+/// every rewrite holds a few copies of the file and its parse in memory, so a larger file is
+/// refused ([`WriteError::TooLarge`]) rather than costing memory and time without bound.
+pub const MAX_FILE_SIZE: u64 = 8 << 20;
+
 /// How many times [`write_atomic`] redoes its edit when another writer keeps changing the file.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -165,6 +170,12 @@ pub enum WriteError {
         /// Why.
         #[source]
         source: EditError,
+    },
+    /// The file is larger than [`MAX_FILE_SIZE`]; it is left alone.
+    #[error("{} is larger than {} MiB, more than credfresh edits; the file is left alone: move sections out of it (e.g. into the AWS config file)", .path.display(), MAX_FILE_SIZE >> 20)]
+    TooLarge {
+        /// The (symlink-resolved) file.
+        path: PathBuf,
     },
     /// Another credfresh kept the advisory lock for longer than [`LOCK_TIMEOUT`].
     #[error("another credfresh holds the lock {} (waited {}s); is a second daemon writing the same file?", .path.display(), LOCK_TIMEOUT.as_secs())]
@@ -311,7 +322,7 @@ pub fn read_section(contents: &str, name: &str) -> Option<BTreeMap<String, Strin
                 if let (true, Some(key), Some(map)) = (in_section, &last_key, found.as_mut()) {
                     if let Some(v) = map.get_mut(key) {
                         v.push('\n');
-                        v.push_str(line.text.trim());
+                        v.push_str(line.text().trim());
                     }
                 }
             }
@@ -402,9 +413,14 @@ fn late_edit(old: Option<(File, Stamp)>, base: &str) -> Option<Zeroizing<String>
     if stamp(&now) == read_as {
         return None;
     }
-    let mut theirs = Zeroizing::new(String::new());
     io::Seek::rewind(&mut file).ok()?;
-    io::Read::read_to_string(&mut file, &mut theirs).ok()?;
+    let theirs = match read_text(&mut file, Path::new("the replaced file")) {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            tracing::warn!("cannot merge an edit written into the replaced file: {e}");
+            return None;
+        }
+    };
     (*theirs != base).then_some(theirs)
 }
 
@@ -508,8 +524,7 @@ fn read_settled(target: &Path) -> Result<Settled, WriteError> {
     // Best effort: the file as read, for `late_edit`.
     let old = File::open(target).ok().and_then(|mut f| {
         let meta = f.metadata().ok()?;
-        let mut again = Zeroizing::new(String::new());
-        io::Read::read_to_string(&mut f, &mut again).ok()?;
+        let again = read_text(&mut f, target).ok()?;
         (again == text).then(|| (f, stamp(&meta)))
     });
     Ok((text, old))
@@ -730,7 +745,7 @@ fn edit_section(out: &mut String, section: &[Line<'_>], d: &Desired<'_>, eol: &s
                             dropping = false;
                             out.push_str(line.raw);
                         } else {
-                            push_key(out, MANAGED_KEYS[k], values[k], line.eol);
+                            push_key(out, MANAGED_KEYS[k], values[k], line.eol());
                         }
                     }
                 }
@@ -788,15 +803,29 @@ fn ends_with_blank_line(out: &str) -> bool {
         .is_some_and(|l| l.trim().is_empty())
 }
 
-/// One physical line of the file.
+/// One physical line of the file (kept small: the editor holds one per line of the file).
 struct Line<'a> {
     /// The line including its terminator, for verbatim copying.
     raw: &'a str,
-    /// The line without its terminator.
-    text: &'a str,
-    /// `"\n"`, `"\r\n"`, or `""` for a last line without newline.
-    eol: &'a str,
     kind: Kind<'a>,
+}
+
+impl<'a> Line<'a> {
+    /// The line without its terminator.
+    fn text(&self) -> &'a str {
+        line_text(self.raw)
+    }
+
+    /// `"\n"`, `"\r\n"`, or `""` for a last line without newline.
+    fn eol(&self) -> &'a str {
+        &self.raw[self.text().len()..]
+    }
+}
+
+/// `raw` without its `\n` or `\r\n` terminator.
+fn line_text(raw: &str) -> &str {
+    raw.strip_suffix('\n')
+        .map_or(raw, |t| t.strip_suffix('\r').unwrap_or(t))
 }
 
 /// What a line means to readers of the file.
@@ -823,44 +852,36 @@ enum Kind<'a> {
 fn parse(contents: &str) -> Vec<Line<'_>> {
     // Indentation (in characters) of the key line whose value may continue.
     let mut key_indent: Option<usize> = None;
-    contents
-        .split_inclusive('\n')
-        .map(|raw| {
-            let text = raw
-                .strip_suffix('\n')
-                .map_or(raw, |t| t.strip_suffix('\r').unwrap_or(t));
-            let eol = &raw[text.len()..];
-            let trimmed = text.trim();
-            let indent = text.chars().take_while(|c| c.is_whitespace()).count();
-            let kind = if trimmed.is_empty() {
-                Kind::Blank
-            } else if trimmed.starts_with(['#', ';']) {
-                Kind::Comment
-            } else if key_indent.is_some_and(|k| indent > k) {
-                Kind::Continuation
-            } else if let Some(inner) = header_name(trimmed) {
-                key_indent = None;
-                Kind::Header(inner.trim())
-            } else if let Some((key, value)) = trimmed
-                .split_once(['=', ':'])
-                .filter(|(k, _)| !k.trim().is_empty())
-            {
-                key_indent = Some(indent);
-                Kind::Key {
-                    key: key.trim(),
-                    value: value.trim(),
-                }
-            } else {
-                Kind::Other
-            };
-            Line {
-                raw,
-                text,
-                eol,
-                kind,
+    // Sized up front: growing by doubling would hold up to three times the lines at once.
+    let mut lines = Vec::with_capacity(contents.bytes().filter(|&b| b == b'\n').count() + 1);
+    lines.extend(contents.split_inclusive('\n').map(|raw| {
+        let text = line_text(raw);
+        let trimmed = text.trim();
+        let indent = text.chars().take_while(|c| c.is_whitespace()).count();
+        let kind = if trimmed.is_empty() {
+            Kind::Blank
+        } else if trimmed.starts_with(['#', ';']) {
+            Kind::Comment
+        } else if key_indent.is_some_and(|k| indent > k) {
+            Kind::Continuation
+        } else if let Some(inner) = header_name(trimmed) {
+            key_indent = None;
+            Kind::Header(inner.trim())
+        } else if let Some((key, value)) = trimmed
+            .split_once(['=', ':'])
+            .filter(|(k, _)| !k.trim().is_empty())
+        {
+            key_indent = Some(indent);
+            Kind::Key {
+                key: key.trim(),
+                value: value.trim(),
             }
-        })
-        .collect()
+        } else {
+            Kind::Other
+        };
+        Line { raw, kind }
+    }));
+    lines
 }
 
 /// The text between `[` and the last `]` of a trimmed line, if it is a section header
@@ -888,21 +909,21 @@ fn check_readable(lines: &[Line<'_>], managed: &[&str]) -> Result<(), EditError>
     let mut current: Option<&str> = None;
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
-        if line.text.contains('\r') {
+        if line.text().contains('\r') {
             return Err(unreadable(n, "a carriage return that does not end the line: Python splits the line there, the AWS SDKs do not; remove it"));
         }
-        let indented = line.text.starts_with(char::is_whitespace);
+        let indented = line.text().starts_with(char::is_whitespace);
         match line.kind {
             Kind::Blank | Kind::Comment => {}
             Kind::Header(name) => {
-                let raw = line.text.trim();
+                let raw = line.text().trim();
                 let raw = header_name(raw).unwrap_or(name);
                 if let Some(prev) = current.filter(|p| managed.contains(p)) {
                     if indented {
                         return Err(unreadable(n, &format!("the header after managed section [{prev}] is indented: botocore reads a new section, the AWS SDKs part of [{prev}], and the keys credfresh writes would make botocore read it as part of a value too; start the line with the [")));
                     }
                 }
-                keys.clear();
+                keys = HashMap::new(); // not clear(): that is O(capacity), quadratic after a long section
                 current = Some(name);
                 if managed.contains(&name) {
                     if raw != name || indented {
@@ -991,9 +1012,9 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf, WriteError> {
 }
 
 /// Reads the target, treating a missing file as empty; refuses non-regular files (a FIFO
-/// would block the daemon forever).
+/// would block the daemon forever) and files over [`MAX_FILE_SIZE`].
 /// Copies of the file's text (which holds secrets) are zeroized when dropped.
-fn read_or_empty(path: &Path) -> Result<Zeroizing<String>, WriteError> {
+pub fn read_or_empty(path: &Path) -> Result<Zeroizing<String>, WriteError> {
     match fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Zeroizing::default()),
         Err(e) => return Err(io_error("inspect", path)(e)),
@@ -1003,9 +1024,34 @@ fn read_or_empty(path: &Path) -> Result<Zeroizing<String>, WriteError> {
         }
         Ok(_) => {}
     }
-    match fs::read_to_string(path) {
+    match File::open(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Zeroizing::default()),
-        result => result.map(Zeroizing::new).map_err(io_error("read", path)),
+        Err(e) => Err(io_error("read", path)(e)),
+        Ok(mut file) => read_text(&mut file, path),
+    }
+}
+
+/// Reads `file` (opened from `path`) from its current position as UTF-8 text of at most
+/// [`MAX_FILE_SIZE`] bytes; a larger file is refused without reading past the limit.
+fn read_text(file: &mut File, path: &Path) -> Result<Zeroizing<String>, WriteError> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    io::Read::read_to_end(
+        &mut io::Read::take(&mut *file, MAX_FILE_SIZE + 1),
+        &mut bytes,
+    )
+    .map_err(io_error("read", path))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(WriteError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            let e = io::Error::new(io::ErrorKind::InvalidData, "the file is not UTF-8");
+            Err(io_error("read", path)(e))
+        }
     }
 }
 
@@ -1073,6 +1119,61 @@ fn write_temp(
     Ok(tmp)
 }
 
+/// Counts the heap each test thread uses, so tests can check that memory is linear in the
+/// input without timing anything.
+#[cfg(test)]
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    struct Counting;
+
+    thread_local! {
+        static IN_USE: Cell<usize> = const { Cell::new(0) };
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn add(n: usize) {
+        let _ = IN_USE.try_with(|u| {
+            u.set(u.get() + n);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(u.get())));
+        });
+    }
+
+    fn sub(n: usize) {
+        let _ = IN_USE.try_with(|u| u.set(u.get().saturating_sub(n)));
+    }
+
+    // SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            sub(layout.size());
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(new_size);
+            sub(layout.size());
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// The most heap (bytes) this thread held at once while running `f`, above what it
+    /// held before.
+    pub fn peak_during(f: impl FnOnce()) -> usize {
+        let base = IN_USE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        f();
+        PEAK.with(Cell::get) - base
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1129,6 +1230,48 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(".credfresh-"))
             .collect()
+    }
+
+    /// Memory per rewrite is linear in the file with a small constant: 4x the input costs at
+    /// most ~4x the heap, and at most 12 bytes per input byte even for 8-byte lines (the editor
+    /// holds one small record per line; issue 15: a 49 MB file took the daemon to 2.5 GB). Shapes: typical sections, and a long section followed by many
+    /// short ones (its key table used to be cleared for every later section: quadratic).
+    #[test]
+    fn editing_memory_is_linear_in_the_file() {
+        let typical = |n: usize| {
+            (0..n)
+                .map(|i| format!("[p{i}]\naws_access_key_id = AKIAAAAAAAAAAAAAAAAA\naws_secret_access_key = 0123456789012345678901234567890123456789\n\n"))
+                .collect::<String>()
+        };
+        let long_then_short = |n: usize| {
+            let mut s = String::from("[big]\n");
+            (0..n).for_each(|i| s.push_str(&format!("k{i} = v\n")));
+            (0..n).for_each(|i| s.push_str(&format!("[p{i}]\nk = v\n")));
+            s
+        };
+        for (shape, make) in [
+            ("typical", &typical as &dyn Fn(usize) -> String),
+            ("long then short", &long_then_short),
+        ] {
+            let peak = |n: usize| {
+                let text = make(n);
+                let peak = heap::peak_during(|| {
+                    apply_updates(&text, &[update("managed")]).unwrap();
+                });
+                (text.len(), peak)
+            };
+            let (len1, peak1) = peak(5_000);
+            let (len4, peak4) = peak(20_000);
+            eprintln!("{shape}: {len1} bytes -> {peak1}, {len4} bytes -> {peak4}");
+            assert!(
+                peak4 <= peak1 * 9 / 2,
+                "{shape}: not linear: {peak1} then {peak4}"
+            );
+            assert!(
+                peak4 <= len4 * 12,
+                "{shape}: {peak4} bytes of heap for {len4} bytes"
+            );
+        }
     }
 
     #[test]

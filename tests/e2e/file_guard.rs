@@ -150,3 +150,38 @@ fn a_broken_config_on_disk_does_not_hide_the_running_daemon() {
     assert!(stderr.contains("UTF-8"), "{stderr}");
     assert_eq!(daemon.wait_state("m1", "fresh", T)["name"], "m1");
 }
+
+/// A credentials file over the 8 MiB credfresh edits is left alone, byte for byte, and the
+/// refusal is reported (`file_error` and the waiting `refresh`), not paid for in memory.
+#[test]
+fn a_credentials_file_over_the_size_limit_is_left_alone() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let big = env.root().join("big-credentials");
+    let mut text = crate::support::initial_credentials();
+    let mut i = 0;
+    while text.len() <= 9 << 20 {
+        text.push_str(&format!("[bulk{i}]\nregion = eu-west-1\n\n"));
+        i += 1;
+    }
+    write_file(&big, &text, 0o600);
+    let mut config = env.daemon_table();
+    config.push_str(&format!("credentials_file = \"{}\"\n", big.display()));
+    AssumeRole::new("m1", "Role-m1", BASE_PROFILE)
+        .duration("1h")
+        .render(&mut config);
+    env.write_config_text(&config);
+    let daemon = Daemon::start(&env);
+    let reply = daemon.post("/v1/profiles/m1/refresh");
+    assert!(reply.body.contains("larger than 8 MiB"), "{}", reply.body);
+    crate::support::wait_until(T, "file_error about the size", || {
+        daemon.status()["file_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("larger than 8 MiB") && e.contains("big-credentials"))
+    });
+    assert!(
+        fs::read_to_string(&big).unwrap() == text,
+        "the big file changed"
+    );
+    env.assert_secrets_never_logged(&daemon);
+}
