@@ -365,9 +365,14 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckComma
 }
 
 /// The socket a client command talks to: `--socket`, else the config's, else the default.
+/// A broken config on disk still yields its socket (read leniently), with a warning on stderr,
+/// so the running daemon is found and can say why it refuses the file.
 fn client_socket(flag: Option<PathBuf>, config_path: &Path, env: &Environment) -> PathBuf {
-    flag.or_else(|| config::socket_hint(config_path, env))
-        .unwrap_or_else(|| env.default_socket())
+    let hint = config::socket_hint(config_path, env);
+    if let Some(broken) = &hint.broken {
+        eprintln!("credfresh: warning: the config on disk is broken (the running daemon keeps the one it loaded):\n{broken}");
+    }
+    flag.or(hint.socket).unwrap_or_else(|| env.default_socket())
 }
 
 fn validate(path: &Path, env: &Environment) -> u8 {

@@ -382,24 +382,67 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
     parse(path, &text, env)
 }
 
+/// What a client command learns from the config file about where the daemon listens.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SocketHint {
+    /// The `[daemon] socket`, if the file names one (as far as it can be read).
+    pub socket: Option<PathBuf>,
+    /// Why the config on disk would not load (not UTF-8, not TOML, invalid), if it would not.
+    pub broken: Option<String>,
+}
+
 /// The `[daemon] socket` of the config at `path`, read leniently: client commands must find
-/// the daemon even while the config has an error (e.g. to `reload` a fixed one).
-pub fn socket_hint(path: &Path, env: &Environment) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(path).ok()?;
-    if let Ok(table) = text.parse::<toml::Table>() {
-        let socket = table.get("daemon")?.get("socket")?.as_str()?;
-        return Some(env.expand(socket));
+/// the running daemon even while the config on disk is broken (to `reload` a fixed one, or
+/// hear why the daemon refuses it). A missing file is not broken: the defaults apply.
+pub fn socket_hint(path: &Path, env: &Environment) -> SocketHint {
+    let Ok(bytes) = std::fs::read(path) else {
+        return SocketHint::default();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        return SocketHint {
+            socket: scan_socket(&text, env),
+            broken: Some(format!(
+                "{}:{line}: the file is not UTF-8 (saved in another encoding?)",
+                path.display()
+            )),
+        };
     }
-    // Broken TOML: look for the line itself.
+    match text.parse::<toml::Table>() {
+        Ok(table) => {
+            let socket = table
+                .get("daemon")
+                .and_then(|d| d.get("socket"))
+                .and_then(|s| s.as_str())
+                .map(|s| env.expand(s));
+            let broken = parse(path, &text, env).err().map(|e| e.to_string());
+            SocketHint { socket, broken }
+        }
+        Err(_) => SocketHint {
+            socket: scan_socket(&text, env),
+            broken: load(path, env).err().map(|e| e.to_string()),
+        },
+    }
+}
+
+/// Finds `socket = "…"` (or `'…'`) in the `[daemon]` table of text that is not valid TOML.
+fn scan_socket(text: &str, env: &Environment) -> Option<PathBuf> {
     let mut in_daemon = false;
     for line in text.lines() {
         let t = line.trim();
-        if t.starts_with('[') {
-            in_daemon = t == "[daemon]";
+        if let Some(header) = t.strip_prefix('[') {
+            let name = header.split(']').next().unwrap_or_default();
+            in_daemon = !header.starts_with('[') && name.trim() == "daemon";
         } else if let Some(rest) = t.strip_prefix("socket").map(str::trim_start) {
             if in_daemon {
-                let value = rest.strip_prefix('=')?.trim();
-                let value = value.strip_prefix('"')?.split('"').next()?;
+                let value = rest.strip_prefix('=')?.trim_start();
+                let quote = value.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+                let value = value[1..].split(quote).next()?;
                 return Some(env.expand(value));
             }
         }
@@ -432,7 +475,7 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
     let mut profiles = v.profiles(&raw.profile, env, &aws_config);
     let credentials = AwsConfigIndex::read(&daemon.credentials_file);
     v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
-    v.check_conflicts(&raw.profile, &aws_config);
+    v.check_conflicts(&raw.profile, &aws_config, &credentials);
     let profiles = v.order(&raw.profile, profiles);
     if v.errors.is_empty() {
         Ok(Config {
@@ -1014,11 +1057,33 @@ impl Validator<'_> {
         }
     }
 
-    /// Rejects managed names that `~/.aws/config` defines as a role or SSO profile: the SDKs
-    /// would use those settings and ignore the keys credfresh writes.
-    fn check_conflicts(&mut self, raw: &[Spanned<RawProfile>], aws_config: &AwsConfigIndex) {
+    /// Rejects managed names that `~/.aws/config` defines as a role or SSO profile (the SDKs
+    /// would use those settings and ignore the keys credfresh writes), and names of sections
+    /// in the credentials file that credfresh did not write (no
+    /// [`EXPIRATION_KEY`](crate::credentials_file::EXPIRATION_KEY)): their keys, an IAM
+    /// user's long-term ones say, would be lost.
+    fn check_conflicts(
+        &mut self,
+        raw: &[Spanned<RawProfile>],
+        aws_config: &AwsConfigIndex,
+        credentials: &AwsConfigIndex,
+    ) {
         for p in raw {
             let name = p.get_ref().name.get_ref();
+            if let Some(keys) = credentials.sections.get(name.as_str()) {
+                let ours = keys
+                    .iter()
+                    .any(|e| e.key == crate::credentials_file::EXPIRATION_KEY);
+                if !ours {
+                    let msg = format!(
+                        "{}:{} has a section [{name}] that credfresh did not write (it has no `{}`), and credfresh never overwrites it; rename this [[profile]], or rename or delete that section",
+                        credentials.path.display(),
+                        credentials.header_line(name),
+                        crate::credentials_file::EXPIRATION_KEY,
+                    );
+                    self.error(p.get_ref().name.span(), Some(name), msg);
+                }
+            }
             if let Some((key, line)) = aws_config.credential_key(name) {
                 let msg = format!(
                     "{}:{line} defines [profile {name}] with `{key}`, so the AWS SDKs would ignore the keys credfresh writes for it; rename this [[profile]] or remove `{key}` there",
@@ -1151,19 +1216,13 @@ fn check_profile_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("`name` is empty; give the profile the section name it should have in the credentials file".into());
     }
-    if !crate::credentials_file::is_valid_section_name(name) {
-        return Err(format!(
-            "`name` = \"{}\" cannot be a credentials file section (no surrounding spaces, brackets, '#', ';' or control characters); use letters, digits and -_.@+",
+    match crate::credentials_file::section_name_problem(name) {
+        Some(reason) => Err(format!(
+            "`name` = \"{}\" cannot be a credentials file section: {reason}; use letters, digits and -_./%@:+",
             name.escape_debug()
-        ));
+        )),
+        None => Ok(()),
     }
-    if name.starts_with("profile ") {
-        return Err(
-            "`name` must not start with \"profile \": the credentials file uses bare section names"
-                .into(),
-        );
-    }
-    Ok(())
 }
 
 fn check_role_arn(arn: &str) -> Result<(), String> {

@@ -2,7 +2,8 @@
 //! batched into one rewrite; a failed write keeps the old file and is retried with backoff.
 
 use crate::credentials_file::{
-    apply_updates, prune_sections, write_atomic, SectionUpdate, WriteError, WriteOutcome,
+    apply_updates, prune_sections, read_or_empty, write_atomic, SectionUpdate, WriteError,
+    WriteOutcome,
 };
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
@@ -241,10 +242,7 @@ async fn prune(path: &Path, keep: &[String], dry_run: bool) -> Result<Vec<String
         let path = target;
         let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         if dry_run {
-            let text = zeroize::Zeroizing::new(match std::fs::read_to_string(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                r => r.map_err(|e| format!("failed to read {}: {e}", path.display()))?,
-            });
+            let text = read_or_empty(&path).map_err(|e| e.to_string())?;
             let (_, names) =
                 prune_sections(&text, &keep).map_err(|e| format!("{}: {e}", path.display()))?;
             return Ok(names);

@@ -259,19 +259,28 @@ fn default_session_name_is_sts_safe() {
 fn socket_is_found_even_in_a_broken_config() {
     let f = base();
     let path = f.dir.path().join("c.toml");
-    std::fs::write(
-        &path,
-        "[daemon]\nsocket = \"~/s.sock\"\n[[profile]]\nname = 3\n",
-    )
-    .unwrap();
-    assert_eq!(
-        socket_hint(&path, &f.env),
-        Some(f.dir.path().join("s.sock"))
-    );
-    std::fs::write(&path, "[daemon]\nsocket = \"/x/s.sock\"\ngarbage =\n").unwrap();
-    assert_eq!(socket_hint(&path, &f.env), Some(PathBuf::from("/x/s.sock")));
-    std::fs::write(&path, "[other]\nsocket = \"/x/s.sock\"\n").unwrap();
-    assert_eq!(socket_hint(&path, &f.env), None);
+    let hint = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        socket_hint(&path, &f.env)
+    };
+    let h = hint(b"[daemon]\nsocket = \"~/s.sock\"\n[[profile]]\nname = 3\n");
+    assert_eq!(h.socket, Some(f.dir.path().join("s.sock")));
+    assert!(h.broken.is_some_and(|b| b.contains("c.toml:4")));
+    let h = hint(b"[daemon]\nsocket = \"/x/s.sock\"\ngarbage =\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    assert!(h.broken.is_some());
+    let h = hint(b"[ daemon ] # the daemon\nsocket='/x/s.sock' # here\ngarbage =\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    // One Latin-1 byte (an editor in another encoding), in a comment or anywhere else.
+    let h = hint(b"[daemon]\nsocket = \"/x/s.sock\"\n# caf\xe9\n");
+    assert_eq!(h.socket, Some(PathBuf::from("/x/s.sock")));
+    assert!(h
+        .broken
+        .is_some_and(|b| b.contains("c.toml:3") && b.contains("UTF-8")));
+    let h = hint(b"[other]\nsocket = \"/x/s.sock\"\n");
+    assert_eq!(h.socket, None);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(socket_hint(&path, &f.env), SocketHint::default());
 }
 
 #[test]
@@ -629,18 +638,46 @@ fn accepted_profile_names_are_writable_sections() {
             session_token: "token",
             expiration: std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
         };
-        apply_updates("[other]\nk = v\n", &[update])
+        apply_updates("[other section]\nk = v\n", &[update])
     };
+    // What the readers treat specially or cannot read back (issue 15): configparser's
+    // DEFAULT, the JavaScript SDK's __proto__, the prefixed kinds of section, whitespace
+    // (the Rust and Java SDKs ignore the section), comment and bracket characters.
     for bad in [
-        "a#b", "a;b", "#a", ";a", "a]b", "[a", " a", "a\t", "a\u{7f}b",
+        "DEFAULT",
+        "__proto__",
+        "profile x",
+        "sso-session acme",
+        "services dev",
+        "default ",
+        " default",
+        "ml/team 1?",
+        "a b",
+        "a=b",
+        "a,b",
+        "a\"b",
+        "caf\u{e9}",
+        "a#b",
+        "a;b",
+        "#a",
+        ";a",
+        "a]b",
+        "[a",
+        "a\t",
+        "a\u{7f}b",
     ] {
-        assert!(check_profile_name(bad).is_err(), "{bad:?} accepted");
+        let err = check_profile_name(bad).expect_err(bad);
+        assert!(
+            err.contains("cannot be a credentials file section"),
+            "{err}"
+        );
     }
     for good in [
-        "ml/team 1?",
-        "a=b",
+        "default",
+        "Default",
         "a:b",
         "x%2Fy",
+        "ml/team_1",
         "dev.eu-west-1@acme+ops",
     ] {
         assert!(check_profile_name(good).is_ok(), "{good:?} refused");

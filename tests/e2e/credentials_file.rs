@@ -15,7 +15,7 @@ fn credentials_with_stale_section() -> String {
     let text = initial_credentials();
     let at = text.find("[foreign]").expect("fixture has [foreign]");
     format!(
-        "{}[rotating]\naws_access_key_id = ASIASTALE00000000001\naws_secret_access_key = staleSecretFromYesterday00000000000000000\naws_session_token = staleTokenFromYesterday000000000000000000000000\n\n# the foreign section follows\n{}",
+        "{}[rotating]\naws_access_key_id = ASIASTALE00000000001\naws_secret_access_key = staleSecretFromYesterday00000000000000000\naws_session_token = staleTokenFromYesterday000000000000000000000000\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n\n# the foreign section follows\n{}",
         &text[..at],
         &text[at..]
     )

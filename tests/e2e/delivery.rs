@@ -298,12 +298,12 @@ print("ok")
     env.assert_secrets_never_logged(&daemon);
 }
 
-/// A profile name that is legal in the credentials file but not in a URL path (`/`, space,
-/// `?`) is written, read back by botocore, and served by `status`, `credential-process` and
+/// A profile name that is legal in the credentials file but not in a URL path (`/`, `%`,
+/// `+`) is written, read back by botocore, and served by `status`, `credential-process` and
 /// the URL `credfresh env` prints for the container endpoint.
 #[test]
 fn a_name_that_needs_percent_encoding_is_served_everywhere() {
-    let name = "ml/team 1?";
+    let name = "ml/team%20+1";
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
     let port = free_port();
@@ -347,7 +347,7 @@ fn a_name_that_needs_percent_encoding_is_served_everywhere() {
         .find_map(|l| l.strip_prefix("export AWS_CONTAINER_CREDENTIALS_FULL_URI="))
         .map(|u| u.trim_matches('\'').to_owned())
         .unwrap_or_else(|| panic!("no URL in:\n{exports}"));
-    assert!(url.ends_with("/ml%2Fteam%201%3F"), "{url}");
+    assert!(url.ends_with("/ml%2Fteam%2520%2B1"), "{url}");
     let token_file = env.socket.parent().unwrap().join("container-token");
     let token = std::fs::read_to_string(&token_file).expect("token file");
     let body = Command::new("curl")

@@ -94,7 +94,7 @@ fn refused_file_is_left_alone_reported_retried_and_recovers() {
     let file = env.root().join("shared-creds");
     // The base profile must be in the configured file too (config validation looks there).
     let good = format!(
-        "{}\n[m1]\nregion = x\n\n[other]\nk = v\n",
+        "{}\n[m1]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n\n[other]\nk = v\n",
         initial_credentials()
     );
     let bad = format!("{good}[m1]\nk = again\n");

@@ -16,6 +16,7 @@ mod credentials_file;
 mod delivery;
 mod fakes;
 mod faults;
+mod file_guard;
 mod file_safety;
 mod filewatch;
 mod instance;
