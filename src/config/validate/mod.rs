@@ -1,0 +1,148 @@
+//! Raw config → [`Config`](super::Config): each concern in its own file (the `[daemon]`
+//! table, one profile at a time, SSO sessions, the AWS files, chains), all reporting into one
+//! [`Validator`] that collects every error with its line.
+
+mod aws_files;
+mod chains;
+mod checks;
+mod daemon;
+mod profiles;
+mod sso;
+
+#[cfg(test)]
+pub(super) use checks::{check_profile_name, default_session_name};
+
+use super::aws::AwsConfigIndex;
+use super::raw::RawConfig;
+use super::{Config, ConfigError, ConfigErrors};
+use crate::env::Environment;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Validates config `text` that was read from `path`.
+pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, ConfigErrors> {
+    let mut v = Validator {
+        path,
+        text,
+        errors: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| v.line_of(s.start));
+            let message = e.message().trim().to_owned();
+            return Err(ConfigErrors(vec![ConfigError {
+                path: path.to_owned(),
+                line,
+                profile: None,
+                message: fix_hint(&message),
+            }]));
+        }
+    };
+    let daemon = v.daemon(raw.daemon, env);
+    let aws_config = AwsConfigIndex::read(&env.aws_config_file());
+    let mut profiles = v.profiles(&raw.profile, env, &aws_config);
+    let credentials = AwsConfigIndex::read(&daemon.credentials_file);
+    v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
+    v.check_conflicts(&raw.profile, &aws_config, &credentials);
+    let profiles = v.order(&raw.profile, profiles);
+    if v.errors.is_empty() {
+        Ok(Config {
+            path: path.to_owned(),
+            daemon,
+            profiles,
+        })
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+/// Adds what to do to the toml crate's messages for the mistakes people make most.
+fn fix_hint(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        format!("{message}; remove it or fix its spelling (config.example.toml lists every key)")
+    } else if message.starts_with("missing field") {
+        format!("{message}; add it (config.example.toml lists every key)")
+    } else {
+        message.to_owned()
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    pub(super) fn error(
+        &mut self,
+        span: std::ops::Range<usize>,
+        profile: Option<&str>,
+        message: String,
+    ) {
+        let line = Some(self.line_of(span.start));
+        self.errors.push(ConfigError {
+            path: self.path.to_owned(),
+            line,
+            profile: profile.map(str::to_owned),
+            message,
+        });
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        value: &Spanned<String>,
+        profile: Option<&str>,
+        key: &str,
+    ) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref().trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.error(
+                    value.span(),
+                    profile,
+                    format!("`{key}` must be longer than zero"),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    value.span(),
+                    profile,
+                    format!(
+                        "`{key}` = \"{}\" is not a duration ({e}); write it like \"15m\", \"1h\" or \"90s\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-empty path value with `~` expanded.
+    pub(super) fn path(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        env: &Environment,
+    ) -> Option<PathBuf> {
+        let v = value?;
+        if v.get_ref().trim().is_empty() {
+            let msg = format!("`{key}` is empty; remove the key to use the default");
+            self.error(v.span(), None, msg);
+            return None;
+        }
+        Some(env.expand(v.get_ref()))
+    }
+}
