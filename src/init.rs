@@ -6,6 +6,7 @@
 //! generated text is validated like `credfresh validate` does before it is written; a
 //! profile that would not pass is written commented out, with the reason.
 
+use crate::aws_files::{self, Section};
 use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config;
 use crate::env::Environment;
@@ -16,63 +17,6 @@ use std::time::Duration;
 
 /// The suffix of generated managed names.
 pub const SUFFIX: &str = "-fresh";
-
-/// One INI section: its header (`profile x`, `sso-session y`, `default`) and its keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Section {
-    /// The header between the brackets, whitespace-normalised.
-    pub header: String,
-    /// Keys (lowercase) and values, in file order; nested (indented) lines are skipped.
-    pub keys: Vec<(String, String)>,
-}
-
-impl Section {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
-
-/// Reads an AWS config or credentials file the way botocore does, enough for `init`.
-pub fn parse_ini(text: &str) -> Vec<Section> {
-    let mut out: Vec<Section> = Vec::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = t.strip_prefix('[') {
-            if let Some(end) = rest.find(']') {
-                let header = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
-                out.push(Section {
-                    header,
-                    keys: Vec::new(),
-                });
-                continue;
-            }
-        }
-        if line.starts_with(char::is_whitespace) {
-            continue;
-        }
-        if let (Some(section), Some(eq)) = (out.last_mut(), t.find('=')) {
-            let key = t[..eq].trim().to_ascii_lowercase();
-            section.keys.push((key, t[eq + 1..].trim().to_owned()));
-        }
-    }
-    out
-}
-
-/// The profile name of a config-file section: `profile x` → `x`, `default` → `default`.
-fn profile_name(header: &str) -> Option<&str> {
-    match header.strip_prefix("profile ") {
-        Some(name) => Some(name.trim()),
-        None if header == "default" => Some("default"),
-        None => None,
-    }
-}
 
 /// One generated `[[profile]]`.
 #[derive(Clone, Debug)]
@@ -111,15 +55,13 @@ pub fn generate(
     env: &Environment,
     aws_config: Option<&str>,
 ) -> Result<Generated, config::ConfigErrors> {
-    let sections = aws_config.map(parse_ini).unwrap_or_default();
-    let credentials = std::fs::read_to_string(env.default_credentials_file())
-        .map(|t| parse_ini(&t))
-        .unwrap_or_default();
+    let sections = aws_config.map(aws_files::parse).unwrap_or_default();
+    let credentials = aws_files::read(&env.default_credentials_file());
     // Names already used by someone else: every config profile, and every credentials file
     // section that credfresh did not write (it would overwrite those keys).
     let mut taken: HashSet<String> = sections
         .iter()
-        .filter_map(|s| profile_name(&s.header).map(str::to_owned))
+        .filter_map(|s| s.profile_name().map(str::to_owned))
         .chain(
             credentials
                 .iter()
@@ -130,7 +72,7 @@ pub fn generate(
     let mut blocks = Vec::new();
     let mut unmanaged = Vec::new();
     for s in &sections {
-        let Some(from) = profile_name(&s.header) else {
+        let Some(from) = s.profile_name() else {
             continue;
         };
         let mut name = format!("{from}{SUFFIX}");

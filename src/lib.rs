@@ -2,6 +2,7 @@
 //! notice they expire.
 
 pub mod api;
+pub mod aws_files;
 pub mod check;
 pub mod cli;
 pub mod client;

@@ -1,7 +1,9 @@
-//! What the validator and `credfresh login` read from AWS's own files: `~/.aws/config`
-//! (profiles, `[sso-session NAME]`) and the credentials file (its section names).
+//! What the validator and `credfresh login` use of AWS's own files (read by
+//! [`aws_files`](crate::aws_files)): `~/.aws/config` (profiles, `[sso-session NAME]`) and the
+//! credentials file (its section names).
 
 use super::{SsoSession, DEFAULT_SSO_SCOPE};
+use crate::aws_files::{self, Section};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -21,53 +23,50 @@ pub(super) fn parse_scopes(raw: Option<&str>) -> Vec<String> {
     }
 }
 
-/// The SSO sessions of the `[sso-session NAME]` sections in an AWS config file text.
+/// The SSO session of the `[sso-session NAME]` section in the AWS config file at `path`, if
+/// it has `sso_start_url` and `sso_region`.
 pub fn aws_sso_session(path: &Path, name: &str) -> Option<SsoSession> {
     let index = AwsConfigIndex::read(path);
-    let keys = index.sections.get(&format!("sso-session {name}"))?;
-    let get = |k: &str| {
-        keys.iter()
-            .find(|e| e.key == k)
-            .map(|e| e.value.clone())
-            .filter(|v| !v.is_empty())
-    };
+    let section = index.section(&format!("sso-session {name}"))?;
     Some(SsoSession {
         name: Some(name.to_owned()),
-        start_url: get("sso_start_url")?,
-        region: get("sso_region")?,
-        scopes: parse_scopes(get("sso_registration_scopes").as_deref()),
+        start_url: section.get("sso_start_url")?.to_owned(),
+        region: section.get("sso_region")?.to_owned(),
+        scopes: parse_scopes(section.get("sso_registration_scopes")),
     })
 }
 
-/// Section names and keys of an AWS config or credentials file, with line numbers.
+/// The sections of an AWS config or credentials file by header; a header written twice is
+/// one section (at its first line) with the keys of both, in file order.
 pub(super) struct AwsConfigIndex {
     pub(super) path: PathBuf,
-    /// section header (as written, trimmed) -> its keys.
-    pub(super) sections: HashMap<String, Vec<IniEntry>>,
-    /// section header -> line of the header.
-    pub(super) headers: HashMap<String, usize>,
-}
-
-/// One `key = value` of an AWS config file.
-pub(super) struct IniEntry {
-    pub(super) key: String,
-    pub(super) line: usize,
-    pub(super) value: String,
+    sections: HashMap<String, Section>,
 }
 
 impl AwsConfigIndex {
     pub(super) fn read(path: &Path) -> Self {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let (sections, headers) = index_ini(&text);
+        let mut sections: HashMap<String, Section> = HashMap::new();
+        for s in aws_files::read(path) {
+            match sections.get_mut(&s.header) {
+                Some(first) => first.entries.extend(s.entries),
+                None => {
+                    sections.insert(s.header.clone(), s);
+                }
+            }
+        }
         AwsConfigIndex {
             path: path.to_owned(),
             sections,
-            headers,
         }
     }
 
-    pub(super) fn header_line(&self, section: &str) -> usize {
-        self.headers.get(section).copied().unwrap_or(1)
+    /// The section with this header (`sso-session x`, a credentials file profile's name).
+    pub(super) fn section(&self, header: &str) -> Option<&Section> {
+        self.sections.get(header)
+    }
+
+    pub(super) fn header_line(&self, header: &str) -> usize {
+        self.section(header).map_or(1, |s| s.line)
     }
 
     /// A `[profile NAME]` (or `[NAME]` for default) in the config file.
@@ -79,7 +78,7 @@ impl AwsConfigIndex {
         self.sections.contains_key(name)
     }
 
-    pub(super) fn config_section(&self, name: &str) -> Option<&Vec<IniEntry>> {
+    fn config_section(&self, name: &str) -> Option<&Section> {
         self.sections.get(&format!("profile {name}")).or_else(|| {
             (name == "default")
                 .then(|| self.sections.get("default"))
@@ -100,47 +99,9 @@ impl AwsConfigIndex {
             "credential_source",
         ];
         self.config_section(name)?
+            .entries
             .iter()
             .find(|e| KEYS.contains(&e.key.as_str()))
             .map(|e| (e.key.as_str(), e.line))
     }
-}
-
-/// Reads section headers and key names the way botocore does, enough to find profiles.
-type IniIndex = (HashMap<String, Vec<IniEntry>>, HashMap<String, usize>);
-
-fn index_ini(text: &str) -> IniIndex {
-    let mut sections: HashMap<String, Vec<IniEntry>> = HashMap::new();
-    let mut headers = HashMap::new();
-    let mut current: Option<String> = None;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = t.strip_prefix('[') {
-            if let Some(end) = rest.find(']') {
-                let name = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
-                sections.entry(name.clone()).or_default();
-                headers.entry(name.clone()).or_insert(i + 1);
-                current = Some(name);
-                continue;
-            }
-        }
-        if line.starts_with(char::is_whitespace) {
-            continue;
-        }
-        if let (Some(section), Some(eq)) = (&current, t.find('=')) {
-            let key = t[..eq].trim().to_ascii_lowercase();
-            let value = t[eq + 1..].trim().to_owned();
-            if let Some(keys) = sections.get_mut(section) {
-                keys.push(IniEntry {
-                    key,
-                    line: i + 1,
-                    value,
-                });
-            }
-        }
-    }
-    (sections, headers)
 }

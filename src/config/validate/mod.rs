@@ -2,7 +2,7 @@
 //! table, one profile at a time, SSO sessions, the AWS files, chains), all reporting into one
 //! [`Validator`] that collects every error with its line.
 
-mod aws_files;
+mod aws_checks;
 mod chains;
 mod checks;
 mod daemon;

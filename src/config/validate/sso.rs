@@ -33,20 +33,15 @@ impl Validator<'_> {
                     self.error(s.span(), Some(name), msg);
                     return None;
                 }
-                let Some(keys) = aws_config.sections.get(&format!("sso-session {session}")) else {
+                let Some(section) = aws_config.section(&format!("sso-session {session}")) else {
                     let msg = format!(
                         "sso_session \"{session}\" is not defined in {file}; add an [sso-session {session}] section with sso_start_url and sso_region (`aws configure sso-session` writes one), or fix the name"
                     );
                     self.error(s.span(), Some(name), msg);
                     return None;
                 };
-                let header = aws_config.header_line(&format!("sso-session {session}"));
-                let get = |k: &str| {
-                    keys.iter()
-                        .find(|e| e.key == k)
-                        .map(|e| e.value.clone())
-                        .filter(|v| !v.is_empty())
-                };
+                let header = section.line;
+                let get = |k: &str| section.get(k).map(str::to_owned);
                 let mut missing = Vec::new();
                 let start_url = get("sso_start_url").unwrap_or_else(|| {
                     missing.push("sso_start_url");
@@ -69,7 +64,7 @@ impl Validator<'_> {
                     name: Some(session.to_owned()),
                     start_url,
                     region,
-                    scopes: parse_scopes(get("sso_registration_scopes").as_deref()),
+                    scopes: parse_scopes(section.get("sso_registration_scopes")),
                 }
             }
             (None, Some(url)) => {

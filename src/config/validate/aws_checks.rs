@@ -65,8 +65,9 @@ impl Validator<'_> {
     ) {
         for p in raw {
             let name = p.get_ref().name.get_ref();
-            if let Some(keys) = credentials.sections.get(name.as_str()) {
-                let ours = keys
+            if let Some(section) = credentials.section(name) {
+                let ours = section
+                    .entries
                     .iter()
                     .any(|e| e.key == crate::credentials_file::EXPIRATION_KEY);
                 if !ours {
