@@ -46,6 +46,14 @@ pub(super) struct RawProfile {
 }
 
 impl RawProfile {
+    /// Where `source_profile` is, for errors about it (the start of the file when unset).
+    pub(super) fn source_profile_span(&self) -> std::ops::Range<usize> {
+        self.source_profile
+            .as_ref()
+            .map(|s| s.span())
+            .unwrap_or_default()
+    }
+
     /// The optional keys that are set, with their spans, for "does not apply" checks.
     pub(super) fn set_keys(&self) -> Vec<(&'static str, &Spanned<String>)> {
         [

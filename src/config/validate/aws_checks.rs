@@ -36,12 +36,7 @@ impl Validator<'_> {
             if managed.contains(src.as_str()) {
                 ar.source = SourceRef::Managed(src.clone());
             } else if !aws_config.has_profile(src) && !credentials.has_section(src) {
-                let span = raw[i]
-                    .get_ref()
-                    .source_profile
-                    .as_ref()
-                    .map(|s| s.span())
-                    .unwrap_or_default();
+                let span = raw[i].get_ref().source_profile_span();
                 let msg = format!(
                     "source_profile \"{src}\" is neither a [[profile]] in this file nor a profile in {} or {}; fix the name or add that profile",
                     aws_config.path.display(),

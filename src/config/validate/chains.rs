@@ -54,12 +54,7 @@ impl Validator<'_> {
                 .map(|&i| raw[i].get_ref().name.get_ref().as_str())
                 .collect();
             let first = cycle[0];
-            let span = raw[first]
-                .get_ref()
-                .source_profile
-                .as_ref()
-                .map(|s| s.span())
-                .unwrap_or_default();
+            let span = raw[first].get_ref().source_profile_span();
             let msg = format!(
                 "source_profile chain is a cycle: {} -> {}; one profile in it must take credentials from an AWS profile",
                 names.join(" -> "),
