@@ -105,3 +105,51 @@ impl AwsConfigIndex {
             .map(|e| (e.key.as_str(), e.line))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(text: &str) -> (tempfile::TempDir, AwsConfigIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, text).unwrap();
+        let index = AwsConfigIndex::read(&path);
+        (dir, index)
+    }
+
+    #[test]
+    fn a_repeated_header_is_one_section_at_its_first_line() {
+        let (_dir, idx) =
+            index("[profile a]\nregion = x\n\n[default]\n[profile a]\nrole_arn = r\n");
+        assert_eq!(idx.header_line("profile a"), 1);
+        assert_eq!(idx.credential_key("a"), Some(("role_arn", 6)));
+        assert!(idx.has_profile("default"));
+        assert!(!idx.has_profile("b"));
+        assert_eq!(idx.header_line("missing"), 1);
+    }
+
+    #[test]
+    fn sso_sessions_need_a_start_url_and_a_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "[sso-session ok]\nsso_start_url = https://x\nsso_region = eu-west-1\nsso_registration_scopes = a, b\n[sso-session half]\nsso_start_url = https://x\nsso_region =\n",
+        )
+        .unwrap();
+        let s = aws_sso_session(&path, "ok").unwrap();
+        assert_eq!(s.name.as_deref(), Some("ok"));
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.scopes, ["a", "b"]);
+        assert!(aws_sso_session(&path, "half").is_none());
+        assert!(aws_sso_session(&path, "none").is_none());
+    }
+
+    #[test]
+    fn scopes_default_to_account_access() {
+        assert_eq!(parse_scopes(None), [DEFAULT_SSO_SCOPE]);
+        assert_eq!(parse_scopes(Some(" , ")), [DEFAULT_SSO_SCOPE]);
+        assert_eq!(parse_scopes(Some("x,y ")), ["x", "y"]);
+    }
+}
