@@ -69,6 +69,8 @@ fn fix_hint(message: &str) -> String {
     }
 }
 
+/// The config being validated and every error found so far; each concern adds its methods
+/// in its own file.
 struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
