@@ -1,5 +1,6 @@
 //! The CLI's side of the control socket: one HTTP/1.1 request per connection.
 
+use crate::env::Environment;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
@@ -135,6 +136,17 @@ async fn request_once(
         .map_err(|e| failed(e.to_string()))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// The socket a client command talks to: `--socket`, else the config's, else the default.
+/// A broken config on disk still yields its socket (read leniently), with a warning on stderr,
+/// so the running daemon is found and can say why it refuses the file.
+pub fn socket_path(flag: Option<PathBuf>, config_path: &Path, env: &Environment) -> PathBuf {
+    let hint = crate::config::socket_hint(config_path, env);
+    if let Some(broken) = &hint.broken {
+        eprintln!("credfresh: warning: the config on disk is broken (the running daemon keeps the one it loaded):\n{broken}");
+    }
+    flag.or(hint.socket).unwrap_or_else(|| env.default_socket())
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! generated text is validated like `credfresh validate` does before it is written; a
 //! profile that would not pass is written commented out, with the reason.
 
-use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config;
 use crate::env::Environment;
+use crate::output::{EXIT_FAILURE, EXIT_USAGE};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
