@@ -19,7 +19,9 @@ pub fn fail(e: ClientError) -> u8 {
     eprintln!("credfresh: {e}");
     match e {
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
-        ClientError::Failed { .. } | ClientError::Busy(_) => EXIT_FAILURE,
+        ClientError::Failed { .. } | ClientError::Busy(_) | ClientError::BadReply(_) => {
+            EXIT_FAILURE
+        }
     }
 }
 
@@ -38,8 +40,7 @@ pub fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
 
 /// Prints that the daemon's reply could not be read; the exit code for it.
 pub fn bad_reply(e: serde_json::Error) -> u8 {
-    eprintln!("credfresh: the daemon's reply could not be read: {e}");
-    EXIT_FAILURE
+    fail(ClientError::BadReply(e))
 }
 
 /// The `status` table: one row per profile, times relative to `now`; states coloured when

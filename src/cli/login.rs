@@ -1,13 +1,10 @@
 //! `credfresh login`: device authorization for an SSO session, then a refresh of its profiles.
 
-use crate::client::{self, ClientError};
+use crate::client::{self, ClientError, Reply};
 use crate::config::{self, Config, ProfileSource};
-use crate::control::{RefreshReply, RefreshRequest};
 use crate::env::Environment;
-use crate::output::{bad_reply, colour_stdout, fail, reply_error, table, EXIT_FAILURE, EXIT_USAGE};
-use hyper::Method;
+use crate::output::{fail, reply_error, EXIT_FAILURE, EXIT_USAGE};
 use std::path::Path;
-use std::time::SystemTime;
 
 /// The SSO sessions the config's profiles use, by label.
 fn sso_sessions(config: &Config) -> std::collections::BTreeMap<String, config::SsoSession> {
@@ -111,33 +108,12 @@ pub(super) async fn login(
     if names.is_empty() {
         return 0;
     }
-    let body = match serde_json::to_vec(&RefreshRequest {
-        profiles: names.clone(),
-    }) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("credfresh: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    match client::request(socket, Method::POST, "/v1/refresh", Some(body)).await {
-        Ok((code, body)) if code.is_success() => {
-            let reply: RefreshReply = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => return bad_reply(e),
-            };
+    match client::refresh(socket, &names).await {
+        Ok(Reply::Ok(reply)) => {
             println!("Refreshed {}:", names.join(", "));
-            print!(
-                "{}",
-                table(&reply.profiles, SystemTime::now(), colour_stdout())
-            );
-            if reply.delivered() {
-                0
-            } else {
-                EXIT_FAILURE
-            }
+            super::refresh::print_refreshed(&reply)
         }
-        Ok((code, body)) => reply_error(code, &body),
+        Ok(Reply::Refused(code, body)) => reply_error(code, &body),
         Err(ClientError::NotRunning(_)) => {
             println!(
                 "No credfresh daemon is running; it will use this login for {} when it starts.",
