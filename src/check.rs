@@ -13,7 +13,7 @@ use crate::client::{self, ClientError};
 use crate::config;
 use crate::creds::{account_from_arn, TempCredentials};
 use crate::env::Environment;
-use crate::output::{fail, reply_error, short, EXIT_FAILURE, EXIT_USAGE};
+use crate::output::{bad_reply, fail, reply_error, short, CliError, EXIT_FAILURE, EXIT_USAGE};
 use crate::sources::{self, AwsFetcher, FALLBACK_REGION};
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -139,19 +139,13 @@ pub async fn run(
                 Supplier::Daemon,
                 s.profiles.into_iter().map(|p| p.name).collect::<Vec<_>>(),
             ),
-            Err(e) => {
-                eprintln!("credfresh: the daemon's reply could not be read: {e}");
-                return EXIT_FAILURE;
-            }
+            Err(e) => return bad_reply(e),
         },
         Ok((code, body)) => return reply_error(code, &body),
         Err(ClientError::NotRunning(_)) => {
             let config = match config::load(config_path, env) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return CliError::usage(e).report(),
             };
             let names = config.profiles.iter().map(|p| p.name.clone()).collect();
             (Supplier::Direct(Box::new(config)), names)

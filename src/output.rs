@@ -5,6 +5,7 @@
 
 use crate::api::{parse_rfc3339, ProfileState, ProfileStatus};
 use crate::client::ClientError;
+use hyper::body::Bytes;
 use hyper::StatusCode;
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +15,53 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the daemon is not running.
 pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// A command's outcome: its exit code (0, or [`EXIT_FAILURE`] when it ran but what it
+/// checked or asked for failed, having said so), or why it could not do its work.
+pub type CliResult = Result<u8, CliError>;
+
+/// Why a command could not do its work; [`CliError::report`] prints it on stderr and picks
+/// the exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The daemon could not be asked: [`EXIT_NOT_RUNNING`] when it is not running.
+    Client(ClientError),
+    /// The daemon answered with an error: [`EXIT_USAGE`] for an unknown name (404).
+    Refused(StatusCode, Bytes),
+    /// A usage or config error, printed as it is.
+    Usage(String),
+    /// A runtime failure, printed as it is.
+    Failed(String),
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError::Client(e)
+    }
+}
+
+impl CliError {
+    /// A usage or config error printed as `e` displays.
+    pub fn usage(e: impl std::fmt::Display) -> Self {
+        CliError::Usage(e.to_string())
+    }
+
+    /// Prints the error on stderr; the exit code for it.
+    pub fn report(self) -> u8 {
+        match self {
+            CliError::Client(e) => fail(e),
+            CliError::Refused(code, body) => reply_error(code, &body),
+            CliError::Usage(message) => {
+                eprintln!("{message}");
+                EXIT_USAGE
+            }
+            CliError::Failed(message) => {
+                eprintln!("{message}");
+                EXIT_FAILURE
+            }
+        }
+    }
+}
 
 pub fn fail(e: ClientError) -> u8 {
     eprintln!("credfresh: {e}");
@@ -159,6 +207,21 @@ mod tests {
             ],
             ["0s", "59s", "1m", "42m", "1h", "1h5m", "25h", "2d"]
         );
+    }
+
+    #[test]
+    fn each_error_reports_its_exit_code() {
+        let not_running = ClientError::NotRunning("/s".into());
+        assert_eq!(CliError::from(not_running).report(), EXIT_NOT_RUNNING);
+        let busy = ClientError::Busy("/s".into());
+        assert_eq!(CliError::from(busy).report(), EXIT_FAILURE);
+        let body = Bytes::from_static(br#"{"error":"no managed profile named \"x\""}"#);
+        let unknown = CliError::Refused(StatusCode::NOT_FOUND, body.clone());
+        assert_eq!(unknown.report(), EXIT_USAGE);
+        let other = CliError::Refused(StatusCode::SERVICE_UNAVAILABLE, body);
+        assert_eq!(other.report(), EXIT_FAILURE);
+        assert_eq!(CliError::usage("bad config").report(), EXIT_USAGE);
+        assert_eq!(CliError::Failed("no".into()).report(), EXIT_FAILURE);
     }
 
     #[test]

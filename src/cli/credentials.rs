@@ -3,7 +3,7 @@
 use crate::client::{self, ClientError};
 use crate::config::{self, Config};
 use crate::env::Environment;
-use crate::output::{fail, reply_error, EXIT_FAILURE, EXIT_USAGE};
+use crate::output::{CliError, CliResult};
 use hyper::Method;
 use std::path::{Path, PathBuf};
 
@@ -12,68 +12,49 @@ pub(super) async fn credential_process(
     config_path: &Path,
     env: &Environment,
     profile: &str,
-) -> u8 {
+) -> CliResult {
     let path = client::url_path(&["v1", "credentials", profile]);
     match client::request(socket, Method::GET, &path, None).await {
         Ok((code, body)) if code.is_success() => {
             println!("{}", String::from_utf8_lossy(&body).trim_end());
-            0
+            Ok(0)
         }
-        Ok((code, body)) => reply_error(code, &body),
+        Ok((code, body)) => Err(CliError::Refused(code, body)),
         Err(ClientError::NotRunning(_)) => {
-            let config = match config::load(config_path, env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return EXIT_USAGE;
-                }
-            };
+            let config = config::load(config_path, env).map_err(CliError::usage)?;
             eprintln!("credfresh: the daemon is not running; fetching \"{profile}\" directly");
             let fetcher = crate::sources::AwsFetcher::load(env, &config.daemon).await;
-            match crate::sources::fetch_chain(&fetcher, &config, profile).await {
-                Ok(c) => {
-                    match serde_json::to_string(&crate::api::ProcessCredentials::from_creds(&c)) {
-                        Ok(json) => {
-                            println!("{json}");
-                            0
-                        }
-                        Err(e) => {
-                            eprintln!("credfresh: {e}");
-                            EXIT_FAILURE
-                        }
-                    }
-                }
+            let creds = match crate::sources::fetch_chain(&fetcher, &config, profile).await {
+                Ok(c) => c,
                 Err(e) if e.reason == "unknown_profile" => {
-                    eprintln!("credfresh: {e}");
-                    EXIT_USAGE
+                    return Err(CliError::Usage(format!("credfresh: {e}")))
                 }
-                Err(e) => {
-                    eprintln!("credfresh: {e}");
-                    EXIT_FAILURE
-                }
-            }
+                Err(e) => return Err(CliError::Failed(format!("credfresh: {e}"))),
+            };
+            let json = serde_json::to_string(&crate::api::ProcessCredentials::from_creds(&creds))
+                .map_err(|e| CliError::Failed(format!("credfresh: {e}")))?;
+            println!("{json}");
+            Ok(0)
         }
-        Err(e) => fail(e),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub(super) fn env_lines(config_path: &Path, env: &Environment, profile: &str, process: bool) -> u8 {
-    let config = match config::load(config_path, env) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_USAGE;
-        }
-    };
+pub(super) fn env_lines(
+    config_path: &Path,
+    env: &Environment,
+    profile: &str,
+    process: bool,
+) -> CliResult {
+    let config = config::load(config_path, env).map_err(CliError::usage)?;
     if !config.profiles.iter().any(|p| p.name == profile) {
-        eprintln!(
+        return Err(CliError::Usage(format!(
             "credfresh: no managed profile named \"{profile}\" in {}",
             config.path.display()
-        );
-        return EXIT_USAGE;
+        )));
     }
     print!("{}", env_text(&config, profile, process));
-    0
+    Ok(0)
 }
 
 /// The text `credfresh env` prints for `profile`.

@@ -3,7 +3,7 @@
 use crate::client::{self, ClientError, Reply};
 use crate::config::{self, Config, ProfileSource};
 use crate::env::Environment;
-use crate::output::{fail, reply_error, EXIT_FAILURE, EXIT_USAGE};
+use crate::output::{CliError, CliResult};
 use std::path::Path;
 
 /// The SSO sessions the config's profiles use, by label.
@@ -24,15 +24,12 @@ pub(super) async fn login(
     env: &Environment,
     wanted: Option<String>,
     no_browser: bool,
-) -> u8 {
+) -> CliResult {
     let config = match config::load(config_path, env) {
         Ok(c) => Some(c),
         // A named session can be signed in to even while the config is broken or missing.
         Err(_) if wanted.is_some() => None,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return Err(CliError::usage(e)),
     };
     let sessions = config.as_ref().map(sso_sessions).unwrap_or_default();
     let session = match &wanted {
@@ -43,36 +40,30 @@ pub(super) async fn login(
         {
             Some(s) => s,
             None => {
-                eprintln!(
+                return Err(CliError::Usage(format!(
                     "credfresh: no SSO session \"{name}\": it is neither used by a profile of {} nor an [sso-session {name}] with sso_start_url and sso_region in {}",
                     config_path.display(),
                     env.aws_config_file().display()
-                );
-                return EXIT_USAGE;
+                )));
             }
         },
-        None => match sessions.len() {
-            0 => {
-                eprintln!(
+        None => match sessions.values().next() {
+            Some(s) if sessions.len() == 1 => s.clone(),
+            None => {
+                return Err(CliError::Usage(format!(
                     "credfresh: no profile of {} uses SSO; add a kind = \"sso\" profile or pass --sso-session NAME",
                     config_path.display()
-                );
-                return EXIT_USAGE;
+                )));
             }
-            1 => match sessions.values().next() {
-                Some(s) => s.clone(),
-                None => return EXIT_USAGE,
-            },
-            _ => {
-                eprintln!(
+            Some(_) => {
+                return Err(CliError::Usage(format!(
                     "credfresh: the config uses several SSO sessions; choose one with --sso-session:\n{}",
                     sessions
                         .keys()
                         .map(|k| format!("  credfresh login --sso-session {k}"))
                         .collect::<Vec<_>>()
                         .join("\n")
-                );
-                return EXIT_USAGE;
+                )));
             }
         },
     };
@@ -83,16 +74,14 @@ pub(super) async fn login(
         open: !no_browser && crate::sso::has_display(env),
     };
     let mut out = std::io::stdout();
-    let expires = match crate::sso::login::login(&sdk, &session, &path, browser, &mut out).await {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!(
+    let expires = crate::sso::login::login(&sdk, &session, &path, browser, &mut out)
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
                 "credfresh: login to SSO session \"{}\" failed: {e}",
                 session.label()
-            );
-            return EXIT_FAILURE;
-        }
-    };
+            ))
+        })?;
     println!(
         "Signed in to SSO session \"{}\"; the token is cached in {} (access token valid until {}).",
         session.label(),
@@ -106,21 +95,21 @@ pub(super) async fn login(
         .map(|p| p.name.clone())
         .collect();
     if names.is_empty() {
-        return 0;
+        return Ok(0);
     }
     match client::refresh(socket, &names).await {
         Ok(Reply::Ok(reply)) => {
             println!("Refreshed {}:", names.join(", "));
-            super::refresh::print_refreshed(&reply)
+            Ok(super::refresh::print_refreshed(&reply))
         }
-        Ok(Reply::Refused(code, body)) => reply_error(code, &body),
+        Ok(Reply::Refused(code, body)) => Err(CliError::Refused(code, body)),
         Err(ClientError::NotRunning(_)) => {
             println!(
                 "No credfresh daemon is running; it will use this login for {} when it starts.",
                 names.join(", ")
             );
-            0
+            Ok(0)
         }
-        Err(e) => fail(e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -15,7 +15,7 @@ use crate::check::CheckArgs;
 use crate::client;
 use crate::config;
 use crate::env::Environment;
-use crate::output::{EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_USAGE};
+use crate::output::{CliError, CliResult, EXIT_FAILURE, EXIT_NOT_RUNNING};
 use clap::{Parser, Subcommand};
 use futures_util::future::LocalBoxFuture;
 use std::path::{Path, PathBuf};
@@ -266,22 +266,29 @@ fn explain_missing_socket(config_path: &Path, env: &Environment) {
     }
 }
 
+/// Runs the command; its exit code, an error reported on stderr.
 async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckCommand) -> u8 {
+    dispatch(cli, config_path, env, check)
+        .await
+        .unwrap_or_else(CliError::report)
+}
+
+async fn dispatch(
+    cli: Cli,
+    config_path: PathBuf,
+    env: Environment,
+    check: CheckCommand,
+) -> CliResult {
     match cli.command {
         Cmd::Daemon => {
-            let config = match config::load(&config_path, &env) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("credfresh: invalid config:\n{e}");
-                    return EXIT_USAGE;
-                }
-            };
+            let config = config::load(&config_path, &env)
+                .map_err(|e| CliError::Usage(format!("credfresh: invalid config:\n{e}")))?;
             crate::logging::init(config.daemon.log_format, cli.log_level.as_deref());
             match crate::daemon::run(config, cli.socket, env).await {
-                Ok(()) => 0,
+                Ok(()) => Ok(0),
                 Err(e) => {
                     tracing::error!("{e:#}");
-                    EXIT_FAILURE
+                    Ok(EXIT_FAILURE)
                 }
             }
         }
@@ -289,17 +296,16 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckComma
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "credfresh", &mut std::io::stdout());
-            0
+            Ok(0)
         }
         Cmd::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("credfresh: cannot write the man page: {e}");
-                    EXIT_FAILURE
-                }
-            }
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| {
+                    CliError::Failed(format!("credfresh: cannot write the man page: {e}"))
+                })?;
+            Ok(0)
         }
         Cmd::Status {
             json,
@@ -317,17 +323,16 @@ async fn run(cli: Cli, config_path: PathBuf, env: Environment, check: CheckComma
             let socket = client::socket_path(cli.socket, &config_path, &env);
             credentials::credential_process(&socket, &config_path, &env, &profile).await
         }
-        Cmd::Check { profile, bucket } => {
-            check(CheckArgs {
-                socket: cli.socket,
-                config_path,
-                env,
-                profile,
-                bucket,
-            })
-            .await
-        }
-        Cmd::Init { force } => crate::init::run(&config_path, &env, force),
+        // `check` and `init` report their errors themselves.
+        Cmd::Check { profile, bucket } => Ok(check(CheckArgs {
+            socket: cli.socket,
+            config_path,
+            env,
+            profile,
+            bucket,
+        })
+        .await),
+        Cmd::Init { force } => Ok(crate::init::run(&config_path, &env, force)),
         Cmd::Login {
             sso_session,
             no_browser,

@@ -2,15 +2,14 @@
 
 use crate::client::{self, Reply};
 use crate::control::RefreshReply;
-use crate::output::{colour_stdout, fail, reply_error, table, EXIT_FAILURE, EXIT_USAGE};
+use crate::output::{colour_stdout, table, CliError, CliResult, EXIT_FAILURE};
 use std::path::Path;
 use std::time::SystemTime;
 
-pub(super) async fn refresh(socket: &Path, profiles: Vec<String>) -> u8 {
-    match client::refresh(socket, &profiles).await {
-        Ok(Reply::Ok(reply)) => print_refreshed(&reply),
-        Ok(Reply::Refused(code, body)) => reply_error(code, &body),
-        Err(e) => fail(e),
+pub(super) async fn refresh(socket: &Path, profiles: Vec<String>) -> CliResult {
+    match client::refresh(socket, &profiles).await? {
+        Reply::Ok(reply) => Ok(print_refreshed(&reply)),
+        Reply::Refused(code, body) => Err(CliError::Refused(code, body)),
     }
 }
 
@@ -27,24 +26,20 @@ pub(super) fn print_refreshed(reply: &RefreshReply) -> u8 {
     }
 }
 
-pub(super) async fn reload(socket: &Path) -> u8 {
-    match client::reload(socket).await {
-        Ok(Reply::Ok(r)) if r.ok => {
+pub(super) async fn reload(socket: &Path) -> CliResult {
+    match client::reload(socket).await? {
+        Reply::Ok(r) if r.ok => {
             println!("{}", r.message);
-            0
+            Ok(0)
         }
-        Ok(Reply::Ok(r)) => {
-            eprintln!("credfresh: {}", r.message);
-            EXIT_USAGE
-        }
-        Ok(Reply::Refused(code, body)) => reply_error(code, &body),
-        Err(e) => fail(e),
+        Reply::Ok(r) => Err(CliError::Usage(format!("credfresh: {}", r.message))),
+        Reply::Refused(code, body) => Err(CliError::Refused(code, body)),
     }
 }
 
-pub(super) async fn prune(socket: &Path, dry_run: bool) -> u8 {
-    match client::prune(socket, dry_run).await {
-        Ok(Reply::Ok(r)) => {
+pub(super) async fn prune(socket: &Path, dry_run: bool) -> CliResult {
+    match client::prune(socket, dry_run).await? {
+        Reply::Ok(r) => {
             let verb = if r.dry_run { "would remove" } else { "removed" };
             if r.removed.is_empty() {
                 println!("nothing to prune: every section credfresh wrote belongs to a configured profile");
@@ -52,9 +47,8 @@ pub(super) async fn prune(socket: &Path, dry_run: bool) -> u8 {
             for name in &r.removed {
                 println!("{verb} [{name}]");
             }
-            0
+            Ok(0)
         }
-        Ok(Reply::Refused(code, body)) => reply_error(code, &body),
-        Err(e) => fail(e),
+        Reply::Refused(code, body) => Err(CliError::Refused(code, body)),
     }
 }

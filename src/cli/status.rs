@@ -2,36 +2,36 @@
 
 use crate::api::{ProfileStatus, Status};
 use crate::client;
-use crate::output::{bad_reply, colour_stdout, fail, reply_error, table};
+use crate::client::ClientError;
+use crate::output::{colour_stdout, table, CliError, CliResult};
 use hyper::Method;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-pub(super) async fn status(socket: &Path, json: bool, profile: Option<String>, watch: bool) -> u8 {
+pub(super) async fn status(
+    socket: &Path,
+    json: bool,
+    profile: Option<String>,
+    watch: bool,
+) -> CliResult {
     let path = match &profile {
         Some(p) => client::url_path(&["v1", "profiles", p]),
         None => "/v1/status".to_owned(),
     };
     let colour = colour_stdout();
     loop {
-        let (code, body) = match client::request(socket, Method::GET, &path, None).await {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
+        let (code, body) = client::request(socket, Method::GET, &path, None).await?;
         if !code.is_success() {
-            return reply_error(code, &body);
+            return Err(CliError::Refused(code, body));
         }
         let text = if json {
             format!("{}\n", String::from_utf8_lossy(&body).trim_end())
         } else {
-            match render_status(&body, profile.is_some(), colour) {
-                Ok(t) => t,
-                Err(e) => return bad_reply(e),
-            }
+            render_status(&body, profile.is_some(), colour).map_err(ClientError::BadReply)?
         };
         if !watch {
             print!("{text}");
-            return 0;
+            return Ok(0);
         }
         // Clear the screen on a terminal; separate snapshots with a blank line otherwise.
         if colour {

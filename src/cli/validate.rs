@@ -2,20 +2,13 @@
 
 use crate::config::{self, Config, ProfileSource, SourceRef};
 use crate::env::Environment;
-use crate::output::EXIT_USAGE;
+use crate::output::{CliError, CliResult};
 use std::path::Path;
 
-pub(super) fn validate(path: &Path, env: &Environment) -> u8 {
-    match config::load(path, env) {
-        Ok(c) => {
-            print!("{}", describe(&c));
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            EXIT_USAGE
-        }
-    }
+pub(super) fn validate(path: &Path, env: &Environment) -> CliResult {
+    let config = config::load(path, env).map_err(CliError::usage)?;
+    print!("{}", describe(&config));
+    Ok(0)
 }
 
 /// What `validate` prints: where things go and each profile's source.
