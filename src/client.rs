@@ -54,11 +54,19 @@ pub async fn refresh(
     socket: &Path,
     profiles: &[String],
 ) -> Result<Reply<crate::control::RefreshReply>, ClientError> {
-    let body = serde_json::json!({ "profiles": profiles })
-        .to_string()
-        .into_bytes();
-    let (code, body) = request(socket, Method::POST, "/v1/refresh", Some(body)).await?;
+    let body = serde_json::json!({ "profiles": profiles });
+    let (code, body) = post_json(socket, "/v1/refresh", body).await?;
     success_reply(code, body)
+}
+
+/// `POST` of a JSON body.
+async fn post_json(
+    socket: &Path,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    let body = body.to_string().into_bytes();
+    request(socket, Method::POST, path, Some(body)).await
 }
 
 /// A success reply read as `T` (unreadable: [`ClientError::BadReply`]); any other status
@@ -95,10 +103,8 @@ pub async fn prune(
     socket: &Path,
     dry_run: bool,
 ) -> Result<Reply<crate::control::PruneReply>, ClientError> {
-    let body = serde_json::json!({ "dry_run": dry_run })
-        .to_string()
-        .into_bytes();
-    let (code, body) = request(socket, Method::POST, "/v1/prune", Some(body)).await?;
+    let body = serde_json::json!({ "dry_run": dry_run });
+    let (code, body) = post_json(socket, "/v1/prune", body).await?;
     Ok(readable_success_reply(code, body))
 }
 
