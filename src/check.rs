@@ -9,11 +9,11 @@
 //! [`crate::sources::AwsFetcher`]); nothing here prints a secret.
 
 use crate::api::{ProcessCredentials, Status};
-use crate::cli::{fail, reply_error, short, EXIT_FAILURE, EXIT_USAGE};
 use crate::client::{self, ClientError};
 use crate::config;
 use crate::creds::{account_from_arn, TempCredentials};
 use crate::env::Environment;
+use crate::output::{bad_reply, fail, reply_error, short, CliError, EXIT_FAILURE, EXIT_USAGE};
 use crate::sources::{self, AwsFetcher, FALLBACK_REGION};
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -22,7 +22,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_types::region::Region;
 use hyper::Method;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// The bucket (and optional key prefix) of `--bucket s3://BUCKET[/PREFIX]`.
@@ -91,8 +91,26 @@ enum Supplier {
     Direct(Box<config::Config>),
 }
 
+/// What `credfresh check` was asked to do. The socket is worked out (which may read the
+/// config) by the program that runs the check, not by the one that hands over to it.
+pub struct CheckArgs {
+    /// `--socket`, if given.
+    pub socket: Option<PathBuf>,
+    pub config_path: PathBuf,
+    pub env: Environment,
+    pub profile: Option<String>,
+    pub bucket: Option<BucketArg>,
+}
+
+impl CheckArgs {
+    /// The daemon's socket: `--socket`, else the config's, else the default.
+    pub fn socket(&self) -> PathBuf {
+        client::socket_path(self.socket.clone(), &self.config_path, &self.env)
+    }
+}
+
 /// `credfresh check` as `credfresh-check` runs it.
-pub fn command(args: crate::cli::CheckArgs) -> futures_util::future::LocalBoxFuture<'static, u8> {
+pub fn command(args: CheckArgs) -> futures_util::future::LocalBoxFuture<'static, u8> {
     Box::pin(async move {
         run(
             &args.socket(),
@@ -100,7 +118,7 @@ pub fn command(args: crate::cli::CheckArgs) -> futures_util::future::LocalBoxFut
             &args.env,
             args.profile,
             args.bucket,
-            crate::cli::colour_stdout(),
+            crate::output::colour_stdout(),
         )
         .await
     })
@@ -121,19 +139,13 @@ pub async fn run(
                 Supplier::Daemon,
                 s.profiles.into_iter().map(|p| p.name).collect::<Vec<_>>(),
             ),
-            Err(e) => {
-                eprintln!("credfresh: the daemon's reply could not be read: {e}");
-                return EXIT_FAILURE;
-            }
+            Err(e) => return bad_reply(e),
         },
         Ok((code, body)) => return reply_error(code, &body),
         Err(ClientError::NotRunning(_)) => {
             let config = match config::load(config_path, env) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return EXIT_USAGE;
-                }
+                Err(e) => return CliError::usage(e).report(),
             };
             let names = config.profiles.iter().map(|p| p.name.clone()).collect();
             (Supplier::Direct(Box::new(config)), names)

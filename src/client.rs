@@ -1,5 +1,6 @@
 //! The CLI's side of the control socket: one HTTP/1.1 request per connection.
 
+use crate::env::Environment;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
@@ -34,6 +35,89 @@ pub enum ClientError {
         /// What went wrong.
         message: String,
     },
+    /// A success reply whose body is not what the request asks for.
+    #[error("the daemon's reply could not be read: {0}")]
+    BadReply(serde_json::Error),
+}
+
+/// What the daemon answered a typed request.
+#[derive(Debug)]
+pub enum Reply<T> {
+    /// The reply the request asks for.
+    Ok(T),
+    /// Anything else: the status and the body (usually an [`crate::api::ErrorReply`]).
+    Refused(StatusCode, Bytes),
+}
+
+/// `POST /v1/refresh` of `profiles` (all when empty): waits for the outcome of each.
+pub async fn refresh(
+    socket: &Path,
+    profiles: &[String],
+) -> Result<Reply<crate::control::RefreshReply>, ClientError> {
+    let body = serde_json::json!({ "profiles": profiles });
+    let (code, body) = post_json(socket, "/v1/refresh", body).await?;
+    success_reply(code, body)
+}
+
+/// `POST` of a JSON body.
+async fn post_json(
+    socket: &Path,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    let body = body.to_string().into_bytes();
+    request(socket, Method::POST, path, Some(body)).await
+}
+
+/// A success reply read as `T` (unreadable: [`ClientError::BadReply`]); any other status
+/// refused.
+fn success_reply<T: serde::de::DeserializeOwned>(
+    code: StatusCode,
+    body: Bytes,
+) -> Result<Reply<T>, ClientError> {
+    if !code.is_success() {
+        return Ok(Reply::Refused(code, body));
+    }
+    serde_json::from_slice(&body)
+        .map(Reply::Ok)
+        .map_err(ClientError::BadReply)
+}
+
+/// `POST /v1/reload`. A config the daemon refuses is answered 422 with a
+/// [`crate::api::ReloadReply`] too, so any status whose body reads as one is `Ok`.
+pub async fn reload(socket: &Path) -> Result<Reply<crate::api::ReloadReply>, ClientError> {
+    let (code, body) = request(socket, Method::POST, "/v1/reload", None).await?;
+    Ok(any_status_reply(code, body))
+}
+
+/// A reply read as `T` whatever its status; refused when it does not read as one.
+fn any_status_reply<T: serde::de::DeserializeOwned>(code: StatusCode, body: Bytes) -> Reply<T> {
+    match serde_json::from_slice(&body) {
+        Ok(r) => Reply::Ok(r),
+        Err(_) => Reply::Refused(code, body),
+    }
+}
+
+/// `POST /v1/prune`: removes (or, `dry_run`, lists) the sections of unconfigured profiles.
+pub async fn prune(
+    socket: &Path,
+    dry_run: bool,
+) -> Result<Reply<crate::control::PruneReply>, ClientError> {
+    let body = serde_json::json!({ "dry_run": dry_run });
+    let (code, body) = post_json(socket, "/v1/prune", body).await?;
+    Ok(readable_success_reply(code, body))
+}
+
+/// A success reply read as `T`; refused when the status is not a success or the body does
+/// not read as one.
+fn readable_success_reply<T: serde::de::DeserializeOwned>(
+    code: StatusCode,
+    body: Bytes,
+) -> Reply<T> {
+    match serde_json::from_slice(&body) {
+        Ok(r) if code.is_success() => Reply::Ok(r),
+        _ => Reply::Refused(code, body),
+    }
 }
 
 /// What a path segment escapes: everything but RFC 3986's unreserved characters.
@@ -137,6 +221,17 @@ async fn request_once(
     Ok((status, bytes))
 }
 
+/// The socket a client command talks to: `--socket`, else the config's, else the default.
+/// A broken config on disk still yields its socket (read leniently), with a warning on stderr,
+/// so the running daemon is found and can say why it refuses the file.
+pub fn socket_path(flag: Option<PathBuf>, config_path: &Path, env: &Environment) -> PathBuf {
+    let hint = crate::config::socket_hint(config_path, env);
+    if let Some(broken) = &hint.broken {
+        eprintln!("credfresh: warning: the config on disk is broken (the running daemon keeps the one it loaded):\n{broken}");
+    }
+    flag.or(hint.socket).unwrap_or_else(|| env.default_socket())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +257,40 @@ mod tests {
             "/v1/profiles/dev.eu-1_x~"
         );
         assert_eq!(url_path(&["v1", "profiles", "é"]), "/v1/profiles/%C3%A9");
+    }
+
+    #[test]
+    fn typed_replies_keep_what_each_command_reports() {
+        use crate::api::ReloadReply;
+        use crate::control::{PruneReply, RefreshReply};
+        let b = |s: &str| Bytes::from(s.to_owned());
+        let error = r#"{"error":"no managed profile named \"x\""}"#;
+        // refresh: a success must read, anything else is the daemon's refusal.
+        let ok = success_reply::<RefreshReply>(StatusCode::OK, b(r#"{"profiles":[]}"#));
+        assert!(matches!(ok, Ok(Reply::Ok(r)) if r.profiles.is_empty()));
+        let refused = success_reply::<RefreshReply>(StatusCode::NOT_FOUND, b(error));
+        assert!(matches!(
+            refused,
+            Ok(Reply::Refused(StatusCode::NOT_FOUND, _))
+        ));
+        let garbled = success_reply::<RefreshReply>(StatusCode::OK, b("{"));
+        assert!(matches!(garbled, Err(ClientError::BadReply(_))));
+        // reload: a refused config comes as 422 with a ReloadReply.
+        let r: Reply<ReloadReply> = any_status_reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            b(r#"{"ok":false,"message":"bad"}"#),
+        );
+        assert!(matches!(r, Reply::Ok(r) if !r.ok && r.message == "bad"));
+        let r: Reply<ReloadReply> = any_status_reply(StatusCode::SERVICE_UNAVAILABLE, b(error));
+        assert!(matches!(
+            r,
+            Reply::Refused(StatusCode::SERVICE_UNAVAILABLE, _)
+        ));
+        // prune: only a readable success counts.
+        let p: Reply<PruneReply> =
+            readable_success_reply(StatusCode::OK, b(r#"{"removed":["a"],"dry_run":true}"#));
+        assert!(matches!(p, Reply::Ok(p) if p.removed == ["a"] && p.dry_run));
+        let p: Reply<PruneReply> = readable_success_reply(StatusCode::OK, b("{"));
+        assert!(matches!(p, Reply::Refused(StatusCode::OK, _)));
     }
 }

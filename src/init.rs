@@ -7,9 +7,9 @@
 //! profile that would not pass is written commented out, with the reason.
 
 use crate::aws_files::{self, Section};
-use crate::cli::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config;
 use crate::env::Environment;
+use crate::output::{EXIT_FAILURE, EXIT_USAGE};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;

@@ -18,6 +18,7 @@ pub mod file_watch;
 pub mod init;
 pub mod logging;
 pub mod metrics;
+pub mod output;
 pub mod redact;
 pub mod scheduler;
 pub mod service;

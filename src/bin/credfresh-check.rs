@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             me.display(),
             wanted.to_string_lossy()
         );
-        return ExitCode::from(credfresh::cli::EXIT_FAILURE);
+        return ExitCode::from(credfresh::output::EXIT_FAILURE);
     }
     main_with(credfresh::check::command)
 }

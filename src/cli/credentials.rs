@@ -1,0 +1,100 @@
+//! The commands that hand credentials to SDKs: `credential-process` and `env`.
+
+use crate::client::{self, ClientError};
+use crate::config::{self, Config};
+use crate::env::Environment;
+use crate::output::{CliError, CliResult};
+use hyper::Method;
+use std::path::{Path, PathBuf};
+
+pub(super) async fn credential_process(
+    socket: &Path,
+    config_path: &Path,
+    env: &Environment,
+    profile: &str,
+) -> CliResult {
+    let path = client::url_path(&["v1", "credentials", profile]);
+    match client::request(socket, Method::GET, &path, None).await {
+        Ok((code, body)) if code.is_success() => {
+            println!("{}", String::from_utf8_lossy(&body).trim_end());
+            Ok(0)
+        }
+        Ok((code, body)) => Err(CliError::Refused(code, body)),
+        Err(ClientError::NotRunning(_)) => {
+            let config = config::load(config_path, env).map_err(CliError::usage)?;
+            eprintln!("credfresh: the daemon is not running; fetching \"{profile}\" directly");
+            let fetcher = crate::sources::AwsFetcher::load(env, &config.daemon).await;
+            let creds = match crate::sources::fetch_chain(&fetcher, &config, profile).await {
+                Ok(c) => c,
+                Err(e) if e.reason == "unknown_profile" => {
+                    return Err(CliError::Usage(format!("credfresh: {e}")))
+                }
+                Err(e) => return Err(CliError::Failed(format!("credfresh: {e}"))),
+            };
+            let json = serde_json::to_string(&crate::api::ProcessCredentials::from_creds(&creds))
+                .map_err(|e| CliError::Failed(format!("credfresh: {e}")))?;
+            println!("{json}");
+            Ok(0)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn env_lines(
+    config_path: &Path,
+    env: &Environment,
+    profile: &str,
+    process: bool,
+) -> CliResult {
+    let config = config::load(config_path, env).map_err(CliError::usage)?;
+    if !config.profiles.iter().any(|p| p.name == profile) {
+        return Err(CliError::Usage(format!(
+            "credfresh: no managed profile named \"{profile}\" in {}",
+            config.path.display()
+        )));
+    }
+    print!("{}", env_text(&config, profile, process));
+    Ok(0)
+}
+
+/// The text `credfresh env` prints for `profile`.
+pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "credfresh".into());
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    match &config.daemon.container {
+        Some(ep) if !process => format!(
+            "# SDKs started from this shell fetch \"{profile}\" from credfresh and refresh by themselves.\n\
+             export AWS_CONTAINER_CREDENTIALS_FULL_URI={}\n\
+             export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n\
+             # A profile or static keys would win over the endpoint:\n\
+             unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\n",
+            quote(&format!(
+                "http://{}{}",
+                ep.addr,
+                client::url_path(&["v1", "container-credentials", profile])
+            )),
+            quote(&ep.token_file.display().to_string()),
+        ),
+        _ => {
+            let mut cmd = vec![exe, "credential-process".to_owned(), profile.to_owned()];
+            if config.path != env_default_config(config) {
+                cmd.insert(1, format!("--config {}", config.path.display()));
+            }
+            format!(
+                "# Add to ~/.aws/config, then use AWS_PROFILE={profile}-live; SDKs call credfresh\n\
+                 # whenever the credentials are about to expire.\n\
+                 [profile {profile}-live]\n\
+                 credential_process = {}\n",
+                cmd.join(" ")
+            )
+        }
+    }
+}
+
+/// The config path the daemon would use by default, to omit `--config` when it is that one.
+fn env_default_config(config: &Config) -> PathBuf {
+    let env = Environment::from_process();
+    std::path::absolute(env.default_config_file()).unwrap_or_else(|_| config.path.clone())
+}
