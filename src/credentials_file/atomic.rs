@@ -3,7 +3,7 @@
 //! edits written into the replaced inode.
 
 use std::fs::{self, File, Permissions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,6 +16,7 @@ use nix::fcntl::{Flock, FlockArg};
 use tempfile::NamedTempFile;
 
 use super::ini::EditError;
+use crate::fsutil::{self, parent_dir};
 
 /// The largest credentials file credfresh reads and rewrites (8 MiB, thousands of profiles):
 /// every rewrite holds a few copies of the file and its parse in memory, so a larger file is
@@ -134,11 +135,8 @@ pub fn write_atomic(
             continue; // dropping `tmp` deletes it
         }
         warn_if_readable_by_others(&target);
-        tmp.persist(&target)
-            .map_err(|e| io_error("replace", &target)(e.error))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error("sync directory", dir))?;
+        fsutil::rename(tmp, &target).map_err(io_error("replace", &target))?;
+        fsutil::sync_dir(dir).map_err(io_error("sync directory", dir))?;
         remember_own_write(&target);
         // A writer that opened the old file before the rename (`aws configure set` appends a
         // new section to the path it opened) may have written into the replaced inode.
@@ -188,14 +186,6 @@ pub fn lock_path(target: &Path) -> PathBuf {
         .file_name()
         .map_or_else(|| "credentials".into(), |n| n.to_string_lossy());
     parent_dir(target).join(format!(".{name}.credfresh.lock"))
-}
-
-/// The directory holding `target` (`.` for a bare file name).
-fn parent_dir(target: &Path) -> &Path {
-    match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 /// Takes the exclusive advisory lock for `target`, waiting up to [`LOCK_TIMEOUT`]. The
@@ -304,38 +294,21 @@ pub fn remove_stale_temp_files(path: &Path, started: SystemTime) -> Vec<PathBuf>
         return Vec::new();
     };
     let dir = parent_dir(&target);
-    let Ok(entries) = fs::read_dir(dir) else {
+    if fs::read_dir(dir).is_err() {
         return Vec::new();
-    };
+    }
     let Ok(_lock) = lock(&target) else {
         return Vec::new();
     };
-    let uid = nix::unistd::getuid().as_raw();
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let random = name
-            .strip_prefix(".credfresh-")
-            .and_then(|r| r.strip_suffix(".tmp"));
-        if !random.is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric())) {
-            continue;
-        }
-        let p = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&p) else {
-            continue;
-        };
-        let old = meta.modified().is_ok_and(|m| m < started);
-        if meta.file_type().is_file() && meta.uid() == uid && old {
-            match fs::remove_file(&p) {
-                Ok(()) => removed.push(p),
-                Err(e) => {
-                    tracing::warn!(file = %p.display(), "cannot remove a stale temporary file: {e}")
-                }
-            }
-        }
-    }
-    removed
+    fsutil::remove_leftovers(dir, is_temp_name, started)
+}
+
+/// Whether `name` is one of [`write_temp`]'s names, `.credfresh-XXXXXX.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    let random = name
+        .strip_prefix(TEMP_PREFIX)
+        .and_then(|r| r.strip_suffix(".tmp"));
+    random.is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Builds a closure turning an `io::Error` into a [`WriteError::Io`] for `op` on `path`.
@@ -450,11 +423,7 @@ fn write_temp(
     contents: &str,
     owner: Option<(u32, u32)>,
 ) -> Result<NamedTempFile, WriteError> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".credfresh-")
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(dir)
+    let mut tmp = fsutil::create_private(dir, TEMP_PREFIX)
         .map_err(io_error("create temporary file in", dir))?;
     if let Some((uid, gid)) = owner {
         let meta = tmp
@@ -470,14 +439,13 @@ fn write_temp(
             ))?;
         }
     }
-    // Creation mode is filtered by the umask; set it exactly before any secret is written.
-    tmp.as_file()
-        .set_permissions(Permissions::from_mode(0o600))
-        .and_then(|()| tmp.write_all(contents.as_bytes()))
-        .and_then(|()| tmp.as_file().sync_all())
+    fsutil::fill_private(&mut tmp, contents.as_bytes())
         .map_err(io_error("write temporary file in", dir))?;
     Ok(tmp)
 }
+
+/// The start of the temporary files' names, `.credfresh-XXXXXX.tmp`.
+const TEMP_PREFIX: &str = ".credfresh-";
 
 #[cfg(test)]
 mod tests {
