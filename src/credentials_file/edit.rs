@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ini::{
-    check_readable, parse, section_name_problem, EditError, Kind, Line, EXPIRATION_KEY,
+    check_readable, parse, section_name_problem, sections, EditError, Kind, Line, EXPIRATION_KEY,
     MANAGED_KEYS,
 };
 
@@ -74,20 +74,10 @@ fn edit(
     let mut out = String::with_capacity(original.len() + 256 * desired.len());
     let mut seen: Vec<bool> = vec![false; desired.len()];
 
-    let is_header = |l: &Line<'_>| matches!(l.kind, Kind::Header(_));
-    let mut start = lines.iter().position(is_header).unwrap_or(lines.len());
-    lines[..start].iter().for_each(|l| out.push_str(l.raw));
-    while start < lines.len() {
-        let end = lines[start + 1..]
-            .iter()
-            .position(is_header)
-            .map_or(lines.len(), |p| start + 1 + p);
-        let section = &lines[start..end];
-        let managed = match section[0].kind {
-            Kind::Header(name) => desired.iter().position(|d| d.name == name),
-            _ => None,
-        };
-        match managed {
+    let (preamble, sections) = sections(&lines);
+    preamble.iter().for_each(|l| out.push_str(l.raw));
+    for (start, name, section) in sections {
+        match desired.iter().position(|d| d.name == name) {
             Some(i) if seen[i] => {
                 // `check_readable` reports this with both lines; kept as a safety net.
                 return Err(EditError::DuplicateSection {
@@ -108,7 +98,6 @@ fn edit(
             }
             None => section.iter().for_each(|l| out.push_str(l.raw)),
         }
-        start = end;
     }
 
     for d in desired
@@ -141,21 +130,11 @@ fn edit(
 pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<String>), EditError> {
     let lines = parse(original);
     check_readable(&lines, keep)?;
-    let is_header = |l: &Line<'_>| matches!(l.kind, Kind::Header(_));
     let mut out = String::with_capacity(original.len());
     let mut removed = Vec::new();
-    let mut start = lines.iter().position(is_header).unwrap_or(lines.len());
-    lines[..start].iter().for_each(|l| out.push_str(l.raw));
-    while start < lines.len() {
-        let end = lines[start + 1..]
-            .iter()
-            .position(is_header)
-            .map_or(lines.len(), |p| start + 1 + p);
-        let section = &lines[start..end];
-        let name = match section[0].kind {
-            Kind::Header(name) => name,
-            _ => "",
-        };
+    let (preamble, sections) = sections(&lines);
+    preamble.iter().for_each(|l| out.push_str(l.raw));
+    for (_, name, section) in sections {
         if written_by_us(section) && !keep.contains(&name) {
             removed.push(name.to_owned());
             let last_key = section
@@ -168,7 +147,6 @@ pub fn prune_sections(original: &str, keep: &[&str]) -> Result<(String, Vec<Stri
         } else {
             section.iter().for_each(|l| out.push_str(l.raw));
         }
-        start = end;
     }
     Ok((out, removed))
 }

@@ -238,6 +238,45 @@ pub(super) fn parse(contents: &str) -> Vec<Line<'_>> {
     lines
 }
 
+/// Splits parsed lines into those before the first header and the sections that follow:
+/// each the index of its header line, its name and its lines (header first).
+pub(super) fn sections<'l, 'a>(lines: &'l [Line<'a>]) -> (&'l [Line<'a>], Sections<'l, 'a>) {
+    let first = lines.iter().position(is_header).unwrap_or(lines.len());
+    let rest = Sections {
+        lines,
+        start: first,
+    };
+    (&lines[..first], rest)
+}
+
+/// The sections of a parsed file, from [`sections`].
+pub(super) struct Sections<'l, 'a> {
+    lines: &'l [Line<'a>],
+    /// Index of the next section's header line (`lines.len()` when done).
+    start: usize,
+}
+
+impl<'l, 'a> Iterator for Sections<'l, 'a> {
+    type Item = (usize, &'a str, &'l [Line<'a>]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (start, lines) = (self.start, self.lines);
+        let Kind::Header(name) = lines.get(start)?.kind else {
+            return None;
+        };
+        let end = lines[start + 1..]
+            .iter()
+            .position(is_header)
+            .map_or(lines.len(), |p| start + 1 + p);
+        self.start = end;
+        Some((start, name, &lines[start..end]))
+    }
+}
+
+fn is_header(line: &Line<'_>) -> bool {
+    matches!(line.kind, Kind::Header(_))
+}
+
 /// The text between `[` and the last `]` of a trimmed line, if it is a section header
 /// (`configparser`'s `\[(?P<header>.+)\]`).
 fn header_name(trimmed: &str) -> Option<&str> {
@@ -335,6 +374,19 @@ pub(super) fn check_readable(lines: &[Line<'_>], managed: &[&str]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_split_after_the_preamble_with_header_indices() {
+        let lines = parse("; top\nk = v\n[a]\nx = 1\n\n[b]\n  [c]\n");
+        let (preamble, all) = sections(&lines);
+        assert_eq!(preamble.len(), 2);
+        let got: Vec<(usize, &str, usize)> = all.map(|(i, n, s)| (i, n, s.len())).collect();
+        assert_eq!(got, [(2, "a", 3), (5, "b", 1), (6, "c", 1)]);
+        let none = parse("# only a comment\n");
+        let (preamble, mut all) = sections(&none);
+        assert_eq!(preamble.len(), 1);
+        assert!(all.next().is_none());
+    }
 
     #[test]
     fn read_section_basics() {
