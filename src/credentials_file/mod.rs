@@ -8,6 +8,15 @@
 //! Parsing follows what botocore (Python `configparser`) and the AWS SDKs agree on:
 //! whole-line `#`/`;` comments, `key = value` (also `key: value`), keys compared
 //! ASCII-case-insensitively, and indented lines after a key continuing that key's value.
+//!
+//! - `ini`: the byte-preserving line model and parser, the refusal of files readers reject
+//!   or disagree about ([`EditError`]), [`read_section`] and the profile-name rule
+//!   ([`section_name_problem`]). Depends on nothing.
+//! - `edit`: updates of the managed sections ([`apply_updates`]) and [`prune_sections`];
+//!   pure text to text, on top of `ini`.
+//! - `atomic`: [`write_atomic`] (advisory lock, settle, private temp file through
+//!   [`crate::fsutil`], re-read-and-compare, rename, merge of late edits, owner kept) and the
+//!   removal of stale temp files; takes the edit as a closure, so it needs only `ini`'s error.
 
 mod atomic;
 mod edit;
