@@ -464,6 +464,21 @@ mod tests {
     }
 
     #[test]
+    fn temp_names_are_six_random_characters_between_prefix_and_suffix() {
+        assert!(is_temp_name(".credfresh-Ab12Cd.tmp"));
+        for other in [
+            ".credfresh-backup1.tmp",
+            ".credfresh-Ab12C.tmp",
+            "credfresh-Ab12Cd.tmp",
+            ".credfresh-Ab12Cd.tmp.bak",
+            ".credfresh-Ab-2Cd.tmp",
+            ".credfresh-init-Ab12Cd.tmp",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+    }
+
+    #[test]
     fn stale_temp_files_removed_only_ours_and_old() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
