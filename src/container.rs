@@ -10,8 +10,8 @@
 use crate::api::{ErrorReply, ProfileStatus};
 use crate::config::ContainerEndpoint;
 use crate::control::{lookup, next_connection, spawn_connection, Slots, Throttle};
+use crate::fsutil;
 use crate::scheduler::Vault;
-use crate::tempfiles;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -178,19 +178,16 @@ fn is_temp_name(name: &str) -> bool {
 /// Writes `token` to `path` (0600) through a randomly named temporary file, after removing
 /// the temporary files of earlier runs killed mid-write (older than `started`).
 fn write_token(path: &Path, token: &str, started: SystemTime) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = fsutil::parent_dir(path);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    for p in tempfiles::remove_leftovers(dir, is_temp_name, started) {
+    for p in fsutil::remove_leftovers(dir, is_temp_name, started) {
         tracing::info!(file = %p.display(), "removed a temporary file left by an interrupted run");
     }
-    let tmp = tempfiles::write_private(dir, TEMP_PREFIX, token.as_bytes())?;
-    tempfiles::persist(tmp, path)
+    let tmp = fsutil::write_private(dir, TEMP_PREFIX, token.as_bytes())?;
+    fsutil::persist(tmp, path)
 }
 
 #[cfg(test)]

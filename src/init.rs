@@ -11,7 +11,6 @@ use crate::config;
 use crate::env::Environment;
 use crate::output::{EXIT_FAILURE, EXIT_USAGE};
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -445,24 +444,21 @@ pub fn run(config_path: &Path, env: &Environment, force: bool) -> u8 {
     0
 }
 
-/// Writes `text` to `path` atomically (temp file in the same directory, then rename),
-/// creating parent directories; without `force`, never replaces an existing file.
+/// Writes `text` to `path` atomically ([`fsutil`](crate::fsutil): a private temp file in the same directory,
+/// then rename), creating parent directories; without `force`, never replaces an existing file.
 fn write(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_owned(),
-        None => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
+    let dir = crate::fsutil::parent_dir(path);
+    std::fs::create_dir_all(dir)?;
+    let tmp = crate::fsutil::write_private(dir, TEMP_PREFIX, text.as_bytes())?;
     if force {
-        tmp.persist(path).map_err(|e| e.error)?;
+        crate::fsutil::persist(tmp, path)
     } else {
-        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+        crate::fsutil::persist_new(tmp, path)
     }
-    Ok(())
 }
+
+/// The start of the temporary file's name while the config is written, `.credfresh-init-XXXXXX.tmp`.
+const TEMP_PREFIX: &str = ".credfresh-init-";
 
 #[cfg(test)]
 mod tests {

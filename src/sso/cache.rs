@@ -213,10 +213,10 @@ pub fn write(path: &Path, token: &CachedToken) -> std::io::Result<()> {
         .create(dir)?;
     let mut text = serde_json::to_string(&token.to_json()).map_err(std::io::Error::other)?;
     text.push('\n');
-    let tmp = crate::tempfiles::write_private(dir, &temp_prefix(path), text.as_bytes())?;
+    let tmp = crate::fsutil::write_private(dir, &temp_prefix(path), text.as_bytes())?;
     // Recorded before the rename, so the watcher never sees the new file unrecorded.
     own_writes().insert(path.to_owned(), digest(text.as_bytes()));
-    crate::tempfiles::persist(tmp, path)
+    crate::fsutil::persist(tmp, path)
 }
 
 /// The start of the temporary names used when replacing `path`:
@@ -234,7 +234,7 @@ fn temp_prefix(path: &Path) -> String {
 pub fn remove_stale_temp_files(dir: &Path, started: SystemTime) -> Vec<PathBuf> {
     let ours =
         |n: &str| n.starts_with('.') && n.contains(".json.credfresh-") && n.ends_with(".tmp");
-    crate::tempfiles::remove_leftovers(dir, ours, started)
+    crate::fsutil::remove_leftovers(dir, ours, started)
 }
 
 /// [`read`] off the runtime thread.

@@ -1,5 +1,7 @@
-//! Private temporary files for atomic replacement (write beside the target, sync, rename),
-//! and the clean-up of those an interrupted run left behind.
+//! Private files written atomically, the one way every file credfresh writes is replaced:
+//! a randomly named temporary file in the target's directory (mode 0600), synced, renamed
+//! over the target, then the directory synced. Also the clean-up of the temporary files an
+//! interrupted run left behind.
 //!
 //! Temporary names are random (the `tempfile` crate), never derived from the process id: a
 //! daemon that is PID 1 in a container on every start would otherwise collide with the
@@ -12,31 +14,70 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use tempfile::NamedTempFile;
 
-/// Writes `contents` to a synced, mode-0600 file named `{prefix}XXXXXX.tmp` in `dir`; the
-/// file is deleted on drop unless persisted.
-pub fn write_private(dir: &Path, prefix: &str, contents: &[u8]) -> io::Result<NamedTempFile> {
-    let mut tmp = tempfile::Builder::new()
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates an empty mode-0600 file named `{prefix}XXXXXX.tmp` in `dir` (six random
+/// characters); it is deleted on drop unless persisted. Fill it with [`fill_private`].
+pub fn create_private(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new()
         .prefix(prefix)
         .suffix(".tmp")
         .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    // Creation mode is filtered by the umask; set it exactly before any secret is written.
+        .tempfile_in(dir)
+}
+
+/// Makes `tmp`'s mode exactly 0600 (the creation mode is filtered by the umask) before any
+/// secret is written, then writes `contents` and syncs the file.
+pub fn fill_private(tmp: &mut NamedTempFile, contents: &[u8]) -> io::Result<()> {
     tmp.as_file()
         .set_permissions(Permissions::from_mode(0o600))?;
     tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
+    tmp.as_file().sync_all()
+}
+
+/// Writes `contents` to a synced, mode-0600 file named `{prefix}XXXXXX.tmp` in `dir`; the
+/// file is deleted on drop unless persisted.
+pub fn write_private(dir: &Path, prefix: &str, contents: &[u8]) -> io::Result<NamedTempFile> {
+    let mut tmp = create_private(dir, prefix)?;
+    fill_private(&mut tmp, contents)?;
     Ok(tmp)
 }
 
-/// Renames `tmp` over `path` and syncs the directory, so the rename survives a crash.
+/// Renames `tmp` over `path`; [`sync_dir`] makes the rename survive a crash.
+pub fn rename(tmp: NamedTempFile, path: &Path) -> io::Result<()> {
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// Syncs directory `dir`, so a rename into it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Renames `tmp` over `path` and syncs the directory (best effort: the rename has happened).
 pub fn persist(tmp: NamedTempFile, path: &Path) -> io::Result<()> {
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    rename(tmp, path)?;
+    sync_dir_after_rename(path);
     Ok(())
+}
+
+/// [`persist`], but fails (`AlreadyExists`) rather than replace an existing `path`.
+pub fn persist_new(tmp: NamedTempFile, path: &Path) -> io::Result<()> {
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    sync_dir_after_rename(path);
+    Ok(())
+}
+
+/// Best-effort [`sync_dir`] of `path`'s directory (skipped for a bare file name).
+fn sync_dir_after_rename(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = sync_dir(dir);
+    }
 }
 
 /// Removes the temporary files an interrupted run left in `dir`: regular files whose name
@@ -112,5 +153,23 @@ mod tests {
         drop(b);
         assert!(other.exists());
         assert!(target.exists());
+    }
+
+    #[test]
+    fn persist_new_never_replaces_and_parent_dir_of_a_bare_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("config.toml");
+        let first = write_private(dir.path(), ".init.", b"first").unwrap();
+        persist_new(first, &target).unwrap();
+        let second = write_private(dir.path(), ".init.", b"second").unwrap();
+        let err = persist_new(second, &target).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&target).unwrap(), "first");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "the refused temp file is removed");
+        assert_eq!(parent_dir(Path::new("credentials")), Path::new("."));
+        assert_eq!(parent_dir(&target), dir.path());
     }
 }
