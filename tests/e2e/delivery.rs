@@ -53,18 +53,25 @@ fn summary(child: Child, what: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {stdout}"))
 }
 
+/// Writes a config with the container endpoint on a free loopback port and one `assume_role`
+/// profile `name` (role `role`, credentials for `duration`); returns the port.
+fn config_with_endpoint(env: &TestEnv, name: &str, role: &str, duration: &str) -> u16 {
+    let port = free_port();
+    let mut text = env.daemon_table();
+    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
+    AssumeRole::new(name, role, BASE_PROFILE)
+        .duration(duration)
+        .render(&mut text);
+    env.write_config_text(&text);
+    port
+}
+
 #[test]
 fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_the_file() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.endpoint());
     let env = TestEnv::with_sts(&proxy.endpoint());
-    let port = free_port();
-    let mut text = env.daemon_table();
-    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
-    AssumeRole::new("live", "LiveRole", BASE_PROFILE)
-        .duration("30s")
-        .render(&mut text);
-    env.write_config_text(&text);
+    config_with_endpoint(&env, "live", "LiveRole", "30s");
     let daemon = Daemon::start(&env);
     daemon.wait_state("live", "fresh", Duration::from_secs(30));
 
@@ -183,13 +190,7 @@ fn secret_output(env: &TestEnv, cmd: &mut Command, what: &str) -> std::process::
 fn credentials_endpoint_metrics_and_direct_fetch() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let port = free_port();
-    let mut text = env.daemon_table();
-    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
-    AssumeRole::new("api", "ApiRole", BASE_PROFILE)
-        .duration("1h")
-        .render(&mut text);
-    env.write_config_text(&text);
+    let port = config_with_endpoint(&env, "api", "ApiRole", "1h");
     let mut daemon = Daemon::start(&env);
     daemon.wait_state("api", "fresh", Duration::from_secs(30));
 
@@ -306,13 +307,7 @@ fn a_name_that_needs_percent_encoding_is_served_everywhere() {
     let name = "ml/team%20+1";
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let port = free_port();
-    let mut text = env.daemon_table();
-    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
-    AssumeRole::new(name, "OddRole", BASE_PROFILE)
-        .duration("1h")
-        .render(&mut text);
-    env.write_config_text(&text);
+    config_with_endpoint(&env, name, "OddRole", "1h");
     let daemon = Daemon::start(&env);
     daemon.wait_state(name, "fresh", Duration::from_secs(30));
 
@@ -432,13 +427,7 @@ fn leftover_token_temp_files_never_keep_the_endpoint_down() {
     use std::os::unix::fs::DirBuilderExt;
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let port = free_port();
-    let mut text = env.daemon_table();
-    text.push_str(&format!("container_endpoint = \"127.0.0.1:{port}\"\n"));
-    AssumeRole::new("api", "ApiRole", BASE_PROFILE)
-        .duration("1h")
-        .render(&mut text);
-    env.write_config_text(&text);
+    let port = config_with_endpoint(&env, "api", "ApiRole", "1h");
     let dir = env.socket.parent().unwrap().to_owned();
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -8,7 +8,7 @@ use crate::support::{
 };
 use nix::sys::signal::Signal;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,10 +39,10 @@ fn has_m1(file: &Path) -> bool {
         .is_some_and(|s| s.get("aws_session_token").is_some_and(|v| !v.is_empty()))
 }
 
-#[test]
-fn refresh_exits_1_when_the_file_cannot_be_updated() {
-    let moto = Moto::start();
-    let env = TestEnv::new(&moto);
+/// A daemon managing `m1` in a credentials file under `managed/` that also holds a foreign
+/// `[other]` section, once `m1` has been written.
+fn started_with_other_section(moto: &Moto) -> (TestEnv, PathBuf, Daemon) {
+    let env = TestEnv::new(moto);
     let file = env.root().join("managed").join("credentials");
     fs::create_dir_all(file.parent().unwrap()).unwrap();
     write_file(&file, "[other]\naws_access_key_id = AKIAOTHER\n", 0o600);
@@ -50,6 +50,13 @@ fn refresh_exits_1_when_the_file_cannot_be_updated() {
     let daemon = Daemon::start(&env);
     daemon.wait_state("m1", "fresh", T);
     wait_until(T, "the first write", || has_m1(&file));
+    (env, file, daemon)
+}
+
+#[test]
+fn refresh_exits_1_when_the_file_cannot_be_updated() {
+    let moto = Moto::start();
+    let (env, file, daemon) = started_with_other_section(&moto);
 
     let scenarios: [(&str, &dyn Fn()); 2] = [
         ("a directory in its place", &|| {
@@ -209,14 +216,7 @@ fn file_writes(daemon: &Daemon) -> String {
 #[test]
 fn a_deleted_truncated_or_hand_edited_file_gets_its_managed_sections_back() {
     let moto = Moto::start();
-    let env = TestEnv::new(&moto);
-    let file = env.root().join("managed").join("credentials");
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
-    write_file(&file, "[other]\naws_access_key_id = AKIAOTHER\n", 0o600);
-    config_with_file(&env, &file);
-    let daemon = Daemon::start(&env);
-    daemon.wait_state("m1", "fresh", T);
-    wait_until(T, "the first write", || has_m1(&file));
+    let (env, file, daemon) = started_with_other_section(&moto);
     let key = m1_key(&file).unwrap();
     env.record_secrets(&fs::read_to_string(&file).unwrap());
     // Each change comes well after the writer's own check one second after each write
