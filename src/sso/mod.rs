@@ -6,6 +6,10 @@
 //! minutes and hides why a refresh failed; credfresh needs a configurable lead, a clear
 //! `login_required`, and a single refresh per session, so it owns the cache here with
 //! aws-sdk-ssooidc `CreateToken` and keeps the CLI's file format.
+//!
+//! `cache` reads and writes the CLI's token files, `plan` decides (with no clock or file) what
+//! to do with a session's token, [`TokenManager`] carries that out, and `login` runs the device
+//! authorization.
 
 pub mod cache;
 pub mod login;
@@ -137,7 +141,7 @@ impl TokenManager {
     /// profile of the session has refreshed it meanwhile). Profiles of one session take turns
     /// here, so only the first refreshes and the others find the fresh token in the cache; a
     /// refresh that failed is not repeated by the others before its retry time. The decisions
-    /// are [`plan`]'s; this does the I/O and the logging.
+    /// are the `plan` module's (pure, the time handed in); this does the I/O and the logging.
     pub async fn token(
         &self,
         session: &SsoSession,
