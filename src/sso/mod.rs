@@ -177,17 +177,7 @@ impl TokenManager {
             // a stale copy put back): its refresh token may be spent. Use the newer one
             // and put it back in the file for the other tools.
             token = newer;
-            match cache::write_async(path.clone(), token.clone()).await {
-                Ok(()) => tracing::info!(
-                    sso_session = %session.label(),
-                    "the SSO token cache held an older token; wrote back the newer one"
-                ),
-                Err(e) => tracing::warn!(
-                    sso_session = %session.label(),
-                    "the SSO token cache holds an older token and cannot be rewritten ({}: {e}); using the newer one",
-                    path.display()
-                ),
-            }
+            write_back(session, &path, &token).await;
         }
         let mut retry_at = None;
         let mut reread = false;
@@ -212,18 +202,7 @@ impl TokenManager {
             }
             match self.refresh(session, &token).await {
                 Ok(new) => {
-                    if let Err(e) = cache::write_async(path.clone(), new.clone()).await {
-                        tracing::warn!(
-                            sso_session = %session.label(),
-                            "cannot write the refreshed SSO token to {}: {e}",
-                            path.display()
-                        );
-                    }
-                    tracing::info!(
-                        sso_session = %session.label(),
-                        expires_at = %cache::format_time(new.expires_at),
-                        "refreshed the SSO access token"
-                    );
+                    store_refreshed(session, &path, &new).await;
                     memory.refreshed(fingerprint(&token.access_token), new.clone());
                     token = new;
                     break;
@@ -335,6 +314,39 @@ impl TokenManager {
         }
         Ok(new)
     }
+}
+
+/// Puts the newer `token` back in the cache file at `path`, which went back to the token it
+/// replaced; a failure to write is logged, and the newer token used all the same.
+async fn write_back(session: &SsoSession, path: &std::path::Path, token: &CachedToken) {
+    match cache::write_async(path.to_owned(), token.clone()).await {
+        Ok(()) => tracing::info!(
+            sso_session = %session.label(),
+            "the SSO token cache held an older token; wrote back the newer one"
+        ),
+        Err(e) => tracing::warn!(
+            sso_session = %session.label(),
+            "the SSO token cache holds an older token and cannot be rewritten ({}: {e}); using the newer one",
+            path.display()
+        ),
+    }
+}
+
+/// Writes the token a refresh returned to the cache file at `path` (a failure is logged: the
+/// token manager remembers the token) and logs the refresh.
+async fn store_refreshed(session: &SsoSession, path: &std::path::Path, new: &CachedToken) {
+    if let Err(e) = cache::write_async(path.to_owned(), new.clone()).await {
+        tracing::warn!(
+            sso_session = %session.label(),
+            "cannot write the refreshed SSO token to {}: {e}",
+            path.display()
+        );
+    }
+    tracing::info!(
+        sso_session = %session.label(),
+        expires_at = %cache::format_time(new.expires_at),
+        "refreshed the SSO access token"
+    );
 }
 
 /// An SSO-OIDC client for `session`'s region, built from the shared settings (so
