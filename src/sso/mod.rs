@@ -6,9 +6,14 @@
 //! minutes and hides why a refresh failed; credfresh needs a configurable lead, a clear
 //! `login_required`, and a single refresh per session, so it owns the cache here with
 //! aws-sdk-ssooidc `CreateToken` and keeps the CLI's file format.
+//!
+//! `cache` reads and writes the CLI's token files, `plan` decides (with no clock or file) what
+//! to do with a session's token, [`TokenManager`] carries that out, and `login` runs the device
+//! authorization.
 
 pub mod cache;
 pub mod login;
+mod plan;
 
 use crate::config::SsoSession;
 use crate::sources::{describe, SourceError};
@@ -16,6 +21,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
 use aws_types::region::Region;
 use cache::{CachedToken, ReadError};
+use plan::{AfterRejection, RefreshPlan, SessionMemory, TokenRequest};
 use secrecy::{ExposeSecret, SecretString};
 use sha1::Digest;
 use std::collections::HashMap;
@@ -23,9 +29,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-
-/// How soon a token refresh that failed while the old access token still works is tried again.
-const TOKEN_RETRY: Duration = Duration::from_secs(60);
 
 /// SSO-OIDC error codes that mean the refresh token or client registration is no good any
 /// more: only a new login helps.
@@ -49,42 +52,6 @@ pub struct Token {
     pub check_at: Option<SystemTime>,
 }
 
-/// What the manager remembers about one session between calls; its async mutex also makes
-/// the profiles of one session take turns, so they share one refresh.
-#[derive(Default)]
-struct Memo {
-    /// SHA-1 of a refresh token SSO-OIDC rejected: not tried again until the cache changes.
-    rejected: Option<Vec<u8>>,
-    /// The session end already warned about.
-    warned_for: Option<SystemTime>,
-    /// The last token refresh that failed and might work later: every profile of the session
-    /// keeps to its retry time instead of asking SSO-OIDC itself.
-    failed: Option<Failure>,
-    /// The token this manager refreshed last, and the SHA-1 of the access token it replaced:
-    /// while the cache file still holds that old token (the write failed, or a stale copy
-    /// was put back), the newer one in memory is used. Anything else in the file wins.
-    latest: Option<(Vec<u8>, CachedToken)>,
-    /// Someone was told (log warning and desktop notification) that the session ends or
-    /// needs a new login; cleared once the session works with no end in sight.
-    alerted: bool,
-}
-
-/// A token refresh that failed transiently.
-struct Failure {
-    /// SHA-1 of the access token that was to be refreshed: a different token in the cache
-    /// (a login, another tool's refresh) makes the failure irrelevant.
-    access: Vec<u8>,
-    /// Failures in a row.
-    count: u32,
-    /// Until then, the profiles of the session reuse the old token or the error.
-    retry_at: SystemTime,
-    /// The error handed to profiles that need a new token before `retry_at`.
-    error: SourceError,
-    /// The manager's retry epoch when the failed attempt began: a [`TokenManager::retry_now`]
-    /// since then makes the failure irrelevant.
-    epoch: u64,
-}
-
 /// Settings of the token manager.
 #[derive(Clone, Debug)]
 pub struct TokenSettings {
@@ -101,7 +68,7 @@ pub struct TokenManager {
     sdk: Arc<SdkConfig>,
     dir: PathBuf,
     settings: Mutex<TokenSettings>,
-    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Memo>>>>,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<SessionMemory>>>>,
     /// Raised by [`TokenManager::retry_now`]: failures recorded under a lower one are forgotten.
     retry_epoch: AtomicU64,
 }
@@ -139,14 +106,14 @@ impl TokenManager {
 
     fn sessions(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Memo>>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<SessionMemory>>>> {
         match self.sessions.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         }
     }
 
-    fn memo(&self, session: &SsoSession) -> Arc<tokio::sync::Mutex<Memo>> {
+    fn memory(&self, session: &SsoSession) -> Arc<tokio::sync::Mutex<SessionMemory>> {
         self.sessions()
             .entry(session.cache_key())
             .or_default()
@@ -173,18 +140,25 @@ impl TokenManager {
     /// is `rejected` and the cache still holds that very token (when it holds another, a
     /// profile of the session has refreshed it meanwhile). Profiles of one session take turns
     /// here, so only the first refreshes and the others find the fresh token in the cache; a
-    /// refresh that failed is not repeated by the others before its retry time.
+    /// refresh that failed is not repeated by the others before its retry time. The decisions
+    /// are the `plan` module's (pure, the time handed in); this does the I/O and the logging.
     pub async fn token(
         &self,
         session: &SsoSession,
         rejected: Option<&[u8]>,
     ) -> Result<Token, SourceError> {
         let settings = self.settings();
-        let memo = self.memo(session);
-        let mut memo = memo.lock().await;
+        let memory = self.memory(session);
+        let mut memory = memory.lock().await;
         let epoch = self.retry_epoch.load(Ordering::SeqCst);
         let path = self.path(session);
-        let now = SystemTime::now();
+        let request = TokenRequest {
+            now: SystemTime::now(),
+            epoch,
+            rejected,
+            refresh_before: settings.refresh_before,
+            warn_before: settings.warn_before,
+        };
         let mut token = match cache::read_async(path.clone()).await {
             Ok(t) => t,
             Err(ReadError::Missing) => {
@@ -192,100 +166,44 @@ impl TokenManager {
                     "no SSO token is cached for it ({} is missing)",
                     path.display()
                 );
-                return Err(give_up(&mut memo, session, why, None, &settings));
+                return Err(give_up(&mut memory, session, why, None, &settings));
             }
             Err(ReadError::Broken(why)) => {
                 return Err(SourceError::transient("sso_cache", why));
             }
         };
-        match &memo.latest {
-            Some((replaced, latest)) if *replaced == fingerprint(&token.access_token) => {
-                // The file went back to the token this manager replaced (a failed write, or
-                // a stale copy put back): its refresh token may be spent. Use the newer one
-                // and put it back in the file for the other tools.
-                token = latest.clone();
-                match cache::write_async(path.clone(), token.clone()).await {
-                    Ok(()) => tracing::info!(
-                        sso_session = %session.label(),
-                        "the SSO token cache held an older token; wrote back the newer one"
-                    ),
-                    Err(e) => tracing::warn!(
-                        sso_session = %session.label(),
-                        "the SSO token cache holds an older token and cannot be rewritten ({}: {e}); using the newer one",
-                        path.display()
-                    ),
-                }
-            }
-            Some((_, latest))
-                if fingerprint(&latest.access_token) != fingerprint(&token.access_token) =>
-            {
-                memo.latest = None;
-            }
-            _ => {}
+        if let Some(newer) = memory.newer_than_cache(&token) {
+            // The file went back to the token this manager replaced (a failed write, or
+            // a stale copy put back): its refresh token may be spent. Use the newer one
+            // and put it back in the file for the other tools.
+            token = newer;
+            write_back(session, &path, &token).await;
         }
-        let refresh_rejected = |t: &CachedToken, memo: &Memo| {
-            t.refresh_token
-                .as_ref()
-                .is_some_and(|r| memo.rejected.as_deref() == Some(&fingerprint(r)[..]))
-        };
         let mut retry_at = None;
         let mut reread = false;
         loop {
-            let access = fingerprint(&token.access_token);
-            let forced = rejected == Some(&access[..]);
-            if memo
-                .failed
-                .as_ref()
-                .is_some_and(|f| f.access != access || f.epoch < epoch)
-            {
-                memo.failed = None;
-            }
-            if !(forced || token.expires_at < now + settings.refresh_before) {
-                break;
-            }
-            if let Some(f) = memo.failed.as_ref().filter(|f| now < f.retry_at) {
-                // A profile of the session tried a moment ago: keep to its retry time.
-                if forced || !token.access_valid(now) {
-                    return Err(f.error.clone());
+            memory.forget_stale_failure(&token, epoch);
+            match plan::plan(&token, &memory, &request) {
+                RefreshPlan::Use { retry_at: at } => {
+                    retry_at = at;
+                    break;
                 }
-                retry_at = Some(f.retry_at);
-                break;
-            }
-            if !token.can_refresh(now) || refresh_rejected(&token, &memo) {
-                if forced {
-                    let why = "the SSO portal rejected the access token and there is no usable refresh token".to_owned();
-                    return Err(give_up(&mut memo, session, why, None, &settings));
+                RefreshPlan::Fail(e) => return Err(e),
+                RefreshPlan::LoginRequired { why, ended } => {
+                    return Err(give_up(
+                        &mut memory,
+                        session,
+                        why.to_owned(),
+                        ended,
+                        &settings,
+                    ));
                 }
-                if !token.access_valid(now) {
-                    let why = if token.refresh_token.is_none() {
-                        "the access token expired and no refresh token is cached".to_owned()
-                    } else if refresh_rejected(&token, &memo) {
-                        "the access token expired and SSO-OIDC rejected the refresh token"
-                            .to_owned()
-                    } else {
-                        "the access token expired and the client registration that could refresh it has expired".to_owned()
-                    };
-                    let ended = Some(token.expires_at);
-                    return Err(give_up(&mut memo, session, why, ended, &settings));
-                }
-                break;
+                RefreshPlan::Refresh => {}
             }
             match self.refresh(session, &token).await {
                 Ok(new) => {
-                    if let Err(e) = cache::write_async(path.clone(), new.clone()).await {
-                        tracing::warn!(
-                            sso_session = %session.label(),
-                            "cannot write the refreshed SSO token to {}: {e}",
-                            path.display()
-                        );
-                    }
-                    tracing::info!(
-                        sso_session = %session.label(),
-                        expires_at = %cache::format_time(new.expires_at),
-                        "refreshed the SSO access token"
-                    );
-                    memo.failed = None;
-                    memo.latest = Some((access, new.clone()));
+                    store_refreshed(session, &path, &new).await;
+                    memory.refreshed(fingerprint(&token.access_token), new.clone());
                     token = new;
                     break;
                 }
@@ -295,31 +213,27 @@ impl TokenManager {
                     if !reread {
                         reread = true;
                         if let Ok(current) = cache::read_async(path.clone()).await {
-                            let refresh =
-                                |t: &CachedToken| t.refresh_token.as_ref().map(fingerprint);
-                            if refresh(&current) != refresh(&token) {
+                            if plan::rotated(&token, &current) {
                                 tracing::info!(
                                     sso_session = %session.label(),
                                     "the SSO token cache changed during the refresh; using the new token"
                                 );
-                                memo.latest = None;
+                                memory.latest = None;
                                 token = current;
                                 continue;
                             }
                         }
                     }
-                    memo.rejected = token.refresh_token.as_ref().map(fingerprint);
-                    if forced || !token.access_valid(now) {
-                        // Name the access token's end only when it has passed: the portal
-                        // refused a forced one already.
-                        let ended = (!forced).then_some(token.expires_at);
-                        return Err(give_up(&mut memo, session, why, ended, &settings));
+                    match plan::after_rejection(&token, &mut memory, &request) {
+                        AfterRejection::LoginRequired { ended } => {
+                            return Err(give_up(&mut memory, session, why, ended, &settings));
+                        }
+                        AfterRejection::UseUntilExpiry => tracing::warn!(
+                            sso_session = %session.label(),
+                            "{why}; the access token works until {}, then a new login is needed",
+                            cache::format_time(token.expires_at)
+                        ),
                     }
-                    tracing::warn!(
-                        sso_session = %session.label(),
-                        "{why}; the access token works until {}, then a new login is needed",
-                        cache::format_time(token.expires_at)
-                    );
                     break;
                 }
                 Err(Refresh::Failed(mut e)) => {
@@ -328,26 +242,12 @@ impl TokenManager {
                         session.label(),
                         e.message
                     );
-                    let count = memo.failed.as_ref().map_or(0, |f| f.count) + 1;
-                    let usable = token.access_valid(now) && !forced;
-                    // Without a usable token the profiles back off (about 1 s doubling); the
-                    // session waits the shortest such backoff, so the profile that tried is
-                    // never held back by its own failure.
-                    let at = if usable {
-                        (now + TOKEN_RETRY).min(token.expires_at)
-                    } else {
-                        now + crate::scheduler::backoff(count, 0.0)
-                    };
-                    memo.failed = Some(Failure {
-                        access,
-                        count,
-                        retry_at: at,
-                        error: e.clone(),
-                        epoch,
-                    });
-                    if !usable {
+                    let backoff = |n| crate::scheduler::backoff(n, 0.0);
+                    let Some(at) =
+                        plan::after_failure(&token, &mut memory, e.clone(), backoff, &request)
+                    else {
                         return Err(e);
-                    }
+                    };
                     retry_at = Some(at);
                     tracing::warn!(
                         sso_session = %session.label(),
@@ -360,42 +260,14 @@ impl TokenManager {
                 }
             }
         }
-        let refreshable = token.can_refresh(now) && !refresh_rejected(&token, &memo);
-        let end = session_end(&token, refreshable);
-        let mut check_at = if refreshable {
-            token.expires_at.checked_sub(settings.refresh_before)
-        } else {
-            Some(token.expires_at)
-        };
-        if retry_at.is_some() {
-            check_at = retry_at;
-        }
-        let mut ending = false;
-        if let Some(end) = end {
-            let warn_at = end
-                .checked_sub(settings.warn_before)
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            ending = warn_at <= now;
-            if memo.warned_for != Some(end) {
-                if ending {
-                    memo.warned_for = Some(end);
-                    // Not when the session was already said to need a new login.
-                    if !std::mem::replace(&mut memo.alerted, true) {
-                        warn_session_end(session, end, refreshable, now, settings.desktop);
-                    }
-                } else {
-                    check_at = Some(check_at.map_or(warn_at, |c| c.min(warn_at)));
-                }
-            }
-        }
-        if refreshable && !ending {
-            // The session works with no end in sight: its next end or refusal is news again.
-            memo.alerted = false;
+        let schedule = plan::schedule(&token, &mut memory, retry_at, &request);
+        if let Some((end, refreshable)) = schedule.warn_end {
+            warn_session_end(session, end, refreshable, request.now, settings.desktop);
         }
         Ok(Token {
             access_token: token.access_token.clone(),
             expires_at: token.expires_at,
-            check_at: check_at.filter(|c| *c > now),
+            check_at: schedule.check_at,
         })
     }
 
@@ -403,9 +275,9 @@ impl TokenManager {
     /// a freshly refreshed token), warned about like any other way the session ends.
     pub async fn give_up(&self, session: &SsoSession, why: String) -> SourceError {
         let settings = self.settings();
-        let memo = self.memo(session);
-        let mut memo = memo.lock().await;
-        give_up(&mut memo, session, why, None, &settings)
+        let memory = self.memory(session);
+        let mut memory = memory.lock().await;
+        give_up(&mut memory, session, why, None, &settings)
     }
 
     async fn refresh(
@@ -442,6 +314,39 @@ impl TokenManager {
         }
         Ok(new)
     }
+}
+
+/// Puts the newer `token` back in the cache file at `path`, which went back to the token it
+/// replaced; a failure to write is logged, and the newer token used all the same.
+async fn write_back(session: &SsoSession, path: &std::path::Path, token: &CachedToken) {
+    match cache::write_async(path.to_owned(), token.clone()).await {
+        Ok(()) => tracing::info!(
+            sso_session = %session.label(),
+            "the SSO token cache held an older token; wrote back the newer one"
+        ),
+        Err(e) => tracing::warn!(
+            sso_session = %session.label(),
+            "the SSO token cache holds an older token and cannot be rewritten ({}: {e}); using the newer one",
+            path.display()
+        ),
+    }
+}
+
+/// Writes the token a refresh returned to the cache file at `path` (a failure is logged: the
+/// token manager remembers the token) and logs the refresh.
+async fn store_refreshed(session: &SsoSession, path: &std::path::Path, new: &CachedToken) {
+    if let Err(e) = cache::write_async(path.to_owned(), new.clone()).await {
+        tracing::warn!(
+            sso_session = %session.label(),
+            "cannot write the refreshed SSO token to {}: {e}",
+            path.display()
+        );
+    }
+    tracing::info!(
+        sso_session = %session.label(),
+        expires_at = %cache::format_time(new.expires_at),
+        "refreshed the SSO access token"
+    );
 }
 
 /// An SSO-OIDC client for `session`'s region, built from the shared settings (so
@@ -538,15 +443,14 @@ fn warn_session_end(
 /// The `login_required` error, with one log warning and desktop notification per session
 /// unless its end was warned about already.
 fn give_up(
-    memo: &mut Memo,
+    memory: &mut SessionMemory,
     session: &SsoSession,
     why: String,
     ended: Option<SystemTime>,
     settings: &TokenSettings,
 ) -> SourceError {
     let e = login_required(session, why, ended);
-    if !memo.alerted {
-        memo.alerted = true;
+    if memory.alert() {
         tracing::warn!(sso_session = %session.label(), "{}", e.message);
         if settings.desktop {
             notify_desktop(&e.message);
@@ -722,8 +626,8 @@ pub(crate) mod tests {
             name: Some("other".into()),
             ..session()
         };
-        m.memo(&session());
-        m.memo(&other);
+        m.memory(&session());
+        m.memory(&other);
         assert_eq!(m.sessions().len(), 2);
         m.retain_sessions(&[&session()]);
         let keys: Vec<String> = m.sessions().keys().cloned().collect();
@@ -739,11 +643,11 @@ pub(crate) mod tests {
         // Due for a refresh, none possible (no refresh token), still valid for 5 min.
         let t = token(300, false, None);
         cache::write(&m.path(&session()), &t).unwrap();
-        let memo = m.memo(&session());
+        let memo = m.memory(&session());
         let retry_at = SystemTime::now() + Duration::from_secs(60);
         // A token refresh in flight holds the session's lock, and then fails.
         let mut held = memo.lock().await;
-        held.failed = Some(Failure {
+        held.failed = Some(plan::FailedRefresh {
             access: fingerprint(&t.access_token),
             count: 1,
             retry_at,
@@ -770,7 +674,7 @@ pub(crate) mod tests {
         m: &TokenManager,
         session: &SsoSession,
     ) -> Box<dyn std::any::Any + Send> {
-        Box::new(m.memo(session).lock_owned().await)
+        Box::new(m.memory(session).lock_owned().await)
     }
 
     #[tokio::test]
