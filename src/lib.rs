@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod aws_files;
+pub mod backoff;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod container;
 pub mod control;

@@ -7,11 +7,12 @@
 //! suspend, the credentials' expiry does not.
 
 use crate::api::{rfc3339, ProfileState, ProfileStatus};
+use crate::backoff::backoff;
+use crate::clock::Clock;
 use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
 use crate::sources::{FailureKind, Fetcher, SourceError};
-use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,96 +29,9 @@ pub const MAX_IN_FLIGHT: usize = 16;
 pub const CHAIN_WINDOW: Duration = Duration::from_secs(60);
 /// Shortest delay after a permanent failure (AccessDenied, a malformed role ARN).
 pub const PERMANENT_RETRY: Duration = Duration::from_secs(60);
-/// First retry delay after a failure.
-pub const BACKOFF_START: Duration = Duration::from_secs(1);
-/// Retry delays double up to this cap.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// How far away a `login_required` profile's next attempt is put: in effect never, until the
 /// SSO token cache changes or a refresh is asked for.
 pub const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The wall clock, injected so tests can jump it.
-pub trait Clock: Send + Sync + 'static {
-    /// The current wall-clock time.
-    fn now(&self) -> SystemTime;
-
-    /// Sleeps until the wall clock reaches `deadline`, which is `wake` from now. A clock that
-    /// can watch the wall clock also resolves at once when it is set or jumps (a resume from
-    /// suspend), so a deadline the jump passed is acted on without delay. May resolve early:
-    /// the scheduler then only looks again. The default is a monotonic sleep of `wake`, which
-    /// stops during suspend; the scheduler's once-a-minute cap ([`MAX_SLEEP`]) then notices
-    /// jumps.
-    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
-        let _ = deadline;
-        Box::pin(tokio::time::sleep(wake))
-    }
-}
-
-/// The real wall clock. On Linux, [`Clock::sleep_until`] is a `CLOCK_REALTIME` timerfd armed
-/// at the deadline with `TFD_TIMER_CANCEL_ON_SET`: the kernel wakes it when the deadline
-/// passes, including right after a resume, and cancels it when the clock is set. It is also
-/// the only timer an idle daemon arms: one kernel wake-up per sleep, where tokio's timer wheel
-/// would wake the runtime on its way down the wheel's levels. Elsewhere (macOS), and should
-/// the timerfd fail, a monotonic sleep with the once-a-minute check.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    #[cfg(target_os = "linux")]
-    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            if let Err(e) = realtime_timer(deadline).await {
-                tracing::debug!(
-                    "no wall-clock timer, relying on the once-a-minute check for clock jumps: {e}"
-                );
-                tokio::time::sleep(wake).await;
-            }
-        })
-    }
-}
-
-/// Waits on a fresh `CLOCK_REALTIME` timerfd armed at `deadline` (absolute, cancelled when the
-/// clock is set). One timer per wait: the scheduler waits at most once per turn of its loop.
-#[cfg(target_os = "linux")]
-async fn realtime_timer(deadline: SystemTime) -> std::io::Result<()> {
-    use nix::errno::Errno;
-    use nix::sys::time::TimeSpec;
-    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-    use std::os::fd::OwnedFd;
-    use tokio::io::unix::AsyncFd;
-
-    let timer = TimerFd::new(
-        ClockId::CLOCK_REALTIME,
-        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-    )?;
-    // An all-zero expiry would disarm the timer instead of firing it.
-    let at = deadline
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .max(Duration::from_nanos(1));
-    timer.set(
-        Expiration::OneShot(TimeSpec::from_duration(at)),
-        TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
-    )?;
-    let fd = OwnedFd::from(timer);
-    // SAFETY: the AsyncFd owns `fd`, so it stays open and the same descriptor until dropped.
-    let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
-    loop {
-        let mut ready = fd.readable().await?;
-        // Reading takes the expiry count. ECANCELED (the clock was set) is a wake-up too, and
-        // so, harmlessly, is EINTR; EAGAIN means the readiness was stale.
-        let read = ready.try_io(|fd| match nix::unistd::read(fd.get_ref(), &mut [0u8; 8]) {
-            Ok(_) | Err(Errno::ECANCELED | Errno::EINTR) => Ok(()),
-            Err(e) => Err(std::io::Error::from(e)),
-        });
-        if let Ok(result) = read {
-            return result;
-        }
-    }
-}
 
 /// Hands the heap that a burst of fetches freed back to the kernel. glibc keeps freed memory
 /// for reuse, so a daemon that fetched a thousand profiles at start would otherwise stay at
@@ -148,15 +62,6 @@ pub fn refresh_at(
     };
     let spread = (lifetime / 20).min(Duration::from_secs(60));
     issued + planned.saturating_sub(spread.mul_f64(jitter.clamp(0.0, 1.0)))
-}
-
-/// The delay before retry number `failures` (1 = first failure): about 1 s doubling to a 5 min
-/// cap, scaled by 0.75–1.25 through `jitter` in `[0, 1]` so retries of many profiles spread out.
-pub fn backoff(failures: u32, jitter: f64) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let base = BACKOFF_START.saturating_mul(1 << exp).min(BACKOFF_CAP);
-    base.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
-        .min(BACKOFF_CAP)
 }
 
 /// Requests other tasks send to the scheduler.

@@ -8,7 +8,7 @@
 //! SDK client credfresh builds shares the HTTP client of [`crate::sources::http_client`],
 //! which feeds it.
 
-use crate::scheduler::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,

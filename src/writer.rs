@@ -1,13 +1,14 @@
 //! The one task that writes the shared credentials file. Updates arriving close together are
 //! batched into one rewrite; a failed write keeps the old file and is retried with backoff.
 
+use crate::clock::Clock;
 use crate::credentials_file::{
     apply_updates, prune_sections, read_or_empty, write_atomic, SectionUpdate, WriteError,
     WriteOutcome,
 };
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
-use crate::scheduler::{Clock, Delivery};
+use crate::scheduler::Delivery;
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,8 +206,7 @@ impl Writer {
             Err(e) => {
                 self.metrics.file_write_failed();
                 self.failures = self.failures.saturating_add(1);
-                let delay =
-                    crate::scheduler::backoff(self.failures, fastrand::f64()).min(RETRY_CAP);
+                let delay = crate::backoff::backoff(self.failures, fastrand::f64()).min(RETRY_CAP);
                 tracing::error!(
                     file = %self.path.display(),
                     retry_in_ms = delay.as_millis() as u64,

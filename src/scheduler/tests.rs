@@ -50,14 +50,6 @@ fn jitter_stays_within_bounds() {
     }
 }
 
-#[test]
-fn backoff_doubles_to_a_cap() {
-    let seq: Vec<u64> = (1..=12).map(|n| backoff(n, 0.5).as_secs()).collect();
-    assert_eq!(seq, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-    assert_eq!(backoff(u32::MAX, 1.0), BACKOFF_CAP);
-    assert!(backoff(1, 0.0) >= Duration::from_millis(750));
-}
-
 /// Wall clock that follows tokio's (paused) clock, plus jumps a test makes. Counts the
 /// scheduler's waits on it (one per turn of its loop) and, like the Linux timer, ends them
 /// when the clock jumps.
@@ -727,29 +719,6 @@ async fn at_most_sixteen_fetches_run_at_once() {
     let statuses = h.status.borrow().clone();
     assert!(statuses.iter().all(|p| p.state == ProfileState::Fresh));
     h.shutdown.cancel();
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn system_clock_timer_fires_at_its_deadline() {
-    // The real CLOCK_REALTIME timerfd: resolves once the wall clock reaches the deadline (not
-    // before), and at once for a deadline already past; the hour-long fallback sleep would
-    // time out.
-    let hour = Duration::from_secs(3600);
-    let deadline = SystemTime::now() + Duration::from_millis(200);
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        SystemClock.sleep_until(deadline, hour),
-    )
-    .await
-    .expect("the timer fired");
-    assert!(SystemTime::now() >= deadline);
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        SystemClock.sleep_until(SystemTime::UNIX_EPOCH, hour),
-    )
-    .await
-    .expect("a past deadline fires at once");
 }
 
 /// Sends a refresh of `names` and returns where its reply will arrive.

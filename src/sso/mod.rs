@@ -336,7 +336,7 @@ impl TokenManager {
                     let at = if usable {
                         (now + TOKEN_RETRY).min(token.expires_at)
                     } else {
-                        now + crate::scheduler::backoff(count, 0.0)
+                        now + crate::backoff::backoff(count, 0.0)
                     };
                     memo.failed = Some(Failure {
                         access,
