@@ -11,7 +11,7 @@ pub mod cache;
 pub mod login;
 
 use crate::config::SsoSession;
-use crate::sources::{describe, SourceError};
+use crate::source_error::{describe, SourceError};
 use aws_config::SdkConfig;
 use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
 use aws_types::region::Region;
