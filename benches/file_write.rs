@@ -8,7 +8,7 @@ use credfresh::clock::{Clock, SystemClock};
 use credfresh::credentials_file::{apply_updates, write_atomic, SectionUpdate};
 use credfresh::creds::TempCredentials;
 use credfresh::metrics::Metrics;
-use credfresh::scheduler::Delivery;
+use credfresh::writer::Delivery;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

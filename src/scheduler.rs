@@ -13,6 +13,7 @@ use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
 use crate::sources::{FailureKind, Fetcher, SourceError};
+use crate::writer::Delivery;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -89,16 +90,6 @@ pub enum Command {
         /// A one-line summary of what changed.
         reply: oneshot::Sender<String>,
     },
-}
-
-/// Fresh credentials for the writer.
-pub struct Delivery {
-    /// The profile (section) name.
-    pub name: String,
-    /// Its new credentials.
-    pub creds: TempCredentials,
-    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
-    pub written: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 struct Entry {

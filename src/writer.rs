@@ -8,7 +8,6 @@ use crate::credentials_file::{
 };
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
-use crate::scheduler::Delivery;
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// Fresh credentials the scheduler hands the writer.
+pub struct Delivery {
+    /// The profile (section) name.
+    pub name: String,
+    /// Its new credentials.
+    pub creds: TempCredentials,
+    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
+    pub written: Option<oneshot::Sender<Result<(), String>>>,
+}
 
 /// How long the writer waits for another update before it writes what it has: updates that
 /// keep arriving closer together than this are batched into one rewrite.
