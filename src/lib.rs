@@ -26,6 +26,7 @@ pub mod redact;
 pub mod scheduler;
 pub mod service;
 pub mod skew;
+pub mod snapshot;
 pub mod source_error;
 pub mod sources;
 pub mod sso;

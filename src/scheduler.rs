@@ -6,12 +6,13 @@
 //! come back on a channel. Deadlines are wall-clock times: a monotonic timer stops during
 //! suspend, the credentials' expiry does not.
 
-use crate::api::{rfc3339, ProfileState, ProfileStatus};
+use crate::api::{rfc3339, ProfileState};
 use crate::backoff::backoff;
 use crate::clock::Clock;
 use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
+use crate::snapshot::ProfileSnapshot;
 use crate::sources::{FailureKind, Fetcher, SourceError};
 use crate::writer::Delivery;
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,7 +76,7 @@ pub enum Command {
         /// The profiles.
         names: Vec<String>,
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Vec<ProfileStatus>, Vec<String>>>,
+        reply: oneshot::Sender<Result<Vec<ProfileSnapshot>, Vec<String>>>,
     },
     /// Answer at once: proves the loop is alive (the systemd watchdog asks).
     Ping(oneshot::Sender<()>),
@@ -107,7 +108,7 @@ struct Entry {
     failures: u32,
     /// Whoever asked for a refresh of this profile: every one of them is answered as soon
     /// as the attempt's outcome is known (see [`Scheduler::answer`]).
-    waiters: Vec<oneshot::Sender<ProfileStatus>>,
+    waiters: Vec<oneshot::Sender<ProfileSnapshot>>,
 }
 
 impl Entry {
@@ -131,15 +132,15 @@ impl Entry {
         self.creds.as_ref().filter(|c| c.valid_at(now))
     }
 
-    fn status(&self) -> ProfileStatus {
-        ProfileStatus {
+    fn status(&self) -> ProfileSnapshot {
+        ProfileSnapshot {
             name: self.profile.name.clone(),
             kind: self.profile.source.kind().to_owned(),
             state: self.state,
-            expires_at: self.creds.as_ref().map(|c| rfc3339(c.expiration)),
+            expires_at: self.creds.as_ref().map(|c| c.expiration),
             next_refresh_at: (!self.in_flight && self.state != ProfileState::LoginRequired)
-                .then(|| rfc3339(self.next_refresh)),
-            last_refresh_at: self.last_refresh.map(rfc3339),
+                .then_some(self.next_refresh),
+            last_refresh_at: self.last_refresh,
             last_error: self.last_error.clone(),
             account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
         }
@@ -159,7 +160,7 @@ pub struct Scheduler {
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
     deliveries: mpsc::UnboundedSender<Delivery>,
-    status: watch::Sender<Vec<ProfileStatus>>,
+    status: watch::Sender<Vec<ProfileSnapshot>>,
     vault: watch::Sender<Vault>,
     metrics: Arc<Metrics>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -180,7 +181,7 @@ impl Scheduler {
         fetcher: Arc<dyn Fetcher>,
         clock: Arc<dyn Clock>,
         deliveries: mpsc::UnboundedSender<Delivery>,
-    ) -> (Self, watch::Receiver<Vec<ProfileStatus>>) {
+    ) -> (Self, watch::Receiver<Vec<ProfileSnapshot>>) {
         let now = clock.now();
         let (status, status_rx) = watch::channel(Vec::new());
         let (done_tx, _) = mpsc::unbounded_channel();

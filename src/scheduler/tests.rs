@@ -242,7 +242,7 @@ fn config(profiles: Vec<Profile>) -> Config {
 struct Harness {
     clock: Arc<TestClock>,
     fetcher: Arc<FakeFetcher>,
-    status: watch::Receiver<Vec<ProfileStatus>>,
+    status: watch::Receiver<Vec<ProfileSnapshot>>,
     commands: mpsc::Sender<Command>,
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     shutdown: CancellationToken,
@@ -279,7 +279,7 @@ impl Harness {
             metrics,
         }
     }
-    async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileStatus>, Vec<String>> {
+    async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileSnapshot>, Vec<String>> {
         let (reply, rx) = oneshot::channel();
         let names = names.iter().map(|n| n.to_string()).collect();
         self.commands
@@ -301,7 +301,7 @@ impl Harness {
         rx.await.unwrap()
     }
     /// The profile's status once no fetch is in flight.
-    async fn settled(&self, name: &str) -> ProfileStatus {
+    async fn settled(&self, name: &str) -> ProfileSnapshot {
         loop {
             let s = self.state(name);
             if s.state != ProfileState::Refreshing {
@@ -310,7 +310,7 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    fn state(&self, name: &str) -> ProfileStatus {
+    fn state(&self, name: &str) -> ProfileSnapshot {
         self.status
             .borrow()
             .iter()
@@ -389,7 +389,7 @@ async fn failures_back_off_keep_credentials_and_spare_others() {
     assert_eq!(a.state, ProfileState::Retrying);
     assert_eq!(a.last_error.as_deref(), Some("cannot reach STS"));
     assert_eq!(
-        a.expires_at,
+        a.expires_at.map(rfc3339),
         Some(rfc3339(t(60) + Duration::from_millis(100)))
     );
     assert_eq!(h.settled("other").await.state, ProfileState::Fresh);
@@ -725,7 +725,7 @@ async fn at_most_sixteen_fetches_run_at_once() {
 async fn ask_refresh(
     h: &Harness,
     names: &[&str],
-) -> oneshot::Receiver<Result<Vec<ProfileStatus>, Vec<String>>> {
+) -> oneshot::Receiver<Result<Vec<ProfileSnapshot>, Vec<String>>> {
     let (reply, rx) = oneshot::channel();
     let names = names.iter().map(|n| n.to_string()).collect();
     h.commands
@@ -737,9 +737,9 @@ async fn ask_refresh(
 
 /// The reply to a refresh, which must come within `secs` (of the paused clock).
 async fn answered(
-    rx: oneshot::Receiver<Result<Vec<ProfileStatus>, Vec<String>>>,
+    rx: oneshot::Receiver<Result<Vec<ProfileSnapshot>, Vec<String>>>,
     secs: u64,
-) -> Vec<ProfileStatus> {
+) -> Vec<ProfileSnapshot> {
     tokio::time::timeout(Duration::from_secs(secs), rx)
         .await
         .expect("the refresh was answered in time")
