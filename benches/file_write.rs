@@ -4,10 +4,11 @@
 //! directory fsync) for a 1 KiB and a 200-profile file, and how many rewrites the writer
 //! task makes when 1,000 profiles' credentials arrive together.
 
+use credfresh::clock::{Clock, SystemClock};
 use credfresh::credentials_file::{apply_updates, write_atomic, SectionUpdate};
 use credfresh::creds::TempCredentials;
 use credfresh::metrics::Metrics;
-use credfresh::scheduler::{Clock, Delivery, SystemClock};
+use credfresh::writer::Delivery;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

@@ -7,11 +7,12 @@
 //! unread reply `WRITE_TIMEOUT`), like the control socket; the
 //! warnings about refused connections and wrong tokens reach the log at most once a minute.
 
-use crate::api::{ErrorReply, ProfileStatus};
+use crate::api::ErrorReply;
 use crate::config::ContainerEndpoint;
 use crate::control::{lookup, next_connection, spawn_connection, Slots, Throttle};
 use crate::fsutil;
 use crate::scheduler::Vault;
+use crate::snapshot::ProfileSnapshot;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +34,7 @@ pub struct ContainerState {
     token: Arc<str>,
     wrong_tokens: Arc<Throttle>,
     credentials: watch::Receiver<Vault>,
-    profiles: watch::Receiver<Vec<ProfileStatus>>,
+    profiles: watch::Receiver<Vec<ProfileSnapshot>>,
 }
 
 /// The JSON the ECS endpoint returns and the SDKs parse.
@@ -62,7 +63,7 @@ impl Drop for ContainerCredentials {
 pub async fn bind(
     settings: &ContainerEndpoint,
     credentials: watch::Receiver<Vault>,
-    profiles: watch::Receiver<Vec<ProfileStatus>>,
+    profiles: watch::Receiver<Vec<ProfileSnapshot>>,
     started: SystemTime,
 ) -> io::Result<(TcpListener, ContainerState)> {
     let token = random_token()?;

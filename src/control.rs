@@ -6,6 +6,7 @@ use crate::api::{
 };
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, Vault};
+use crate::snapshot::ProfileSnapshot;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
@@ -96,7 +97,7 @@ pub struct ControlState {
     /// Fixed facts about this daemon.
     pub meta: Meta,
     /// Every profile's status, published by the scheduler.
-    pub profiles: watch::Receiver<Vec<ProfileStatus>>,
+    pub profiles: watch::Receiver<Vec<ProfileSnapshot>>,
     /// The writer's last error.
     pub file_error: watch::Receiver<Option<String>>,
     /// Why the last config reload was rejected.
@@ -547,7 +548,12 @@ async fn status(State(s): State<ControlState>) -> Json<Status> {
         file_error: s.file_error.borrow().clone(),
         config_error: s.config_error.borrow().clone(),
         clock_offset_seconds: crate::skew::estimate().offset_seconds(),
-        profiles: s.profiles.borrow().clone(),
+        profiles: s
+            .profiles
+            .borrow()
+            .iter()
+            .map(ProfileSnapshot::to_wire)
+            .collect(),
     })
 }
 
@@ -555,7 +561,7 @@ async fn status(State(s): State<ControlState>) -> Json<Status> {
 /// the servers' clock.
 pub fn lookup(
     credentials: &watch::Receiver<Vault>,
-    profiles: &watch::Receiver<Vec<ProfileStatus>>,
+    profiles: &watch::Receiver<Vec<ProfileSnapshot>>,
     name: &str,
 ) -> Result<ProcessCredentials, (StatusCode, String)> {
     let now = crate::skew::now();
@@ -602,7 +608,12 @@ async fn metrics(State(s): State<ControlState>) -> Response {
 }
 
 async fn profile(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
-    let found = s.profiles.borrow().iter().find(|p| p.name == name).cloned();
+    let found = s
+        .profiles
+        .borrow()
+        .iter()
+        .find(|p| p.name == name)
+        .map(ProfileSnapshot::to_wire);
     match found {
         Some(p) => Json(p).into_response(),
         None => error(
@@ -624,7 +635,7 @@ async fn refresh(s: &ControlState, names: Vec<String>) -> Result<Vec<ProfileStat
             )
         })?;
     match tokio::time::timeout(REFRESH_TIMEOUT, rx).await {
-        Ok(Ok(Ok(out))) => Ok(out),
+        Ok(Ok(Ok(out))) => Ok(out.iter().map(ProfileSnapshot::to_wire).collect()),
         Ok(Ok(Err(unknown))) => Err(error(
             StatusCode::NOT_FOUND,
             format!("no managed profile named {}", quoted(&unknown)),

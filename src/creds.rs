@@ -56,45 +56,6 @@ impl TempCredentials {
         }
     }
 
-    /// Converts the credentials of an STS response (`operation` names it in errors); the
-    /// account comes from the assumed role's ARN.
-    pub fn from_sts(
-        operation: &str,
-        c: Option<&aws_sdk_sts::types::Credentials>,
-        arn: Option<&str>,
-    ) -> Result<Self, crate::sources::SourceError> {
-        use crate::sources::SourceError;
-        let c = c.ok_or_else(|| {
-            SourceError::transient(
-                "bad_response",
-                format!("STS {operation} response holds no credentials"),
-            )
-        })?;
-        // The SDK fills a required field the response lacks with its default: for
-        // `Expiration` that is the Unix epoch, which no real answer holds.
-        if *c.expiration() == aws_smithy_types::DateTime::from_secs(0) {
-            return Err(SourceError::transient(
-                "bad_response",
-                format!("STS {operation} response has no Expiration"),
-            ));
-        }
-        let expiration = SystemTime::try_from(*c.expiration()).map_err(|_| {
-            SourceError::transient(
-                "bad_response",
-                format!("STS {operation} response has an unreadable Expiration"),
-            )
-        })?;
-        Ok(TempCredentials {
-            access_key_id: c.access_key_id().to_owned(),
-            secret_access_key: crate::redact::secret(c.secret_access_key().to_owned()),
-            session_token: Some(crate::redact::secret(c.session_token().to_owned())),
-            expiration,
-            account_id: arn.and_then(account_from_arn),
-            arn: arn.map(str::to_owned),
-            check_again_at: None,
-        })
-    }
-
     /// Whether the credentials are still usable at `now`.
     pub fn valid_at(&self, now: SystemTime) -> bool {
         self.expiration > now
@@ -141,31 +102,6 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(shown.contains("ASIAEXAMPLE"));
-    }
-
-    fn sts_credentials(expiration: aws_smithy_types::DateTime) -> aws_sdk_sts::types::Credentials {
-        aws_sdk_sts::types::Credentials::builder()
-            .access_key_id("ASIAEXAMPLE")
-            .secret_access_key("very-secret-key")
-            .session_token("very-secret-token")
-            .expiration(expiration)
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn sts_answer_without_expiration_says_so() {
-        // What the SDK makes of an answer with no <Expiration>: the epoch.
-        let c = sts_credentials(aws_smithy_types::DateTime::from_secs(0));
-        let err = TempCredentials::from_sts("AssumeRole", Some(&c), None).unwrap_err();
-        assert_eq!(err.message, "STS AssumeRole response has no Expiration");
-        assert_eq!(err.reason, "bad_response");
-        let c = sts_credentials(aws_smithy_types::DateTime::from_secs(1_800_000_000));
-        let ok = TempCredentials::from_sts("AssumeRole", Some(&c), None).unwrap();
-        assert_eq!(
-            ok.expiration,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-        );
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! token stops every task.
 
 use crate::api::{rfc3339, ReloadReply};
+use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::control::{self, ControlState, Meta};
 use crate::env::Environment;
 use crate::metrics::Metrics;
-use crate::scheduler::{Clock, Command, Scheduler};
+use crate::scheduler::{Command, Scheduler};
 use crate::service;
 use crate::sources::{AwsFetcher, Fetcher};
 use anyhow::Context;

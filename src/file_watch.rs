@@ -4,7 +4,8 @@
 //! and keeps every foreign edit. The writer's own rename also shows up here; the merge then
 //! finds nothing to change and writes nothing, so it does not loop.
 
-use crate::scheduler::{Delivery, Vault};
+use crate::scheduler::Vault;
+use crate::writer::Delivery;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

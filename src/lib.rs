@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod aws_files;
+pub mod backoff;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod container;
 pub mod control;
@@ -24,6 +26,8 @@ pub mod redact;
 pub mod scheduler;
 pub mod service;
 pub mod skew;
+pub mod snapshot;
+pub mod source_error;
 pub mod sources;
 pub mod sso;
 pub mod writer;

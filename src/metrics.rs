@@ -1,14 +1,14 @@
 //! Prometheus metrics for `GET /metrics`: counters updated by the scheduler and the writer,
 //! gauges filled from the status snapshot at scrape time.
 
-use crate::api::{parse_rfc3339, ProfileStatus};
+use crate::snapshot::ProfileSnapshot;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Labels of per-profile metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -199,13 +199,13 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text format, with gauges taken from `profiles` at `now`.
-    pub fn render(&self, profiles: &[ProfileStatus], now: SystemTime) -> String {
+    pub fn render(&self, profiles: &[ProfileSnapshot], now: SystemTime) -> String {
         self.seconds_to_expiry.clear();
         self.last_success.clear();
         self.up.clear();
         for p in profiles {
             let l = label(&p.name);
-            let valid = match p.expires_at.as_deref().and_then(parse_rfc3339) {
+            let valid = match p.expires_at.map(whole_seconds) {
                 Some(exp) => {
                     let secs = match exp.duration_since(now) {
                         Ok(d) => d.as_secs_f64(),
@@ -217,7 +217,7 @@ impl Metrics {
                 None => false,
             };
             self.up.get_or_create(&l).set(i64::from(valid));
-            if let Some(t) = p.last_refresh_at.as_deref().and_then(parse_rfc3339) {
+            if let Some(t) = p.last_refresh_at.map(whole_seconds) {
                 let unix = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
                 self.last_success.get_or_create(&l).set(unix.as_secs_f64());
             }
@@ -229,6 +229,13 @@ impl Metrics {
     }
 }
 
+/// `t` without its fraction of a second: the gauges show the times the API shows, which are
+/// whole seconds.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
+}
+
 fn label(profile: &str) -> ProfileLabel {
     ProfileLabel {
         profile: profile.to_owned(),
@@ -238,7 +245,7 @@ fn label(profile: &str) -> ProfileLabel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{rfc3339, ProfileState};
+    use crate::api::ProfileState;
     use std::time::Duration;
 
     #[test]
@@ -249,13 +256,13 @@ mod tests {
         m.failed("a", "timeout");
         m.file_written();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let p = ProfileStatus {
+        let p = ProfileSnapshot {
             name: "a".into(),
             kind: "assume_role".into(),
             state: ProfileState::Fresh,
-            expires_at: Some(rfc3339(now + Duration::from_secs(600))),
+            expires_at: Some(now + Duration::from_secs(600)),
             next_refresh_at: None,
-            last_refresh_at: Some(rfc3339(now)),
+            last_refresh_at: Some(now),
             last_error: None,
             account_id: None,
         };

@@ -6,12 +6,15 @@
 //! come back on a channel. Deadlines are wall-clock times: a monotonic timer stops during
 //! suspend, the credentials' expiry does not.
 
-use crate::api::{rfc3339, ProfileState, ProfileStatus};
+use crate::api::{rfc3339, ProfileState};
+use crate::backoff::backoff;
+use crate::clock::Clock;
 use crate::config::{Config, Profile};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
+use crate::snapshot::ProfileSnapshot;
 use crate::sources::{FailureKind, Fetcher, SourceError};
-use futures_util::future::BoxFuture;
+use crate::writer::Delivery;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,96 +31,9 @@ pub const MAX_IN_FLIGHT: usize = 16;
 pub const CHAIN_WINDOW: Duration = Duration::from_secs(60);
 /// Shortest delay after a permanent failure (AccessDenied, a malformed role ARN).
 pub const PERMANENT_RETRY: Duration = Duration::from_secs(60);
-/// First retry delay after a failure.
-pub const BACKOFF_START: Duration = Duration::from_secs(1);
-/// Retry delays double up to this cap.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// How far away a `login_required` profile's next attempt is put: in effect never, until the
 /// SSO token cache changes or a refresh is asked for.
 pub const PARKED: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The wall clock, injected so tests can jump it.
-pub trait Clock: Send + Sync + 'static {
-    /// The current wall-clock time.
-    fn now(&self) -> SystemTime;
-
-    /// Sleeps until the wall clock reaches `deadline`, which is `wake` from now. A clock that
-    /// can watch the wall clock also resolves at once when it is set or jumps (a resume from
-    /// suspend), so a deadline the jump passed is acted on without delay. May resolve early:
-    /// the scheduler then only looks again. The default is a monotonic sleep of `wake`, which
-    /// stops during suspend; the scheduler's once-a-minute cap ([`MAX_SLEEP`]) then notices
-    /// jumps.
-    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
-        let _ = deadline;
-        Box::pin(tokio::time::sleep(wake))
-    }
-}
-
-/// The real wall clock. On Linux, [`Clock::sleep_until`] is a `CLOCK_REALTIME` timerfd armed
-/// at the deadline with `TFD_TIMER_CANCEL_ON_SET`: the kernel wakes it when the deadline
-/// passes, including right after a resume, and cancels it when the clock is set. It is also
-/// the only timer an idle daemon arms: one kernel wake-up per sleep, where tokio's timer wheel
-/// would wake the runtime on its way down the wheel's levels. Elsewhere (macOS), and should
-/// the timerfd fail, a monotonic sleep with the once-a-minute check.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    #[cfg(target_os = "linux")]
-    fn sleep_until(&self, deadline: SystemTime, wake: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            if let Err(e) = realtime_timer(deadline).await {
-                tracing::debug!(
-                    "no wall-clock timer, relying on the once-a-minute check for clock jumps: {e}"
-                );
-                tokio::time::sleep(wake).await;
-            }
-        })
-    }
-}
-
-/// Waits on a fresh `CLOCK_REALTIME` timerfd armed at `deadline` (absolute, cancelled when the
-/// clock is set). One timer per wait: the scheduler waits at most once per turn of its loop.
-#[cfg(target_os = "linux")]
-async fn realtime_timer(deadline: SystemTime) -> std::io::Result<()> {
-    use nix::errno::Errno;
-    use nix::sys::time::TimeSpec;
-    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-    use std::os::fd::OwnedFd;
-    use tokio::io::unix::AsyncFd;
-
-    let timer = TimerFd::new(
-        ClockId::CLOCK_REALTIME,
-        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-    )?;
-    // An all-zero expiry would disarm the timer instead of firing it.
-    let at = deadline
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .max(Duration::from_nanos(1));
-    timer.set(
-        Expiration::OneShot(TimeSpec::from_duration(at)),
-        TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
-    )?;
-    let fd = OwnedFd::from(timer);
-    // SAFETY: the AsyncFd owns `fd`, so it stays open and the same descriptor until dropped.
-    let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
-    loop {
-        let mut ready = fd.readable().await?;
-        // Reading takes the expiry count. ECANCELED (the clock was set) is a wake-up too, and
-        // so, harmlessly, is EINTR; EAGAIN means the readiness was stale.
-        let read = ready.try_io(|fd| match nix::unistd::read(fd.get_ref(), &mut [0u8; 8]) {
-            Ok(_) | Err(Errno::ECANCELED | Errno::EINTR) => Ok(()),
-            Err(e) => Err(std::io::Error::from(e)),
-        });
-        if let Ok(result) = read {
-            return result;
-        }
-    }
-}
 
 /// Hands the heap that a burst of fetches freed back to the kernel. glibc keeps freed memory
 /// for reuse, so a daemon that fetched a thousand profiles at start would otherwise stay at
@@ -150,15 +66,6 @@ pub fn refresh_at(
     issued + planned.saturating_sub(spread.mul_f64(jitter.clamp(0.0, 1.0)))
 }
 
-/// The delay before retry number `failures` (1 = first failure): about 1 s doubling to a 5 min
-/// cap, scaled by 0.75–1.25 through `jitter` in `[0, 1]` so retries of many profiles spread out.
-pub fn backoff(failures: u32, jitter: f64) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let base = BACKOFF_START.saturating_mul(1 << exp).min(BACKOFF_CAP);
-    base.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
-        .min(BACKOFF_CAP)
-}
-
 /// Requests other tasks send to the scheduler.
 pub enum Command {
     /// Refresh these profiles now (all when empty), sources before dependents; the reply
@@ -169,7 +76,7 @@ pub enum Command {
         /// The profiles.
         names: Vec<String>,
         /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Vec<ProfileStatus>, Vec<String>>>,
+        reply: oneshot::Sender<Result<Vec<ProfileSnapshot>, Vec<String>>>,
     },
     /// Answer at once: proves the loop is alive (the systemd watchdog asks).
     Ping(oneshot::Sender<()>),
@@ -184,16 +91,6 @@ pub enum Command {
         /// A one-line summary of what changed.
         reply: oneshot::Sender<String>,
     },
-}
-
-/// Fresh credentials for the writer.
-pub struct Delivery {
-    /// The profile (section) name.
-    pub name: String,
-    /// Its new credentials.
-    pub creds: TempCredentials,
-    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
-    pub written: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 struct Entry {
@@ -211,7 +108,7 @@ struct Entry {
     failures: u32,
     /// Whoever asked for a refresh of this profile: every one of them is answered as soon
     /// as the attempt's outcome is known (see [`Scheduler::answer`]).
-    waiters: Vec<oneshot::Sender<ProfileStatus>>,
+    waiters: Vec<oneshot::Sender<ProfileSnapshot>>,
 }
 
 impl Entry {
@@ -235,15 +132,15 @@ impl Entry {
         self.creds.as_ref().filter(|c| c.valid_at(now))
     }
 
-    fn status(&self) -> ProfileStatus {
-        ProfileStatus {
+    fn status(&self) -> ProfileSnapshot {
+        ProfileSnapshot {
             name: self.profile.name.clone(),
             kind: self.profile.source.kind().to_owned(),
             state: self.state,
-            expires_at: self.creds.as_ref().map(|c| rfc3339(c.expiration)),
+            expires_at: self.creds.as_ref().map(|c| c.expiration),
             next_refresh_at: (!self.in_flight && self.state != ProfileState::LoginRequired)
-                .then(|| rfc3339(self.next_refresh)),
-            last_refresh_at: self.last_refresh.map(rfc3339),
+                .then_some(self.next_refresh),
+            last_refresh_at: self.last_refresh,
             last_error: self.last_error.clone(),
             account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
         }
@@ -263,7 +160,7 @@ pub struct Scheduler {
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
     deliveries: mpsc::UnboundedSender<Delivery>,
-    status: watch::Sender<Vec<ProfileStatus>>,
+    status: watch::Sender<Vec<ProfileSnapshot>>,
     vault: watch::Sender<Vault>,
     metrics: Arc<Metrics>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -284,7 +181,7 @@ impl Scheduler {
         fetcher: Arc<dyn Fetcher>,
         clock: Arc<dyn Clock>,
         deliveries: mpsc::UnboundedSender<Delivery>,
-    ) -> (Self, watch::Receiver<Vec<ProfileStatus>>) {
+    ) -> (Self, watch::Receiver<Vec<ProfileSnapshot>>) {
         let now = clock.now();
         let (status, status_rx) = watch::channel(Vec::new());
         let (done_tx, _) = mpsc::unbounded_channel();

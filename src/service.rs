@@ -7,8 +7,9 @@
 //! when the service manager's queue is full they wait in [`Pending`] (the latest `STATUS=`
 //! line and one `WATCHDOG=1` at most, events in order) for [`keep_flushing`] to retry.
 
-use crate::api::{ProfileState, ProfileStatus};
+use crate::api::ProfileState;
 use crate::scheduler::Command;
+use crate::snapshot::ProfileSnapshot;
 use sd_notify::NotifyState;
 use std::collections::VecDeque;
 use std::io;
@@ -204,7 +205,7 @@ pub fn reloading() {
 }
 
 /// A one-line summary for `STATUS=`, e.g. "3 fresh, 1 login required".
-pub fn status_line(profiles: &[ProfileStatus]) -> String {
+pub fn status_line(profiles: &[ProfileSnapshot]) -> String {
     if profiles.is_empty() {
         return "no profiles managed".into();
     }
@@ -229,7 +230,7 @@ pub fn status_line(profiles: &[ProfileStatus]) -> String {
 
 /// Keeps `STATUS=` current while the daemon runs.
 pub async fn report_status(
-    mut profiles: watch::Receiver<Vec<ProfileStatus>>,
+    mut profiles: watch::Receiver<Vec<ProfileSnapshot>>,
     shutdown: CancellationToken,
 ) {
     let mut last = String::new();
@@ -279,8 +280,8 @@ pub async fn watchdog(commands: mpsc::Sender<Command>, shutdown: CancellationTok
 mod tests {
     use super::*;
 
-    fn p(state: ProfileState) -> ProfileStatus {
-        ProfileStatus {
+    fn p(state: ProfileState) -> ProfileSnapshot {
+        ProfileSnapshot {
             name: "x".into(),
             kind: "assume_role".into(),
             state,

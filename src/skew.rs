@@ -5,10 +5,10 @@
 //! signs requests on the server's clock: [`now`] is the local clock plus that offset.
 //!
 //! The estimate is process-wide: the offset is a property of the machine's clock, and every
-//! SDK client credfresh builds shares the HTTP client of [`crate::sources::http_client`],
-//! which feeds it.
+//! SDK client credfresh builds shares the one HTTP client the sources make
+//! (`sources::http_client`), which feeds it.
 
-use crate::scheduler::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,

@@ -1,13 +1,13 @@
 //! The one task that writes the shared credentials file. Updates arriving close together are
 //! batched into one rewrite; a failed write keeps the old file and is retried with backoff.
 
+use crate::clock::Clock;
 use crate::credentials_file::{
     apply_updates, prune_sections, read_or_empty, write_atomic, SectionUpdate, WriteError,
     WriteOutcome,
 };
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
-use crate::scheduler::{Clock, Delivery};
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// Fresh credentials the scheduler hands the writer.
+pub struct Delivery {
+    /// The profile (section) name.
+    pub name: String,
+    /// Its new credentials.
+    pub creds: TempCredentials,
+    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
+    pub written: Option<oneshot::Sender<Result<(), String>>>,
+}
 
 /// How long the writer waits for another update before it writes what it has: updates that
 /// keep arriving closer together than this are batched into one rewrite.
@@ -205,8 +215,7 @@ impl Writer {
             Err(e) => {
                 self.metrics.file_write_failed();
                 self.failures = self.failures.saturating_add(1);
-                let delay =
-                    crate::scheduler::backoff(self.failures, fastrand::f64()).min(RETRY_CAP);
+                let delay = crate::backoff::backoff(self.failures, fastrand::f64()).min(RETRY_CAP);
                 tracing::error!(
                     file = %self.path.display(),
                     retry_in_ms = delay.as_millis() as u64,

@@ -50,5 +50,5 @@ pub(super) async fn fetch(
             err
         })?;
     let arn = out.assumed_role_user().map(|u| u.arn());
-    TempCredentials::from_sts("AssumeRole", out.credentials(), arn)
+    super::from_sts("AssumeRole", out.credentials(), arn)
 }

@@ -10,11 +10,12 @@ mod web_identity;
 use crate::config::{DaemonSettings, Profile, ProfileSource};
 use crate::creds::TempCredentials;
 use crate::env::Environment;
+pub(crate) use crate::source_error::{chain, describe};
+pub use crate::source_error::{FailureKind, SourceError};
 use crate::sso::{TokenManager, TokenSettings};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::{tls, ConnectorBuilder};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -24,64 +25,12 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Region used for STS when neither the profile nor the environment names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
-
-/// What a failure means for the next attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// A later attempt may succeed: retried with the exponential backoff.
-    Transient,
-    /// Retrying cannot help until someone changes something (access denied, bad ARN):
-    /// retried, but slowly.
-    Permanent,
-    /// Only a human can help (a new SSO login): the scheduler stops retrying the profile
-    /// until the SSO token cache changes or a refresh is asked for.
-    LoginRequired,
-}
-
-/// Why a fetch failed, and whether trying again can help.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct SourceError {
-    /// Human-readable reason, lowercase, never holding a secret.
-    pub message: String,
-    /// Short machine-readable reason, e.g. `AccessDenied`, `timeout`, `unreachable`.
-    pub reason: String,
-    /// Whether, and how soon, trying again can help.
-    pub kind: FailureKind,
-}
-
-impl SourceError {
-    /// A failure that a later attempt may not repeat.
-    pub fn transient(reason: &str, message: impl Into<String>) -> Self {
-        Self::new(FailureKind::Transient, reason, message)
-    }
-
-    /// A failure that only a change of config or permissions can fix.
-    pub fn permanent(reason: &str, message: impl Into<String>) -> Self {
-        Self::new(FailureKind::Permanent, reason, message)
-    }
-
-    /// A failure that only a human can fix (a new SSO login); its reason is `login_required`.
-    pub fn login_required(message: impl Into<String>) -> Self {
-        Self::new(FailureKind::LoginRequired, "login_required", message)
-    }
-
-    /// A failure of `kind`.
-    pub fn new(kind: FailureKind, reason: &str, message: impl Into<String>) -> Self {
-        SourceError {
-            message: message.into(),
-            reason: reason.to_owned(),
-            kind,
-        }
-    }
-}
 
 /// Fetches credentials for a profile; the scheduler holds one and tests substitute fakes.
 pub trait Fetcher: Send + Sync + 'static {
@@ -259,90 +208,42 @@ impl Fetcher for AwsFetcher {
     }
 }
 
-/// Turns an SDK error into a message that says what happened and which service was involved.
-pub(crate) fn describe<E>(service: &str, err: &SdkError<E, HttpResponse>) -> SourceError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(ctx) => {
-            let e = ctx.err();
-            let Some(code) = e.code() else {
-                // No error code: the body was not the service's (a proxy page, garbage).
-                return SourceError::transient(
-                    "bad_response",
-                    format!(
-                        "{service} sent a response that could not be read (HTTP {})",
-                        ctx.raw().status().as_u16()
-                    ),
-                );
-            };
-            let message = e.message().unwrap_or("no message");
-            let text = format!("{service} refused: {code}: {message}");
-            match code {
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "InvalidClientTokenId"
-                | "MalformedPolicyDocument"
-                | "ValidationError"
-                | "InvalidParameterValue"
-                | "RegionDisabledException"
-                | "UnrecognizedClientException"
-                | "InvalidIdentityToken"
-                | "IDPRejectedClaim" => SourceError::permanent(code, text),
-                _ => SourceError::transient(code, text),
-            }
-        }
-        SdkError::TimeoutError(_) => {
-            SourceError::transient("timeout", format!("{service} did not answer in time"))
-        }
-        SdkError::DispatchFailure(e) if e.is_timeout() => {
-            SourceError::transient("timeout", format!("{service} did not answer in time"))
-        }
-        SdkError::DispatchFailure(e) => SourceError::transient(
-            "unreachable",
-            format!(
-                "cannot reach {service}: {}",
-                chain(
-                    e.as_connector_error()
-                        .map(|c| c as &(dyn std::error::Error + 'static))
-                )
-            ),
-        ),
-        SdkError::ResponseError(_) => SourceError::transient(
+/// Converts the credentials of an STS response (`operation` names it in errors); the
+/// account comes from the assumed role's ARN.
+pub fn from_sts(
+    operation: &str,
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    arn: Option<&str>,
+) -> Result<TempCredentials, SourceError> {
+    let c = c.ok_or_else(|| {
+        SourceError::transient(
             "bad_response",
-            format!("{service} sent a response that could not be read"),
-        ),
-        SdkError::ConstructionFailure(_) => SourceError::permanent(
-            "request",
-            format!(
-                "could not build the {service} request: {}",
-                chain(Some(err))
-            ),
-        ),
-        _ => SourceError::transient(
-            "unknown",
-            format!("{service} call failed: {}", chain(Some(err))),
-        ),
+            format!("STS {operation} response holds no credentials"),
+        )
+    })?;
+    // The SDK fills a required field the response lacks with its default: for
+    // `Expiration` that is the Unix epoch, which no real answer holds.
+    if *c.expiration() == aws_smithy_types::DateTime::from_secs(0) {
+        return Err(SourceError::transient(
+            "bad_response",
+            format!("STS {operation} response has no Expiration"),
+        ));
     }
-}
-
-/// Renders an error and its sources on one line.
-pub(crate) fn chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
-    let mut parts = Vec::new();
-    let mut next = err;
-    while let Some(e) = next {
-        let s = e.to_string();
-        if parts.last() != Some(&s) {
-            parts.push(s);
-        }
-        next = e.source();
-    }
-    if parts.is_empty() {
-        "unknown error".into()
-    } else {
-        parts.join(": ")
-    }
+    let expiration = SystemTime::try_from(*c.expiration()).map_err(|_| {
+        SourceError::transient(
+            "bad_response",
+            format!("STS {operation} response has an unreadable Expiration"),
+        )
+    })?;
+    Ok(TempCredentials {
+        access_key_id: c.access_key_id().to_owned(),
+        secret_access_key: crate::redact::secret(c.secret_access_key().to_owned()),
+        session_token: Some(crate::redact::secret(c.session_token().to_owned())),
+        expiration,
+        account_id: arn.and_then(crate::creds::account_from_arn),
+        arn: arn.map(str::to_owned),
+        check_again_at: None,
+    })
 }
 
 /// Fetches `name` once without a daemon: its managed sources first, top of the chain down.
@@ -389,6 +290,7 @@ pub async fn fetch_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::http::Response as HttpResponse;
     use aws_smithy_types::body::SdkBody;
 
     #[derive(Debug)]
@@ -420,6 +322,31 @@ mod tests {
         assert_eq!(
             String::from_utf8(crate::redact::scrub(line.as_bytes())).unwrap(),
             "token *** sig AWS4-HMAC-SHA256 Signature=sigUnitTest0001"
+        );
+    }
+
+    fn sts_credentials(expiration: aws_smithy_types::DateTime) -> aws_sdk_sts::types::Credentials {
+        aws_sdk_sts::types::Credentials::builder()
+            .access_key_id("ASIAEXAMPLE")
+            .secret_access_key("very-secret-key")
+            .session_token("very-secret-token")
+            .expiration(expiration)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn sts_answer_without_expiration_says_so() {
+        // What the SDK makes of an answer with no <Expiration>: the epoch.
+        let c = sts_credentials(aws_smithy_types::DateTime::from_secs(0));
+        let err = from_sts("AssumeRole", Some(&c), None).unwrap_err();
+        assert_eq!(err.message, "STS AssumeRole response has no Expiration");
+        assert_eq!(err.reason, "bad_response");
+        let c = sts_credentials(aws_smithy_types::DateTime::from_secs(1_800_000_000));
+        let ok = from_sts("AssumeRole", Some(&c), None).unwrap();
+        assert_eq!(
+            ok.expiration,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
         );
     }
 }

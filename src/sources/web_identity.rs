@@ -87,7 +87,7 @@ pub(super) async fn fetch(
             err
         })?;
     let arn = out.assumed_role_user().map(|u| u.arn());
-    TempCredentials::from_sts("AssumeRoleWithWebIdentity", out.credentials(), arn)
+    super::from_sts("AssumeRoleWithWebIdentity", out.credentials(), arn)
 }
 
 #[cfg(test)]

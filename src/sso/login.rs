@@ -39,7 +39,7 @@ where
 {
     LoginError(format!(
         "{what}: {}",
-        crate::sources::describe("SSO-OIDC", e)
+        crate::source_error::describe("SSO-OIDC", e)
     ))
 }
 

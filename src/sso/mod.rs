@@ -16,7 +16,7 @@ pub mod login;
 mod plan;
 
 use crate::config::SsoSession;
-use crate::sources::{describe, SourceError};
+use crate::source_error::{describe, SourceError};
 use aws_config::SdkConfig;
 use aws_sdk_ssooidc::error::{ProvideErrorMetadata, SdkError};
 use aws_types::region::Region;
@@ -242,7 +242,7 @@ impl TokenManager {
                         session.label(),
                         e.message
                     );
-                    let backoff = |n| crate::scheduler::backoff(n, 0.0);
+                    let backoff = |n| crate::backoff::backoff(n, 0.0);
                     let Some(at) =
                         plan::after_failure(&token, &mut memory, e.clone(), backoff, &request)
                     else {

@@ -6,7 +6,7 @@
 
 use super::cache::CachedToken;
 use super::{fingerprint, session_end};
-use crate::sources::SourceError;
+use crate::source_error::SourceError;
 use std::time::{Duration, SystemTime};
 
 /// How soon a token refresh that failed while the old access token still works is tried again.
@@ -321,7 +321,7 @@ pub(super) fn schedule(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::FailureKind;
+    use crate::source_error::FailureKind;
     use secrecy::SecretString;
 
     fn now() -> SystemTime {
