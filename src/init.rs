@@ -55,7 +55,9 @@ pub fn generate(
     aws_config: Option<&str>,
 ) -> Result<Generated, config::ConfigErrors> {
     let sections = aws_config.map(aws_files::parse).unwrap_or_default();
-    let credentials = aws_files::read(&env.default_credentials_file());
+    // A credentials file the SDKs cannot read adds no names here; validating the result
+    // reports it.
+    let credentials = aws_files::read(&env.default_credentials_file()).unwrap_or_default();
     // Names already used by someone else: every config profile, and every credentials file
     // section that credfresh did not write (it would overwrite those keys).
     let mut taken: HashSet<String> = sections

@@ -26,4 +26,5 @@ pub mod service;
 pub mod skew;
 pub mod sources;
 pub mod sso;
+pub mod text;
 pub mod writer;

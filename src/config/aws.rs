@@ -26,7 +26,7 @@ pub(super) fn parse_scopes(raw: Option<&str>) -> Vec<String> {
 /// The SSO session of the `[sso-session NAME]` section in the AWS config file at `path`, if
 /// it has `sso_start_url` and `sso_region`.
 pub fn aws_sso_session(path: &Path, name: &str) -> Option<SsoSession> {
-    let index = AwsConfigIndex::read(path);
+    let index = AwsConfigIndex::read(path).ok()?;
     let section = index.section(&format!("sso-session {name}"))?;
     Some(SsoSession {
         name: Some(name.to_owned()),
@@ -44,19 +44,25 @@ pub(super) struct AwsConfigIndex {
 }
 
 impl AwsConfigIndex {
-    pub(super) fn read(path: &Path) -> Self {
-        let mut sections: HashMap<String, Section> = HashMap::new();
-        for s in aws_files::read(path) {
-            match sections.get_mut(&s.header) {
+    /// An index of the file at `path`, unless the SDKs could not read it either.
+    pub(super) fn read(path: &Path) -> Result<Self, aws_files::Unreadable> {
+        let mut index = AwsConfigIndex::empty(path);
+        for s in aws_files::read(path)? {
+            match index.sections.get_mut(&s.header) {
                 Some(first) => first.entries.extend(s.entries),
                 None => {
-                    sections.insert(s.header.clone(), s);
+                    index.sections.insert(s.header.clone(), s);
                 }
             }
         }
+        Ok(index)
+    }
+
+    /// The index of a file with no sections.
+    pub(super) fn empty(path: &Path) -> Self {
         AwsConfigIndex {
             path: path.to_owned(),
-            sections,
+            sections: HashMap::new(),
         }
     }
 
@@ -114,7 +120,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, text).unwrap();
-        let index = AwsConfigIndex::read(&path);
+        let index = AwsConfigIndex::read(&path).unwrap();
         (dir, index)
     }
 

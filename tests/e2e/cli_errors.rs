@@ -104,3 +104,65 @@ fn validate_names_file_and_line_of_config_errors() {
         "name = \"solo\"",
     );
 }
+
+/// An AWS config or credentials file that botocore and the SDKs cannot read (a byte that is
+/// not UTF-8, or a UTF-8 byte-order mark, which botocore refuses with `ConfigParseError`) is
+/// reported naming the file and the problem's line and column, never its contents, by
+/// `validate` and by the daemon at start (exit 2); not as a `source_profile` that does not
+/// exist. A Latin-1 byte in config.toml is placed by line and column too.
+#[test]
+fn unreadable_aws_files_and_config_are_named_by_line_and_column() {
+    let env = no_daemon_env();
+    let credentials = std::fs::read(&env.credentials).expect("the credentials file");
+    let aws_config = std::fs::read(&env.aws_config).expect("the AWS config file");
+    let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count() + 1;
+    let cases: [(&std::path::Path, Vec<u8>, String); 4] = [
+        (&env.aws_config, [&aws_config[..], b"# caf\xe9\n"].concat(), format!("{}: this AWS config file is not UTF-8 text: invalid byte at line {0}, column 6", lines(&aws_config))),
+        (&env.credentials, [&credentials[..], b"# caf\xe9\n"].concat(), format!("{}: this AWS credentials file is not UTF-8 text: invalid byte at line {0}, column 6", lines(&credentials))),
+        (&env.aws_config, [&b"\xef\xbb\xbf"[..], &aws_config[..]].concat(), "1: this AWS config file starts with a UTF-8 byte-order mark (BOM) at line 1, column 1".to_owned()),
+        (&env.credentials, [&b"\xef\xbb\xbf"[..], &credentials[..]].concat(), "1: this AWS credentials file starts with a UTF-8 byte-order mark (BOM) at line 1, column 1".to_owned()),
+    ];
+    for (path, bytes, expected) in cases {
+        std::fs::write(path, &bytes).expect("write the AWS file");
+        let expected = format!("{}:{expected}", path.display());
+        for args in [&["validate"][..], &["daemon"]] {
+            let out = env.cli(args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+            let text = output_text(&out);
+            assert!(
+                text.contains(&expected),
+                "{args:?}: {expected:?} not in:\n{}",
+                show(&out)
+            );
+            assert!(
+                !text.contains("neither a [[profile]]"),
+                "{args:?}:\n{}",
+                show(&out)
+            );
+            assert!(
+                !text.contains("aws_secret_access_key"),
+                "{args:?}:\n{}",
+                show(&out)
+            );
+        }
+        std::fs::write(&env.aws_config, &aws_config).expect("restore");
+        std::fs::write(&env.credentials, &credentials).expect("restore");
+    }
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let config = std::fs::read_to_string(&env.config).expect("the config");
+    let line = config.lines().count() + 1;
+    std::fs::write(&env.config, [config.as_bytes(), b"# caf\xe9\n"].concat()).expect("write");
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let expected = format!(
+        "{}:{line}: the file is not UTF-8 text (saved in another encoding?): invalid byte at line {line}, column 6",
+        env.config.display()
+    );
+    assert!(
+        output_text(&out).contains(&expected),
+        "{expected:?} not in:\n{}",
+        show(&out)
+    );
+}
