@@ -166,3 +166,27 @@ fn unreadable_aws_files_and_config_are_named_by_line_and_column() {
         show(&out)
     );
 }
+
+/// `check --bucket` takes only `s3://BUCKET[/PREFIX]`: anything else is a usage error (exit 2)
+/// that shows the expected form, before any request is made.
+#[test]
+fn check_refuses_a_bucket_that_is_not_an_s3_url() {
+    let env = no_daemon_env();
+    for bad in [
+        "notaurl",
+        "my-bucket",
+        "https://my-bucket",
+        "s3://UPPER",
+        "s3://-x-",
+    ] {
+        let out = env.cli(&["check", "solo", "--bucket", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", show(&out));
+        let text = output_text(&out);
+        assert!(
+            text.contains(&format!("\"{bad}\" is not an S3 bucket URL"))
+                && text.contains("s3://my-bucket"),
+            "{bad}: {}",
+            show(&out)
+        );
+    }
+}
