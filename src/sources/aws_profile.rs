@@ -60,7 +60,9 @@ async fn check_files() -> Result<(), SourceError> {
             Ok(text) => crate::redact::register_ini_secrets(text),
             Err(e) => {
                 crate::redact::register_ini_secrets(&String::from_utf8_lossy(&bytes));
-                return Err(SourceError::permanent(
+                // The user fixes the file: retried on the normal backoff, not the slow
+                // cadence of failures only a policy or config change can fix.
+                return Err(SourceError::transient(
                     "aws_file",
                     format!("the AWS {what} file {} {e}", path.display()),
                 ));
