@@ -190,3 +190,39 @@ fn check_refuses_a_bucket_that_is_not_an_s3_url() {
         );
     }
 }
+
+/// `init` refuses an AWS config or credentials file the SDKs cannot read (exit 2), naming
+/// the file and the problem's place, and writes no config.
+#[test]
+fn init_names_an_unreadable_aws_file() {
+    let env = no_daemon_env();
+    std::fs::remove_file(&env.config).expect("no config yet");
+    let aws_config = std::fs::read(&env.aws_config).expect("the AWS config file");
+    let credentials = std::fs::read(&env.credentials).expect("the credentials file");
+    let cases: [(&std::path::Path, Vec<u8>, &str); 2] = [
+        (
+            &env.aws_config,
+            [&aws_config[..], b"# caf\xe9\n"].concat(),
+            "is not UTF-8 text: invalid byte at line",
+        ),
+        (
+            &env.credentials,
+            [&b"\xef\xbb\xbf"[..], &credentials[..]].concat(),
+            "starts with a UTF-8 byte-order mark (BOM)",
+        ),
+    ];
+    for (path, bytes, needle) in cases {
+        std::fs::write(path, &bytes).expect("write the AWS file");
+        let out = env.cli(&["init"]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let expected = format!("{} {needle}", path.display());
+        assert!(
+            output_text(&out).contains(&expected),
+            "{expected:?} not in:\n{}",
+            show(&out)
+        );
+        assert!(!env.config.exists(), "init wrote a config");
+        std::fs::write(&env.aws_config, &aws_config).expect("restore");
+        std::fs::write(&env.credentials, &credentials).expect("restore");
+    }
+}
