@@ -24,16 +24,13 @@ pub(super) fn parse_scopes(raw: Option<&str>) -> Vec<String> {
 }
 
 /// The SSO session of the `[sso-session NAME]` section in the AWS config file at `path`, if
-/// it has `sso_start_url` and `sso_region`.
-pub fn aws_sso_session(path: &Path, name: &str) -> Option<SsoSession> {
-    let index = AwsConfigIndex::read(path).ok()?;
-    let section = index.section(&format!("sso-session {name}"))?;
-    Some(SsoSession {
-        name: Some(name.to_owned()),
-        start_url: section.get("sso_start_url")?.to_owned(),
-        region: section.get("sso_region")?.to_owned(),
-        scopes: parse_scopes(section.get("sso_registration_scopes")),
-    })
+/// it has `sso_start_url` and `sso_region`; an error if the SDKs could not read the file.
+pub fn aws_sso_session(
+    path: &Path,
+    name: &str,
+) -> Result<Option<SsoSession>, aws_files::Unreadable> {
+    let index = AwsConfigIndex::read(path)?;
+    Ok(index.sso_session(name))
 }
 
 /// The sections of an AWS config or credentials file by header; a header written twice is
@@ -64,6 +61,17 @@ impl AwsConfigIndex {
             path: path.to_owned(),
             sections: HashMap::new(),
         }
+    }
+
+    /// The `[sso-session NAME]`, if it has `sso_start_url` and `sso_region`.
+    fn sso_session(&self, name: &str) -> Option<SsoSession> {
+        let section = self.section(&format!("sso-session {name}"))?;
+        Some(SsoSession {
+            name: Some(name.to_owned()),
+            start_url: section.get("sso_start_url")?.to_owned(),
+            region: section.get("sso_region")?.to_owned(),
+            scopes: parse_scopes(section.get("sso_registration_scopes")),
+        })
     }
 
     /// The section with this header (`sso-session x`, a credentials file profile's name).
@@ -144,12 +152,17 @@ mod tests {
             "[sso-session ok]\nsso_start_url = https://x\nsso_region = eu-west-1\nsso_registration_scopes = a, b\n[sso-session half]\nsso_start_url = https://x\nsso_region =\n",
         )
         .unwrap();
-        let s = aws_sso_session(&path, "ok").unwrap();
+        let s = aws_sso_session(&path, "ok").unwrap().unwrap();
         assert_eq!(s.name.as_deref(), Some("ok"));
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.scopes, ["a", "b"]);
-        assert!(aws_sso_session(&path, "half").is_none());
-        assert!(aws_sso_session(&path, "none").is_none());
+        assert_eq!(aws_sso_session(&path, "half"), Ok(None));
+        assert_eq!(aws_sso_session(&path, "none"), Ok(None));
+        std::fs::write(&path, "\u{feff}[sso-session ok]\n").unwrap();
+        assert_eq!(
+            aws_sso_session(&path, "ok"),
+            Err(aws_files::Unreadable::Bom)
+        );
     }
 
     #[test]

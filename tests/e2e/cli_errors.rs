@@ -226,3 +226,33 @@ fn init_names_an_unreadable_aws_file() {
         std::fs::write(&env.credentials, &credentials).expect("restore");
     }
 }
+
+/// `login --sso-session NAME` with an `[sso-session NAME]` in an AWS config file the SDKs
+/// cannot read says why (exit 2), not that the session does not exist.
+#[test]
+fn login_names_an_unreadable_aws_config() {
+    let env = no_daemon_env();
+    let aws_config = std::fs::read(&env.aws_config).expect("the AWS config file");
+    let session = b"[sso-session acme]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n";
+    std::fs::write(
+        &env.aws_config,
+        [&b"\xef\xbb\xbf"[..], &aws_config[..], &session[..]].concat(),
+    )
+    .expect("write the AWS config");
+    let out = env.cli(&["login", "--sso-session", "acme", "--no-browser"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let expected = format!(
+        "{} starts with a UTF-8 byte-order mark (BOM)",
+        env.aws_config.display()
+    );
+    assert!(
+        output_text(&out).contains(&expected),
+        "{expected:?} not in:\n{}",
+        show(&out)
+    );
+    assert!(
+        !output_text(&out).contains("no SSO session"),
+        "{}",
+        show(&out)
+    );
+}
