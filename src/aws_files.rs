@@ -3,10 +3,42 @@
 //! SSO sessions, `credfresh init`'s profiles and `credfresh login`'s `[sso-session NAME]`.
 //!
 //! Read only: the credentials file is edited by `credentials_file`, whose byte-preserving
-//! model also refuses what botocore refuses. This reader never fails; what it cannot read is
-//! no section.
+//! model also refuses what botocore refuses. A missing or unreadable file has no sections;
+//! a file the SDKs cannot decode is [`Unreadable`], with the place of the problem (never its
+//! bytes: the file may hold secrets).
 
+use crate::text::BadByte;
 use std::path::Path;
+
+/// Why botocore and the AWS SDKs cannot read a file at all (botocore raises
+/// `ConfigParseError`, the Rust SDK reads a non-UTF-8 file as empty and a BOM as a line
+/// outside any profile), so every profile in it would seem undefined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("is not UTF-8 text: {0}; save it as UTF-8")]
+    NotUtf8(BadByte),
+    #[error("starts with a UTF-8 byte-order mark (BOM) at line 1, column 1, which botocore and the AWS SDKs refuse; save it without the BOM")]
+    Bom,
+}
+
+impl Unreadable {
+    /// The 1-based line of the problem.
+    pub fn line(&self) -> usize {
+        match self {
+            Unreadable::NotUtf8(b) => b.line,
+            Unreadable::Bom => 1,
+        }
+    }
+}
+
+/// The text of an AWS file's `bytes`, if botocore and the SDKs can read it.
+pub fn decode(bytes: &[u8]) -> Result<&str, Unreadable> {
+    let text = crate::text::utf8(bytes).map_err(Unreadable::NotUtf8)?;
+    if text.starts_with('\u{feff}') {
+        return Err(Unreadable::Bom);
+    }
+    Ok(text)
+}
 
 /// One `[header]` and the `key = value` lines under it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,11 +116,12 @@ pub fn parse(text: &str) -> Vec<Section> {
     out
 }
 
-/// The sections of the file at `path`; none when it is missing or unreadable.
-pub fn read(path: &Path) -> Vec<Section> {
-    std::fs::read_to_string(path)
-        .map(|t| parse(&t))
-        .unwrap_or_default()
+/// The sections of the file at `path`; none when it is missing or cannot be opened.
+pub fn read(path: &Path) -> Result<Vec<Section>, Unreadable> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode(&bytes).map(parse),
+        Err(_) => Ok(Vec::new()),
+    }
 }
 
 #[cfg(test)]
@@ -135,7 +168,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_byte_or_a_bom_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, b"[base]\nk = 1\n# caf\xe9\n").unwrap();
+        let err = read(&path).unwrap_err();
+        assert_eq!(err.line(), 3);
+        assert!(err.to_string().contains("line 3, column 6"), "{err}");
+        std::fs::write(&path, "\u{feff}[base]\nk = 1\n").unwrap();
+        assert_eq!(read(&path), Err(Unreadable::Bom));
+        assert_eq!(Unreadable::Bom.line(), 1);
+    }
+
+    #[test]
     fn a_missing_file_has_no_sections() {
-        assert!(read(Path::new("/nonexistent/credfresh/config")).is_empty());
+        assert_eq!(
+            read(Path::new("/nonexistent/credfresh/config")),
+            Ok(Vec::new())
+        );
     }
 }

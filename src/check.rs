@@ -34,18 +34,27 @@ pub struct BucketArg {
     pub prefix: String,
 }
 
-/// Parses `s3://BUCKET`, `s3://BUCKET/PREFIX` or a bare bucket name (clap's value parser).
+/// Parses `s3://BUCKET` or `s3://BUCKET/PREFIX` (clap's value parser, so anything else is a
+/// usage error). BUCKET follows S3's naming rules: 3–63 lowercase letters, digits, `-` and `.`,
+/// starting and ending with a letter or digit, no `..`.
 pub fn parse_bucket(arg: &str) -> Result<BucketArg, String> {
-    let rest = arg.strip_prefix("s3://").unwrap_or(arg);
+    let usage = || {
+        format!(
+            "\"{arg}\" is not an S3 bucket URL; write it like s3://my-bucket or s3://my-bucket/some/prefix"
+        )
+    };
+    let rest = arg.strip_prefix("s3://").ok_or_else(usage)?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let ok = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && edge(bucket.bytes().next())
+        && edge(bucket.bytes().last())
+        && !bucket.contains("..");
     if !ok {
-        return Err(format!(
-            "\"{arg}\" is not an S3 bucket; write it like s3://my-bucket or s3://my-bucket/some/prefix"
-        ));
+        return Err(usage());
     }
     let prefix = prefix.trim_matches('/');
     Ok(BucketArg {
@@ -613,8 +622,23 @@ mod tests {
             (b.bucket.as_str(), b.prefix.as_str()),
             ("my-bucket", "team/data/")
         );
-        assert_eq!(parse_bucket("plain.bucket").unwrap().bucket, "plain.bucket");
-        for bad in ["s3://", "s3://UPPER", "s3://a", "s3://sp ace"] {
+        assert_eq!(
+            parse_bucket("s3://plain.bucket").unwrap().bucket,
+            "plain.bucket"
+        );
+        for bad in [
+            "s3://",
+            "s3://UPPER",
+            "s3://a",
+            "s3://sp ace",
+            "notaurl",
+            "plain.bucket",
+            "https://my-bucket",
+            "S3://my-bucket",
+            "s3://-bucket",
+            "s3://bucket.",
+            "s3://my..bucket",
+        ] {
             assert!(parse_bucket(bad).is_err(), "{bad}");
         }
     }

@@ -54,7 +54,11 @@ pub async fn refresh(
     socket: &Path,
     profiles: &[String],
 ) -> Result<Reply<crate::control::RefreshReply>, ClientError> {
-    let body = serde_json::json!({ "profiles": profiles });
+    let body = if profiles.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "profiles": profiles })
+    };
     let (code, body) = post_json(socket, "/v1/refresh", body).await?;
     success_reply(code, body)
 }

@@ -127,14 +127,20 @@ pub struct Meta {
     pub credentials_file: String,
 }
 
-/// Body of `POST /v1/refresh`: which profiles (all when absent or empty).
+/// Body of `POST /v1/refresh`: which profiles (all when the key is absent; an empty list
+/// names none and is refused).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// Profile names.
     #[serde(default)]
-    pub profiles: Vec<String>,
+    pub profiles: Option<Vec<String>>,
 }
+
+/// Body of `POST /v1/reload`: empty or `{}` (no options yet, so any key is refused).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {}
 
 /// Body of `POST /v1/prune`. A misspelt key is refused rather than read as a real prune.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -535,6 +541,27 @@ async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
 }
 
+/// The `{name}` of a path, percent-decoded; a name that does not decode to UTF-8 is a `400`
+/// with the JSON error body every other error has (axum's own answer is plain text).
+struct ProfileName(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ProfileName {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        match UrlPath::<String>::from_request_parts(parts, state).await {
+            Ok(UrlPath(name)) => Ok(ProfileName(name)),
+            Err(e) => Err(error(
+                e.status(),
+                "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)".into(),
+            )),
+        }
+    }
+}
+
 fn error(code: StatusCode, message: String) -> Response {
     (code, Json(ErrorReply { error: message })).into_response()
 }
@@ -587,7 +614,7 @@ pub fn lookup(
     }
 }
 
-async fn credentials(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+async fn credentials(State(s): State<ControlState>, ProfileName(name): ProfileName) -> Response {
     match lookup(&s.credentials, &s.profiles, &name) {
         Ok(c) => Json(c).into_response(),
         Err((code, message)) => error(code, message),
@@ -607,7 +634,7 @@ async fn metrics(State(s): State<ControlState>) -> Response {
         .into_response()
 }
 
-async fn profile(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+async fn profile(State(s): State<ControlState>, ProfileName(name): ProfileName) -> Response {
     let found = s
         .profiles
         .borrow()
@@ -662,7 +689,7 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-async fn refresh_one(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
+async fn refresh_one(State(s): State<ControlState>, ProfileName(name): ProfileName) -> Response {
     match refresh(&s, vec![name]).await {
         Ok(mut out) if !out.is_empty() => Json(out.remove(0)).into_response(),
         Ok(_) => error(
@@ -694,17 +721,32 @@ fn parse_body<T: Default + serde::de::DeserializeOwned>(
 }
 
 async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
-    let req: RefreshRequest = match parse_body(&body, "empty or {\"profiles\": [\"name\", ...]}") {
-        Ok(r) => r,
+    let shape = "empty or {\"profiles\": [\"name\", ...]}";
+    let names = match parse_body::<RefreshRequest>(&body, shape) {
+        Ok(RefreshRequest { profiles: None }) => Vec::new(),
+        Ok(RefreshRequest {
+            profiles: Some(names),
+        }) if names.is_empty() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("body must be {shape}: `profiles` names no profile; send an empty body to refresh them all"),
+            )
+        }
+        Ok(RefreshRequest {
+            profiles: Some(names),
+        }) => names,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match refresh(&s, req.profiles).await {
+    match refresh(&s, names).await {
         Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
         Err(r) => r,
     }
 }
 
-async fn reload(State(s): State<ControlState>) -> Response {
+async fn reload(State(s): State<ControlState>, body: Bytes) -> Response {
+    if let Err(e) = parse_body::<ReloadRequest>(&body, "empty or {}") {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
     let (reply, rx) = oneshot::channel();
     if s.reloads.send(reply).await.is_err() {
         return error(
@@ -874,7 +916,12 @@ mod tests {
             assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");
         }
         assert!(held.try_recv().is_err(), "a bad body reached the writer");
-        for body in ["[]", "{\"profile\": [\"a\"]}", "{\"profiles\": \"a\"}"] {
+        for body in [
+            "[]",
+            "{\"profile\": [\"a\"]}",
+            "{\"profiles\": \"a\"}",
+            "{\"profiles\": []}",
+        ] {
             let req = Request::post("/v1/refresh").body(Body::from(body)).unwrap();
             let reply = app.clone().oneshot(req).await.unwrap();
             assert_eq!(reply.status(), StatusCode::BAD_REQUEST, "{body}");

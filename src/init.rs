@@ -55,7 +55,8 @@ pub fn generate(
     aws_config: Option<&str>,
 ) -> Result<Generated, config::ConfigErrors> {
     let sections = aws_config.map(aws_files::parse).unwrap_or_default();
-    let credentials = aws_files::read(&env.default_credentials_file());
+    // `run` refuses a credentials file the SDKs cannot read; here it adds no names.
+    let credentials = aws_files::read(&env.default_credentials_file()).unwrap_or_default();
     // Names already used by someone else: every config profile, and every credentials file
     // section that credfresh did not write (it would overwrite those keys).
     let mut taken: HashSet<String> = sections
@@ -390,14 +391,31 @@ pub fn run(config_path: &Path, env: &Environment, force: bool) -> u8 {
         return EXIT_USAGE;
     }
     let aws_config_path = env.aws_config_file();
-    let aws_config = match std::fs::read_to_string(&aws_config_path) {
-        Ok(t) => Some(t),
+    let aws_config = match std::fs::read(&aws_config_path) {
+        Ok(bytes) => match aws_files::decode(&bytes) {
+            Ok(text) => Some(text.to_owned()),
+            Err(e) => {
+                eprintln!(
+                    "credfresh: the AWS config file {} {e}",
+                    aws_config_path.display()
+                );
+                return EXIT_USAGE;
+            }
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             eprintln!("credfresh: cannot read {}: {e}", aws_config_path.display());
             return EXIT_FAILURE;
         }
     };
+    let credentials_path = env.default_credentials_file();
+    if let Err(e) = aws_files::read(&credentials_path) {
+        eprintln!(
+            "credfresh: the AWS credentials file {} {e}",
+            credentials_path.display()
+        );
+        return EXIT_USAGE;
+    }
     let generated = match generate(config_path, env, aws_config.as_deref()) {
         Ok(g) => g,
         Err(e) => {

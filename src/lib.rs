@@ -30,4 +30,5 @@ pub mod snapshot;
 pub mod source_error;
 pub mod sources;
 pub mod sso;
+pub mod text;
 pub mod writer;

@@ -36,10 +36,17 @@ pub(super) async fn login(
         Some(name) => match sessions
             .get(name)
             .cloned()
-            .or_else(|| config::aws_sso_session(&env.aws_config_file(), name))
+            .map(|s| Ok(Some(s)))
+            .unwrap_or_else(|| config::aws_sso_session(&env.aws_config_file(), name))
         {
-            Some(s) => s,
-            None => {
+            Ok(Some(s)) => s,
+            Err(e) => {
+                return Err(CliError::Usage(format!(
+                    "credfresh: the AWS config file {} {e}",
+                    env.aws_config_file().display()
+                )));
+            }
+            Ok(None) => {
                 return Err(CliError::Usage(format!(
                     "credfresh: no SSO session \"{name}\": it is neither used by a profile of {} nor an [sso-session {name}] with sso_start_url and sso_region in {}",
                     config_path.display(),

@@ -24,16 +24,13 @@ pub(super) fn parse_scopes(raw: Option<&str>) -> Vec<String> {
 }
 
 /// The SSO session of the `[sso-session NAME]` section in the AWS config file at `path`, if
-/// it has `sso_start_url` and `sso_region`.
-pub fn aws_sso_session(path: &Path, name: &str) -> Option<SsoSession> {
-    let index = AwsConfigIndex::read(path);
-    let section = index.section(&format!("sso-session {name}"))?;
-    Some(SsoSession {
-        name: Some(name.to_owned()),
-        start_url: section.get("sso_start_url")?.to_owned(),
-        region: section.get("sso_region")?.to_owned(),
-        scopes: parse_scopes(section.get("sso_registration_scopes")),
-    })
+/// it has `sso_start_url` and `sso_region`; an error if the SDKs could not read the file.
+pub fn aws_sso_session(
+    path: &Path,
+    name: &str,
+) -> Result<Option<SsoSession>, aws_files::Unreadable> {
+    let index = AwsConfigIndex::read(path)?;
+    Ok(index.sso_session(name))
 }
 
 /// The sections of an AWS config or credentials file by header; a header written twice is
@@ -44,20 +41,37 @@ pub(super) struct AwsConfigIndex {
 }
 
 impl AwsConfigIndex {
-    pub(super) fn read(path: &Path) -> Self {
-        let mut sections: HashMap<String, Section> = HashMap::new();
-        for s in aws_files::read(path) {
-            match sections.get_mut(&s.header) {
+    /// An index of the file at `path`, unless the SDKs could not read it either.
+    pub(super) fn read(path: &Path) -> Result<Self, aws_files::Unreadable> {
+        let mut index = AwsConfigIndex::empty(path);
+        for s in aws_files::read(path)? {
+            match index.sections.get_mut(&s.header) {
                 Some(first) => first.entries.extend(s.entries),
                 None => {
-                    sections.insert(s.header.clone(), s);
+                    index.sections.insert(s.header.clone(), s);
                 }
             }
         }
+        Ok(index)
+    }
+
+    /// The index of a file with no sections.
+    pub(super) fn empty(path: &Path) -> Self {
         AwsConfigIndex {
             path: path.to_owned(),
-            sections,
+            sections: HashMap::new(),
         }
+    }
+
+    /// The `[sso-session NAME]`, if it has `sso_start_url` and `sso_region`.
+    fn sso_session(&self, name: &str) -> Option<SsoSession> {
+        let section = self.section(&format!("sso-session {name}"))?;
+        Some(SsoSession {
+            name: Some(name.to_owned()),
+            start_url: section.get("sso_start_url")?.to_owned(),
+            region: section.get("sso_region")?.to_owned(),
+            scopes: parse_scopes(section.get("sso_registration_scopes")),
+        })
     }
 
     /// The section with this header (`sso-session x`, a credentials file profile's name).
@@ -114,7 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, text).unwrap();
-        let index = AwsConfigIndex::read(&path);
+        let index = AwsConfigIndex::read(&path).unwrap();
         (dir, index)
     }
 
@@ -138,12 +152,17 @@ mod tests {
             "[sso-session ok]\nsso_start_url = https://x\nsso_region = eu-west-1\nsso_registration_scopes = a, b\n[sso-session half]\nsso_start_url = https://x\nsso_region =\n",
         )
         .unwrap();
-        let s = aws_sso_session(&path, "ok").unwrap();
+        let s = aws_sso_session(&path, "ok").unwrap().unwrap();
         assert_eq!(s.name.as_deref(), Some("ok"));
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.scopes, ["a", "b"]);
-        assert!(aws_sso_session(&path, "half").is_none());
-        assert!(aws_sso_session(&path, "none").is_none());
+        assert_eq!(aws_sso_session(&path, "half"), Ok(None));
+        assert_eq!(aws_sso_session(&path, "none"), Ok(None));
+        std::fs::write(&path, "\u{feff}[sso-session ok]\n").unwrap();
+        assert_eq!(
+            aws_sso_session(&path, "ok"),
+            Err(aws_files::Unreadable::Bom)
+        );
     }
 
     #[test]

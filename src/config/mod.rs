@@ -276,7 +276,7 @@ impl fmt::Display for ConfigErrors {
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
     let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             " (create it from config.example.toml, run `credfresh init`, or pass --config)"
         } else {
@@ -289,7 +289,15 @@ pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigErrors> {
             message: format!("cannot read the config file: {e}{hint}"),
         }])
     })?;
-    parse(path, &text, env)
+    let text = crate::text::utf8(&bytes).map_err(|bad| {
+        ConfigErrors(vec![ConfigError {
+            path: path.to_owned(),
+            line: Some(bad.line),
+            profile: None,
+            message: format!("the file is not UTF-8 text (saved in another encoding?): {bad}"),
+        }])
+    })?;
+    parse(path, text, env)
 }
 
 /// What a client command learns from the config file about where the daemon listens.
@@ -309,17 +317,13 @@ pub fn socket_hint(path: &Path, env: &Environment) -> SocketHint {
         return SocketHint::default();
     };
     let text = String::from_utf8_lossy(&bytes);
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+    if let Err(bad) = crate::text::utf8(&bytes) {
         return SocketHint {
             socket: scan_socket(&text, env),
             broken: Some(format!(
-                "{}:{line}: the file is not UTF-8 (saved in another encoding?)",
-                path.display()
+                "{}:{}: the file is not UTF-8 text (saved in another encoding?): {bad}",
+                path.display(),
+                bad.line
             )),
         };
     }

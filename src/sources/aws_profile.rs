@@ -28,8 +28,9 @@ pub(super) async fn resolve(
 }
 
 /// Reads the AWS config and credentials files where the SDK finds them, registers their
-/// secrets for the log scrubber, and refuses a file that is not UTF-8 with the file's path
-/// and the bad byte's place. The SDK would read such a file as empty, so profiles in it
+/// secrets for the log scrubber, and refuses a file the SDKs cannot read
+/// ([`aws_files::decode`](crate::aws_files::decode): not UTF-8, or a BOM) with the file's path
+/// and the problem's place. The SDK would read a non-UTF-8 file as empty, so profiles in it
 /// seem undefined, and its own warning prints the whole file as decimal bytes (its log
 /// target is switched off in `logging`).
 async fn check_files() -> Result<(), SourceError> {
@@ -55,17 +56,15 @@ async fn check_files() -> Result<(), SourceError> {
             continue;
         };
         let bytes = zeroize::Zeroizing::new(bytes);
-        match std::str::from_utf8(&bytes) {
+        match crate::aws_files::decode(&bytes) {
             Ok(text) => crate::redact::register_ini_secrets(text),
             Err(e) => {
                 crate::redact::register_ini_secrets(&String::from_utf8_lossy(&bytes));
-                return Err(SourceError::permanent(
+                // The user fixes the file: retried on the normal backoff, not the slow
+                // cadence of failures only a policy or config change can fix.
+                return Err(SourceError::transient(
                     "aws_file",
-                    format!(
-                        "the AWS {what} file {} is not UTF-8 text: {}",
-                        path.display(),
-                        bad_byte_place(&bytes, e.valid_up_to())
-                    ),
+                    format!("the AWS {what} file {} {e}", path.display()),
                 ));
             }
         }
@@ -79,14 +78,6 @@ fn expand_home(path: PathBuf, home: Option<&Path>) -> PathBuf {
         (Ok(rest), Some(home)) => home.join(rest),
         _ => path,
     }
-}
-
-/// Where byte `offset` of `bytes` is, for messages: line, column and offset.
-fn bad_byte_place(bytes: &[u8], offset: usize) -> String {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-    format!("invalid byte at line {line}, column {column} (byte offset {offset})")
 }
 
 /// A provider for AWS profile `name`. Built per call so edits of the AWS files are seen.
@@ -137,15 +128,6 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bad_byte_is_placed_by_line_and_column() {
-        let text = b"# a\n[base]\nkey = caf\xe9\n";
-        assert_eq!(
-            bad_byte_place(text, 20),
-            "invalid byte at line 3, column 10 (byte offset 20)"
-        );
-    }
 
     #[test]
     fn home_is_expanded() {

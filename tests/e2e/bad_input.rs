@@ -417,3 +417,112 @@ fn slow_request_bodies_lose_their_connections_and_the_cli_says_why() {
     stop.store(true, Ordering::Relaxed);
     let _ = trickle.join();
 }
+
+/// Sends `method path` with `body` and returns the status line and the body of the reply.
+fn exchange(socket: &std::path::Path, method: &str, path: &str, body: &str) -> (String, String) {
+    let mut s = UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply.lines().next().unwrap_or_default().to_owned();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The API takes only the bodies docs/API.md shows: `reload` an empty body or `{}` (a key is
+/// a `400`, and nothing is reloaded), `refresh` an empty body (all) or a non-empty
+/// `profiles` list (an empty one names nothing: `400`, nothing refreshed). A path name that
+/// does not percent-decode to UTF-8 is a `400` with the JSON error body every error has.
+#[test]
+fn api_refuses_what_its_documentation_does_not_show_with_json_errors() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("calm", "CalmRole", BASE_PROFILE).duration("1h")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("calm", "fresh", Duration::from_secs(30));
+    let sock = daemon.socket().to_owned();
+    let before = daemon.profile("calm").expect("calm");
+
+    // A reload that would add a profile, asked for with an unknown key: refused, not done.
+    env.write_config(&[
+        AssumeRole::new("calm", "CalmRole", BASE_PROFILE).duration("1h"),
+        AssumeRole::new("added", "AddedRole", BASE_PROFILE).duration("1h"),
+    ]);
+    let cases = [
+        (
+            "POST",
+            "/v1/reload",
+            "{\"x\":1}",
+            "body must be empty or {}",
+        ),
+        ("POST", "/v1/reload", "[]", "body must be empty or {}"),
+        (
+            "POST",
+            "/v1/refresh",
+            "{\"profiles\": []}",
+            "names no profile",
+        ),
+        (
+            "GET",
+            "/v1/profiles/%ff%fe",
+            "",
+            "not percent-encoded UTF-8",
+        ),
+        (
+            "POST",
+            "/v1/profiles/%ff%fe/refresh",
+            "",
+            "not percent-encoded UTF-8",
+        ),
+        (
+            "GET",
+            "/v1/credentials/%ff%fe",
+            "",
+            "not percent-encoded UTF-8",
+        ),
+    ];
+    for (method, path, body, needle) in cases {
+        let (status, reply) = exchange(&sock, method, path, body);
+        assert!(
+            status.contains(" 400 "),
+            "{method} {path} {body}: {status} {reply}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&reply)
+            .unwrap_or_else(|e| panic!("{method} {path} {body}: not JSON ({e}): {reply}"));
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "{method} {path} {body}: {reply}");
+    }
+    assert!(
+        daemon.profile("added").is_none(),
+        "a refused reload was done"
+    );
+    let after = daemon.profile("calm").expect("calm");
+    assert_eq!(
+        before["last_refresh_at"], after["last_refresh_at"],
+        "a refused refresh was done"
+    );
+
+    // The documented forms still work.
+    let (status, reply) = exchange(&sock, "POST", "/v1/reload", "{}");
+    assert!(status.contains(" 200 "), "{status} {reply}");
+    daemon.wait_state("added", "fresh", Duration::from_secs(30));
+    let (status, reply) = exchange(&sock, "POST", "/v1/refresh", "");
+    assert!(status.contains(" 200 "), "{status} {reply}");
+    let json: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
+    assert_eq!(
+        json["profiles"].as_array().map(Vec::len),
+        Some(2),
+        "{reply}"
+    );
+    let out = env.cli(&["refresh"]);
+    assert!(out.status.success(), "{}", crate::support::show(&out));
+}

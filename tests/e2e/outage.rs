@@ -107,3 +107,43 @@ fn refresh_of_a_dependent_answers_at_once_when_its_source_fails() {
     );
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// A broken AWS file (a byte that is not UTF-8 in `~/.aws/config`) is something the user
+/// fixes, not a permanent failure: the profile is `retrying` on the normal backoff while its
+/// credentials last, `expired` once they have lapsed (never `error` with an expiry in the
+/// past), and fresh again soon after the file is fixed.
+#[test]
+fn a_broken_aws_file_is_retried_and_recovers_once_fixed() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    env.write_config(&[AssumeRole::new("short", "ShortRole", BASE_PROFILE).duration("20s")]);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("short", "fresh", Duration::from_secs(30));
+    let good = std::fs::read(&env.aws_config).expect("the AWS config");
+    std::fs::write(&env.aws_config, [&good[..], b"# caf\xe9\n"].concat()).expect("break it");
+
+    let out = env.cli(&["refresh", "short"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let p = daemon.profile("short").expect("short");
+    assert_eq!(p["state"], "retrying", "{p}");
+    assert!(
+        p["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not UTF-8"),
+        "{p}"
+    );
+
+    // Once the credentials lapse the profile says so.
+    let p = daemon.wait_state("short", "expired", Duration::from_secs(60));
+    assert!(
+        p["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not UTF-8"),
+        "{p}"
+    );
+
+    std::fs::write(&env.aws_config, &good).expect("fix it");
+    daemon.wait_state("short", "fresh", Duration::from_secs(90));
+}

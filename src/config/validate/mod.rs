@@ -41,11 +41,15 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
         }
     };
     let daemon = v.daemon(raw.daemon, env);
-    let aws_config = AwsConfigIndex::read(&env.aws_config_file());
-    let mut profiles = v.profiles(&raw.profile, env, &aws_config);
-    let credentials = AwsConfigIndex::read(&daemon.credentials_file);
-    v.check_sources(&raw.profile, &mut profiles, &aws_config, &credentials);
-    v.check_conflicts(&raw.profile, &aws_config, &credentials);
+    let aws_config = v.aws_file(&env.aws_config_file(), "config");
+    let credentials = v.aws_file(&daemon.credentials_file, "credentials");
+    let empty = AwsConfigIndex::empty(&env.aws_config_file());
+    let mut profiles = v.profiles(&raw.profile, env, aws_config.as_ref().unwrap_or(&empty));
+    // Checks against a file the SDKs cannot read would only add wrong "not found" errors.
+    if let (Some(aws_config), Some(credentials)) = (&aws_config, &credentials) {
+        v.check_sources(&raw.profile, &mut profiles, aws_config, credentials);
+        v.check_conflicts(&raw.profile, aws_config, credentials);
+    }
     let profiles = v.order(&raw.profile, profiles);
     if v.errors.is_empty() {
         Ok(Config {
@@ -85,6 +89,21 @@ impl Validator<'_> {
             .filter(|&&b| b == b'\n')
             .count()
             + 1
+    }
+
+    /// The index of the AWS `what` file at `path`, or an error naming the file and the
+    /// problem's line when botocore and the SDKs could not read it.
+    fn aws_file(&mut self, path: &Path, what: &str) -> Option<AwsConfigIndex> {
+        AwsConfigIndex::read(path)
+            .map_err(|e| {
+                self.errors.push(ConfigError {
+                    path: path.to_owned(),
+                    line: Some(e.line()),
+                    profile: None,
+                    message: format!("this AWS {what} file {e}"),
+                })
+            })
+            .ok()
     }
 
     pub(super) fn error(
