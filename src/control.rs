@@ -375,7 +375,8 @@ async fn read_body_then(
     let (code, message) = match read {
         Ok(Ok(body)) => {
             let req = hyper::Request::from_parts(parts, axum::body::Body::from(body.to_bytes()));
-            return app.oneshot(req).await;
+            let Ok(reply) = app.oneshot(req).await;
+            return Ok(scrub_reply(reply).await);
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -396,6 +397,34 @@ async fn read_body_then(
         axum::http::HeaderValue::from_static("close"),
     );
     Ok(reply)
+}
+
+/// Marks a reply whose body is credentials (`/v1/credentials/{name}`, the container
+/// endpoint): the only replies [`scrub_reply`] leaves as they are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CarriesSecrets;
+
+/// `reply` with every secret the process holds masked in its body (an error message can
+/// quote a remote error that echoed a token), unless it is marked [`CarriesSecrets`]. Every
+/// reply of both servers passes here; their bodies are small and already in memory.
+async fn scrub_reply(reply: Response) -> Response {
+    use http_body_util::BodyExt;
+    if reply.extensions().get::<CarriesSecrets>().is_some() {
+        return reply;
+    }
+    let (mut parts, body) = reply.into_parts();
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            tracing::debug!("building a reply failed: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the reply could not be built".into(),
+            );
+        }
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(crate::redact::scrub(&bytes)))
 }
 
 /// A connection whose writes fail with `TimedOut` once they have made no progress for
@@ -583,7 +612,11 @@ pub fn lookup(
 
 async fn credentials(State(s): State<ControlState>, UrlPath(name): UrlPath<String>) -> Response {
     match lookup(&s.credentials, &s.profiles, &name) {
-        Ok(c) => Json(c).into_response(),
+        Ok(c) => {
+            let mut reply = Json(c).into_response();
+            reply.extensions_mut().insert(CarriesSecrets);
+            reply
+        }
         Err((code, message)) => error(code, message),
     }
 }
