@@ -824,6 +824,26 @@ mod tests {
         drop(conn);
         assert_eq!(reader.await.unwrap(), 256);
     }
+
+    #[tokio::test]
+    async fn replies_are_scrubbed_unless_they_carry_credentials() {
+        use http_body_util::BodyExt;
+        let secret = "controlReplySecretUnitTest/0001==";
+        crate::redact::register(secret);
+        let text = |reply: Response| async move {
+            let body = reply.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        let refused = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("STS refused: token {secret}"),
+        );
+        let body = text(scrub_reply(refused).await).await;
+        assert_eq!(body, r#"{"error":"STS refused: token ***"}"#);
+        let mut creds = Json(serde_json::json!({ "SessionToken": secret })).into_response();
+        creds.extensions_mut().insert(CarriesSecrets);
+        assert!(text(scrub_reply(creds).await).await.contains(secret));
+    }
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
