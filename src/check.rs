@@ -223,7 +223,9 @@ impl Printer {
         if matches!(outcome, Outcome::Failed(_)) {
             self.failed += 1;
         }
-        println!("{}", line(profile, step, &outcome, self.tty));
+        // A step's message may quote a remote error that echoed the credentials used.
+        let text = crate::redact::scrub_str(&line(profile, step, &outcome, self.tty));
+        println!("{text}");
         let _ = std::io::stdout().flush();
         ok
     }

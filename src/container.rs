@@ -9,7 +9,7 @@
 
 use crate::api::ErrorReply;
 use crate::config::ContainerEndpoint;
-use crate::control::{lookup, next_connection, spawn_connection, Slots, Throttle};
+use crate::control::{lookup, next_connection, spawn_connection, CarriesSecrets, Slots, Throttle};
 use crate::fsutil;
 use crate::scheduler::Vault;
 use crate::snapshot::ProfileSnapshot;
@@ -143,14 +143,16 @@ async fn credentials(
                 .borrow()
                 .get(&profile)
                 .and_then(|c| c.arn.clone());
-            Json(ContainerCredentials {
+            let mut reply = Json(ContainerCredentials {
                 access_key_id: std::mem::take(&mut c.access_key_id),
                 secret_access_key: std::mem::take(&mut c.secret_access_key),
                 token: c.session_token.take(),
                 expiration: std::mem::take(&mut c.expiration),
                 role_arn: arn,
             })
-            .into_response()
+            .into_response();
+            reply.extensions_mut().insert(CarriesSecrets);
+            reply
         }
         Err((code, message)) => error(code, &message),
     }

@@ -382,7 +382,8 @@ async fn read_body_then(
     let (code, message) = match read {
         Ok(Ok(body)) => {
             let req = hyper::Request::from_parts(parts, axum::body::Body::from(body.to_bytes()));
-            return app.oneshot(req).await;
+            let Ok(reply) = app.oneshot(req).await;
+            return Ok(scrub_reply(reply).await);
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -403,6 +404,34 @@ async fn read_body_then(
         axum::http::HeaderValue::from_static("close"),
     );
     Ok(reply)
+}
+
+/// Marks a reply whose body is credentials (`/v1/credentials/{name}`, the container
+/// endpoint): the only replies [`scrub_reply`] leaves as they are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CarriesSecrets;
+
+/// `reply` with every secret the process holds masked in its body (an error message can
+/// quote a remote error that echoed a token), unless it is marked [`CarriesSecrets`]. Every
+/// reply of both servers passes here; their bodies are small and already in memory.
+async fn scrub_reply(reply: Response) -> Response {
+    use http_body_util::BodyExt;
+    if reply.extensions().get::<CarriesSecrets>().is_some() {
+        return reply;
+    }
+    let (mut parts, body) = reply.into_parts();
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            tracing::debug!("building a reply failed: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the reply could not be built".into(),
+            );
+        }
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(crate::redact::scrub(&bytes)))
 }
 
 /// A connection whose writes fail with `TimedOut` once they have made no progress for
@@ -616,7 +645,11 @@ pub fn lookup(
 
 async fn credentials(State(s): State<ControlState>, ProfileName(name): ProfileName) -> Response {
     match lookup(&s.credentials, &s.profiles, &name) {
-        Ok(c) => Json(c).into_response(),
+        Ok(c) => {
+            let mut reply = Json(c).into_response();
+            reply.extensions_mut().insert(CarriesSecrets);
+            reply
+        }
         Err((code, message)) => error(code, message),
     }
 }
@@ -843,6 +876,26 @@ mod tests {
         conn.write_all(&[b'x'; 256]).await.unwrap();
         drop(conn);
         assert_eq!(reader.await.unwrap(), 256);
+    }
+
+    #[tokio::test]
+    async fn replies_are_scrubbed_unless_they_carry_credentials() {
+        use http_body_util::BodyExt;
+        let secret = "controlReplySecretUnitTest/0001==";
+        crate::redact::register(secret);
+        let text = |reply: Response| async move {
+            let body = reply.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        let refused = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("STS refused: token {secret}"),
+        );
+        let body = text(scrub_reply(refused).await).await;
+        assert_eq!(body, r#"{"error":"STS refused: token ***"}"#);
+        let mut creds = Json(serde_json::json!({ "SessionToken": secret })).into_response();
+        creds.extensions_mut().insert(CarriesSecrets);
+        assert!(text(scrub_reply(creds).await).await.contains(secret));
     }
     use axum::body::Body;
     use axum::http::Request;

@@ -5,6 +5,7 @@
 
 use crate::api::{parse_rfc3339, ProfileState, ProfileStatus};
 use crate::client::ClientError;
+use crate::redact::scrub_str;
 use hyper::body::Bytes;
 use hyper::StatusCode;
 use std::time::{Duration, SystemTime};
@@ -52,11 +53,11 @@ impl CliError {
             CliError::Client(e) => fail(e),
             CliError::Refused(code, body) => reply_error(code, &body),
             CliError::Usage(message) => {
-                eprintln!("{message}");
+                eprintln!("{}", scrub_str(&message));
                 EXIT_USAGE
             }
             CliError::Failed(message) => {
-                eprintln!("{message}");
+                eprintln!("{}", scrub_str(&message));
                 EXIT_FAILURE
             }
         }
@@ -64,7 +65,7 @@ impl CliError {
 }
 
 pub fn fail(e: ClientError) -> u8 {
-    eprintln!("credfresh: {e}");
+    eprintln!("credfresh: {}", scrub_str(&e.to_string()));
     match e {
         ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
         ClientError::Failed { .. } | ClientError::Busy(_) | ClientError::BadReply(_) => {
@@ -78,7 +79,7 @@ pub fn reply_error(code: StatusCode, body: &[u8]) -> u8 {
     let msg = serde_json::from_slice::<crate::api::ErrorReply>(body)
         .map(|e| e.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
-    eprintln!("credfresh: {msg}");
+    eprintln!("credfresh: {}", scrub_str(&msg));
     if code == StatusCode::NOT_FOUND {
         EXIT_USAGE
     } else {

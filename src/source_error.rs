@@ -46,11 +46,12 @@ impl SourceError {
         Self::new(FailureKind::LoginRequired, "login_required", message)
     }
 
-    /// A failure of `kind`.
+    /// A failure of `kind`. `message` and `reason` may quote a remote or SDK error, which can
+    /// echo a token of the request: every secret the process holds is masked in them.
     pub fn new(kind: FailureKind, reason: &str, message: impl Into<String>) -> Self {
         SourceError {
-            message: message.into(),
-            reason: reason.to_owned(),
+            message: crate::redact::scrub_str(&message.into()),
+            reason: crate::redact::scrub_str(reason),
             kind,
         }
     }

@@ -95,9 +95,27 @@ fn provider(sdk: &SdkConfig, name: &str, region: &str) -> ProfileFileCredentials
         .build()
 }
 
-/// Describes why AWS profile `name` gave no credentials.
+/// What the SDK's `credential_process` provider says when the helper fails; it goes on with
+/// the helper's exit status, then [`HELPER_STDERR`] and the helper's whole stderr.
+const HELPER_FAILED: &str = "external process exited with code ";
+/// Where the SDK's message about a failed `credential_process` helper quotes its stderr.
+const HELPER_STDERR: &str = ". Stderr:";
+
+/// Describes why AWS profile `name` gave no credentials. A failed `credential_process`
+/// helper's output is not passed on: it may hold a token credfresh never held (and so cannot
+/// mask), such as the one the helper's own login uses.
 fn describe_provider_error(name: &str, err: &CredentialsError) -> SourceError {
     let detail = super::chain(Some(err));
+    let detail = match detail.find(HELPER_FAILED) {
+        Some(at) => {
+            let rest = &detail[at + HELPER_FAILED.len()..];
+            let status = rest.split(HELPER_STDERR).next().unwrap_or_default().trim();
+            format!(
+                "its credential_process helper failed ({status}); its output is not shown, as it may hold secrets: run the helper yourself to see it"
+            )
+        }
+        None => detail,
+    };
     let message = format!("AWS profile \"{name}\" gave no credentials: {detail}");
     match err {
         CredentialsError::InvalidConfiguration(_) | CredentialsError::CredentialsNotLoaded(_) => {
@@ -128,6 +146,20 @@ pub(super) async fn fetch(sdk: &SdkConfig, name: &str) -> Result<TempCredentials
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_helpers_output_is_not_passed_on() {
+        let helper = aws_config::credential_process::CredentialProcessProvider::new(
+            "echo 'auth failed for token helperStderrTokenUnitTest' >&2; exit 3".to_owned(),
+        );
+        let err = helper.provide_credentials().await.unwrap_err();
+        let e = describe_provider_error("legacy", &err);
+        assert!(!e.message.contains("helperStderrTokenUnitTest"), "{e}");
+        assert_eq!(
+            e.message,
+            "AWS profile \"legacy\" gave no credentials: its credential_process helper failed (exit status: 3); its output is not shown, as it may hold secrets: run the helper yourself to see it"
+        );
+    }
 
     #[test]
     fn home_is_expanded() {

@@ -9,6 +9,9 @@ use crate::support::{
 };
 use std::time::{Duration, SystemTime};
 
+/// The token `tests/py/credential_process.py` quotes on stderr when it fails.
+const HELPER_LOGIN_TOKEN: &str = "helperLoginTokenNeverShown/0123456789+e2e==";
+
 /// Adds `[profile legacy]` to `~/.aws/config`, whose `credential_process` is
 /// `tests/py/credential_process.py` issuing 90-minute credentials; returns the helper's state
 /// file (a counter of its runs).
@@ -68,15 +71,23 @@ fn aws_profile_keeps_a_credential_process_profile_fresh() {
             .filter(|s| s["aws_access_key_id"] == "ASIAPROCESS000000000002")
     });
 
-    // A failing helper: reported with the profile's name, the old keys stay.
+    // A failing helper: reported with the profile's name and the helper's exit status, the
+    // old keys stay. Its stderr quotes a token credfresh never held: not passed on.
+    env.record_secret(HELPER_LOGIN_TOKEN);
     write_file(&state.parent().unwrap().join("fail"), "", 0o600);
     let out = env.cli(&["refresh", "wrapped"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(
-        output_text(&out).contains("AWS profile \"legacy\" gave no credentials"),
-        "{}",
-        show(&out)
-    );
+    for part in [
+        "AWS profile \"legacy\" gave no credentials",
+        "credential_process helper failed (exit status: 1)",
+        "run the helper yourself",
+    ] {
+        assert!(output_text(&out).contains(part), "{part:?}: {}", show(&out));
+    }
+    for args in [&["status"][..], &["status", "--json"]] {
+        env.cli(args);
+    }
+    env.note_text("/v1/status", &daemon.get("/v1/status").body);
     assert_eq!(
         env.section("wrapped").unwrap()["aws_access_key_id"],
         "ASIAPROCESS000000000002"

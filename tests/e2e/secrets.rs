@@ -5,7 +5,7 @@
 //! those still in the credentials file at the end.
 
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{show, AssumeRole, Daemon, Moto, TestEnv, BASE_PROFILE};
+use crate::support::{output_text, show, AssumeRole, Daemon, Moto, TestEnv, ACCOUNT, BASE_PROFILE};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -139,4 +139,98 @@ fn non_utf8_credentials_file_is_named_never_dumped() {
         daemon.wait_exit(Duration::from_secs(10));
         env.assert_secrets_never_logged(&daemon);
     }
+}
+
+/// A web identity token with characters a form body escapes (`+`, `/`, `=`).
+const WEB_IDENTITY_TOKEN: &str = "Opaque+Tok/With=Pad+SecretWebIdentityTokenNeverShown/e2e==";
+
+/// STS answers with an error whose message quotes the request's session token header and
+/// its form body (the web identity token, percent-encoded): the daemon's status, profile and
+/// refresh replies, `/metrics`, the CLI's output and `credfresh check`'s lines (a process
+/// of its own, with credentials from the daemon or fetched directly) show `***` where the
+/// secrets were, as the log does.
+#[test]
+fn secrets_echoed_in_remote_errors_are_masked_in_replies_and_output() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let env = TestEnv::with_sts(&proxy.endpoint());
+    env.set_var("RUST_LOG", "trace");
+    let token_file = env.root().join("token");
+    crate::support::write_file(&token_file, WEB_IDENTITY_TOKEN, 0o600);
+    env.record_secret(WEB_IDENTITY_TOKEN);
+    let mut text = env.write_config(&[
+        AssumeRole::new("src", "SrcRole", BASE_PROFILE).duration("1h"),
+        AssumeRole::new("dep", "DepRole", "src").duration("1h"),
+    ]);
+    text.push_str(&format!(
+        "\n[[profile]]\nname = \"wi\"\nkind = \"web_identity\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/PodRole\"\ntoken_file = \"{}\"\nduration = \"1h\"\n",
+        token_file.display()
+    ));
+    env.write_config_text(&text);
+    let mut daemon = Daemon::start(&env);
+    for name in ["src", "dep", "wi"] {
+        daemon.wait_state(name, "fresh", Duration::from_secs(30));
+    }
+
+    proxy.fault("echo", None);
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    // The echo reached the daemon: each profile's error quotes it, masked.
+    for name in ["dep", "wi"] {
+        let p = daemon.profile(name).expect(name);
+        let error = p["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("InvalidClientTokenId") && error.contains("***"),
+            "{name}: {p}"
+        );
+    }
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["status", "dep"],
+        &["status", "wi"],
+        &["refresh", "dep"],
+        &["refresh", "wi"],
+    ] {
+        env.cli(args);
+    }
+    for path in [
+        "/v1/status",
+        "/v1/profiles/dep",
+        "/v1/profiles/wi",
+        "/metrics",
+    ] {
+        let reply = daemon.get(path);
+        env.note_text(path, &reply.body);
+    }
+    // check gets dep's credentials from the daemon; its GetCallerIdentity is echoed too.
+    let out = env.cli(&["check", "dep"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("InvalidClientTokenId"),
+        "{}",
+        show(&out)
+    );
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(10));
+
+    // No daemon: the CLI and check fetch directly, and print the echoed errors themselves.
+    for args in [
+        &["credential-process", "wi"][..],
+        &["credential-process", "dep"],
+        &["check", "wi"],
+        &["check"],
+    ] {
+        let out = env.cli(args);
+        assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(
+            output_text(&out).contains("InvalidClientTokenId"),
+            "{args:?}: {}",
+            show(&out)
+        );
+    }
+    for secret in proxy.issued_secrets() {
+        env.record_secret(&secret);
+    }
+    env.assert_secrets_never_logged(&daemon);
 }

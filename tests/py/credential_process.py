@@ -6,8 +6,8 @@ their identity provider.
 
 Prints the AWS `credential_process` JSON (Version 1) with new keys on every call (a counter
 in FILE) and `Expiration` = now + lifetime. With --fail, or when FILE's directory holds a
-file named `fail`, prints an error on stderr and exits 1, as a helper does when its login
-ran out.
+file named `fail`, prints an error quoting its login token on stderr and exits 1, as a
+helper does when its login ran out.
 """
 
 import argparse
@@ -15,6 +15,9 @@ import datetime
 import json
 import os
 import sys
+
+# The token of the helper's own login, in its error message (tests/e2e/credential_process.rs).
+HELPER_LOGIN_TOKEN = "helperLoginTokenNeverShown/0123456789+e2e=="
 
 
 def main() -> int:
@@ -25,7 +28,11 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.fail or os.path.exists(os.path.join(os.path.dirname(args.state), "fail")):
-        print("credential helper: the identity provider session expired; log in again", file=sys.stderr)
+        # A helper may quote its own login's token, which credfresh never holds.
+        print(
+            "credential helper: auth failed for token %s; log in again" % HELPER_LOGIN_TOKEN,
+            file=sys.stderr,
+        )
         return 1
 
     try:

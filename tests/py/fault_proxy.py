@@ -21,6 +21,9 @@ MODE is one of:
   close                      close the connection in the middle of the response
   garbage                    200 with a body that is not XML
   no_expiration              pass the request on, strip <Expiration> from the answer
+  echo                       403 InvalidClientTokenId whose message quotes the request's
+                             X-Amz-Security-Token header and its form body (as a careless
+                             server or gateway might): the client's tokens come back in error text
 `GET /__fault` returns {"requests": total seen, "by_action": {...}, "faulted": n,
 "issued": [every SecretAccessKey and SessionToken in a response], "signers": [{"action",
 "key_id"} for every signed request, the key id from its Authorization header]}.
@@ -28,6 +31,7 @@ MODE is one of:
 
 import argparse
 import datetime
+import html
 import http.client
 import http.server
 import json
@@ -124,6 +128,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode in FAULTS:
             return self.reply(*FAULTS[mode])
+        if mode == "echo":
+            quoted = "token {} body {}".format(
+                self.headers.get("X-Amz-Security-Token", "none"), body.decode("latin-1")
+            )
+            return self.reply(403, sts_error("InvalidClientTokenId", html.escape(quoted)))
         match = CREDENTIAL.search(self.headers.get("Authorization", ""))
         if match:
             with LOCK:

@@ -732,9 +732,10 @@ impl TestEnv {
 }
 
 /// The forms a `Debug` or `Display` print can give `secret`: the text itself, its bytes as a
-/// decimal list (`115, 101, 99`, as `Debug` prints a `Vec<u8>` or a `FromUtf8Error`), and
-/// its bytes in lower- and upper-case hex.
-pub fn secret_encodings(secret: &str) -> [(&'static str, String); 4] {
+/// decimal list (`115, 101, 99`, as `Debug` prints a `Vec<u8>` or a `FromUtf8Error`), its
+/// bytes in lower- and upper-case hex, and percent-encoded as in a form body or URL (upper-
+/// and lower-case hex digits; a space as `%20` and as `+`).
+pub fn secret_encodings(secret: &str) -> [(&'static str, String); 8] {
     let bytes = secret.as_bytes();
     let decimal = bytes
         .iter()
@@ -743,12 +744,46 @@ pub fn secret_encodings(secret: &str) -> [(&'static str, String); 4] {
         .join(", ");
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let upper = hex.to_ascii_uppercase();
+    let percent: String = bytes
+        .iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let lower = lower_escapes(&percent);
+    let form = percent.replace("%20", "+");
+    let form_lower = lower.replace("%20", "+");
     [
         ("text", secret.to_owned()),
         ("decimal bytes", decimal),
         ("hex", hex),
         ("HEX", upper),
+        ("percent-encoded", percent),
+        ("percent-encoded, lower-case", lower),
+        ("form-encoded", form),
+        ("form-encoded, lower-case", form_lower),
     ]
+}
+
+/// `text` with the hex digits of its `%XX` escapes in lower case.
+fn lower_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut escape = 0;
+    for c in text.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Panics if any of `secrets` (long enough to be unambiguous), in any of the forms of
