@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 /// How many recent samples the estimate is the median of: one answer delayed in a queue, or
 /// from a host with its own bad clock, does not move it.
 pub const SAMPLES: usize = 5;
-/// `Date` has a resolution of one second: offsets this small are not measurable and count as 0.
+/// `Date` has a resolution of one second.
 pub const RESOLUTION: Duration = Duration::from_secs(1);
 /// An offset larger than this is logged as a warning (once, and again when it changes by as
 /// much), and shown by `credfresh status`.
@@ -95,19 +95,27 @@ impl ClockSkew {
         shift(server, -self.offset_ms())
     }
 
-    /// Takes one answer into account: the server stamped `date` (truncated to the second)
-    /// somewhere between `sent` and `received` by the local clock, so the best guess is the
-    /// middle of that second against the middle of the round trip.
+    /// Takes one answer into account. The server stamped `date` (truncated to the second)
+    /// somewhere between `sent` and `received` by the local clock, so the offset is somewhere
+    /// in `[date − received, date + 1 s − sent]`; the sample is the point of that range
+    /// closest to zero: only the offset the answer proves. A slow answer from a server in step
+    /// (a loaded machine, a long queue) then gives no offset, where the middle of the range
+    /// would shift every deadline by up to half the round trip.
     pub fn record(
         &self,
         date: SystemTime,
         sent: SystemTime,
         received: SystemTime,
     ) -> Option<Notice> {
-        let round_trip = received.duration_since(sent).unwrap_or_default();
-        let local = sent + round_trip / 2;
-        let server = date + RESOLUTION / 2;
-        let sample = millis_between(local, server);
+        let earliest = millis_between(received, date);
+        let latest = millis_between(sent, date + RESOLUTION);
+        let sample = if earliest > 0 {
+            earliest
+        } else if latest < 0 {
+            latest
+        } else {
+            0
+        };
         let Ok(mut state) = self.state.lock() else {
             return None;
         };
@@ -117,12 +125,7 @@ impl ClockSkew {
         state.recent.push_back(sample);
         let mut sorted: Vec<i64> = state.recent.iter().copied().collect();
         sorted.sort_unstable();
-        let median = sorted[sorted.len() / 2];
-        let offset = if median.unsigned_abs() <= RESOLUTION.as_millis() as u64 {
-            0
-        } else {
-            median
-        };
+        let offset = sorted[sorted.len() / 2];
         self.offset_ms.store(offset, Ordering::Relaxed);
         let limit = WARN_ABOVE.as_millis() as i64;
         match state.warned {
@@ -318,7 +321,12 @@ mod tests {
         assert_eq!(s.to_local(s.to_server(at(7))), at(7));
         let s = ClockSkew::new();
         sample(&s, 100, -1200);
-        assert_eq!(s.offset_seconds(), -1200);
+        // The second `Date` truncates away is not measurable: -1199.x is what it proves.
+        assert!(
+            (s.offset_seconds() + 1200).abs() <= 1,
+            "{}",
+            s.offset_seconds()
+        );
         assert!(s.to_server(at(100)) < at(100));
     }
 
@@ -332,12 +340,28 @@ mod tests {
     }
 
     #[test]
-    fn the_round_trip_is_split_in_the_middle() {
+    fn only_the_offset_an_answer_proves_is_taken() {
         let s = ClockSkew::new();
-        // Sent at 100, answered at 110 (local); the server stamped 1305 on its way: the
-        // middle of the trip (105 local) is 1305.5 on the server.
+        // Sent at 100, answered at 110 (local); the server stamped 1305 on its way: its clock
+        // is at least 1305 − 110 = 1195 s ahead.
         s.record(at(1305), at(100), at(110));
-        assert_eq!(s.offset_ms(), 1_200_500);
+        assert_eq!(s.offset_ms(), 1_195_000);
+        let s = ClockSkew::new();
+        s.record(at(-1105), at(100), at(110));
+        assert_eq!(s.offset_ms(), -1_204_000);
+    }
+
+    #[test]
+    fn a_slow_answer_from_a_server_in_step_is_no_offset() {
+        let s = ClockSkew::new();
+        for i in 0..SAMPLES as i64 {
+            // 2.6 s on the way (a loaded machine); the server stamped its second 2.5 s after
+            // the request left, by a clock in step with ours.
+            let sent = at(100 + 10 * i);
+            let received = sent + Duration::from_millis(2600);
+            s.record(at(102 + 10 * i), sent, received);
+        }
+        assert_eq!(s.offset_ms(), 0);
     }
 
     #[test]
