@@ -1,9 +1,10 @@
 //! Puts the managed sections back when the credentials file is deleted, truncated or edited
 //! by hand: a watch on the file's directory (and, for a symlinked file, its target's) hands
 //! the credentials held now to the writer, whose merge rewrites only sections that differ
-//! and keeps every foreign edit. The writer's own rename also shows up here; the merge then
-//! finds nothing to change and writes nothing, so it does not loop.
+//! and keeps every foreign edit. The writer's own rename also shows up here: the file is then
+//! exactly the one the writer wrote last, and nothing is sent.
 
+use crate::credentials_file;
 use crate::scheduler::Vault;
 use crate::writer::Delivery;
 use std::ffi::OsString;
@@ -53,6 +54,7 @@ pub fn watch_file(
             return None;
         }
     }
+    let path = path.to_owned();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -70,6 +72,11 @@ pub fn watch_file(
                         None => return,
                     },
                 }
+            }
+            // The daemon's own rename: nothing to put back, and handing every profile to the
+            // writer again would count as a burst and hold back the next real update.
+            if credentials_file::is_own_write(&path) {
+                continue;
             }
             let held = credentials.borrow().clone();
             tracing::debug!(

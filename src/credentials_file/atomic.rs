@@ -237,6 +237,13 @@ fn remember_own_write(target: &Path) {
     }
 }
 
+/// Whether the file at `path` (a symlink followed) is exactly the one this process wrote
+/// last: a change event for it is the daemon's own rename.
+pub fn is_own_write(path: &Path) -> bool {
+    fs::metadata(path)
+        .is_ok_and(|meta| OWN_WRITE.lock().is_ok_and(|own| *own == Some(stamp(&meta))))
+}
+
 /// The file's text as read, and the open file with its stamp (see [`read_settled`]).
 type Settled = (Zeroizing<String>, Option<(File, Stamp)>);
 

@@ -24,8 +24,8 @@ mod ini;
 
 pub(crate) use atomic::{ensure_dir, resolve_symlinks};
 pub use atomic::{
-    lock_path, read_or_empty, remove_stale_temp_files, write_atomic, WriteError, WriteOutcome,
-    LOCK_TIMEOUT, MAX_FILE_SIZE, SETTLE,
+    is_own_write, lock_path, read_or_empty, remove_stale_temp_files, write_atomic, WriteError,
+    WriteOutcome, LOCK_TIMEOUT, MAX_FILE_SIZE, SETTLE,
 };
 pub use edit::{apply_updates, prune_sections, SectionUpdate};
 pub use ini::{read_section, section_name_problem, EditError, EXPIRATION_KEY};
