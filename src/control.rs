@@ -272,6 +272,12 @@ pub fn router(state: ControlState) -> Router {
                 "no such endpoint; see GET /v1/status".into(),
             )
         })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method; see the Allow header".into(),
+            )
+        })
         .with_state(state)
 }
 
@@ -940,6 +946,21 @@ mod tests {
             prunes,
         };
         (router(state), prune_rx)
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_gets_a_json_error_and_the_allowed_methods() {
+        use http_body_util::BodyExt;
+        let (app, _held) = stuck_writer();
+        let reply = app
+            .oneshot(Request::delete("/v1/status").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(reply.headers()["allow"].to_str().unwrap().contains("GET"));
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("method"), "{body}");
     }
 
     fn prune_request(body: &'static str) -> Request<Body> {
