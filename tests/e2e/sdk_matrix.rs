@@ -381,6 +381,18 @@ fn assert_assumed_role(run: &Run, channel: Channel) {
     }
 }
 
+/// Asserts that `run` failed with `error` because its release does not read `variable`.
+fn assert_lacks(run: &Run, variable: &str, error: &str) {
+    let errors = run.errors();
+    assert!(
+        errors.len() == 1 && errors[0].contains(error),
+        "{}: this release was not expected to read {variable}; if it does now, update the \
+         README's SDK table and this test:\n{}",
+        run.what,
+        run.output
+    );
+}
+
 #[test]
 fn every_sdk_and_cli_gets_the_assumed_role_in_a_fresh_process_through_every_channel() {
     let started = Instant::now();
@@ -422,24 +434,18 @@ fn every_sdk_and_cli_gets_the_assumed_role_in_a_fresh_process_through_every_chan
         let (client, channel, token) = (*client, *channel, *token);
         if channel == Channel::Container && !client.reads_full_uri() {
             // aws-sdk-core reads AWS_CONTAINER_CREDENTIALS_FULL_URI from 3.171.0 on.
-            let errors = run.errors();
-            assert!(
-                errors.len() == 1 && errors[0].contains("MissingCredentialsError"),
-                "{}: this release was not expected to read AWS_CONTAINER_CREDENTIALS_FULL_URI; \
-                 if it does now, update the README's SDK table and this test:\n{}",
-                run.what,
-                run.output
+            assert_lacks(
+                run,
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "MissingCredentialsError",
             );
         } else if client == Client::GoV2 && token == Token::File {
             // aws-sdk-go-v2 config reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE from 1.25.0 on;
             // without a token the endpoint answers 401.
-            let errors = run.errors();
-            assert!(
-                errors.len() == 1 && errors[0].contains("failed to load credentials"),
-                "{}: this release was not expected to read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; \
-                 if it does now, update the README's SDK table and this test:\n{}",
-                run.what,
-                run.output
+            assert_lacks(
+                run,
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                "failed to load credentials",
             );
         } else {
             assert_assumed_role(run, channel);
@@ -448,7 +454,7 @@ fn every_sdk_and_cli_gets_the_assumed_role_in_a_fresh_process_through_every_chan
             }
         }
     }
-    // Every channel was used by a fresh process, so the daemon served them.
+    // Each run that got credentials reached STS through the proxy.
     assert!(m.proxy.signers("GetCallerIdentity").len() >= runs.len() - 2);
     m.env.assert_secrets_never_logged(&m.daemon);
     eprintln!(
