@@ -19,7 +19,7 @@ use crate::support::{
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -326,13 +326,18 @@ impl Matrix {
             .unwrap_or_else(|e| panic!("start {client:?}: {e}"))
     }
 
-    /// Waits for a client started by [`Matrix::spawn`] and reads its calls; every output is
-    /// kept for the leak check.
-    fn finish(&self, client: Client, channel: Channel, token: Token, child: Child) -> Run {
+    /// Waits for a client started by [`Matrix::spawn`] (killing it after `deadline`) and reads
+    /// its calls; every output is kept for the leak check.
+    fn finish(
+        &self,
+        client: Client,
+        channel: Channel,
+        token: Token,
+        child: Child,
+        deadline: Instant,
+    ) -> Run {
         let what = format!("{client:?} via {channel:?} (token {token:?})");
-        let out = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let out = wait_until_deadline(child, deadline, &what);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let output = format!("status {}\n{stdout}\n{stderr}", out.status);
@@ -369,6 +374,42 @@ impl Matrix {
             calls,
             output,
         }
+    }
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for `child`'s exit and output; kills it and panics when it is still running at
+/// `deadline` (a hung SDK must not hang the suite).
+fn wait_until_deadline(mut child: Child, deadline: Instant, what: &str) -> Output {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for a client") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+            panic!("{what} was still running at its deadline:\n{out}\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
@@ -425,7 +466,8 @@ fn every_sdk_and_cli_gets_the_assumed_role_in_a_fresh_process_through_every_chan
             .collect();
         let begun = Instant::now();
         for (client, channel, token, child) in children {
-            let run = m.finish(client, channel, token, child);
+            let deadline = begun + Duration::from_secs(90);
+            let run = m.finish(client, channel, token, child, deadline);
             eprintln!("{} took {:?}", run.what, begun.elapsed());
             runs.push((client, channel, token, run));
         }
@@ -472,7 +514,7 @@ fn one_long_lived_client_of_each_sdk_follows_rotations_through_process_and_endpo
     let m = Matrix::start("30s");
     // The daemon refreshes 30 s credentials about every 20 s: in 65 s a client that follows
     // them signs with 4 keys (3 at least), and file credentials expire 30 s in.
-    let seconds = "65";
+    let seconds = 65;
     let mut children = Vec::new();
     for client in SDKS {
         for channel in CHANNELS {
@@ -480,14 +522,16 @@ fn one_long_lived_client_of_each_sdk_follows_rotations_through_process_and_endpo
                 continue; // shown by the fresh-process test
             }
             let token = client.token();
-            let child = m.spawn(client, &["long", seconds], channel, token);
+            let child = m.spawn(client, &["long", &seconds.to_string()], channel, token);
             children.push((client, channel, token, child));
         }
     }
+    let deadline = Instant::now() + Duration::from_secs(seconds + 120);
     let runs: Vec<_> = children
         .into_iter()
         .map(|(client, channel, token, child)| {
-            (client, channel, m.finish(client, channel, token, child))
+            let run = m.finish(client, channel, token, child, deadline);
+            (client, channel, run)
         })
         .collect();
     let mut report = String::new();
