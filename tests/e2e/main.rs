@@ -25,6 +25,7 @@ mod outage;
 mod packaging;
 mod peer_uid;
 mod rotation;
+mod sdk_matrix;
 mod secrets;
 mod service;
 mod signals;

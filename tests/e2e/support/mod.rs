@@ -136,7 +136,7 @@ pub fn ensure_libfaketime() -> &'static Path {
 
 /// Runs `scripts/SCRIPT`, which installs something on first use and prints its path last;
 /// panics with its output when it fails.
-fn run_ensure_script(script: &str) -> PathBuf {
+pub fn run_ensure_script(script: &str) -> PathBuf {
     let script = repo_root().join("scripts").join(script);
     let out = Command::new("bash")
         .arg(&script)
