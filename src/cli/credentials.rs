@@ -64,19 +64,30 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
         .unwrap_or_else(|_| "credfresh".into());
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     match &config.daemon.container {
-        Some(ep) if !process => format!(
-            "# SDKs started from this shell fetch \"{profile}\" from credfresh and refresh by themselves.\n\
-             export AWS_CONTAINER_CREDENTIALS_FULL_URI={}\n\
-             export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n\
-             # A profile or static keys would win over the endpoint:\n\
-             unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\n",
-            quote(&format!(
-                "http://{}{}",
-                ep.addr,
-                client::url_path(&["v1", "container-credentials", profile])
-            )),
-            quote(&ep.token_file.display().to_string()),
-        ),
+        Some(ep) if !process => {
+            let token_file = quote(&ep.token_file.display().to_string());
+            format!(
+                "# SDKs started from this shell fetch \"{profile}\" from credfresh's container endpoint and refresh by themselves.\n\
+                 # The endpoint:\n\
+                 export {}={}\n\
+                 # Its token as a file, re-read by current SDKs on every fetch:\n\
+                 export {}={token_file}\n\
+                 # The token itself, for SDK releases that read only this variable (Debian's Go SDK v2);\n\
+                 # read from the file now: eval this again after the daemon restarts.\n\
+                 export {}=\"$(cat {token_file})\"\n\
+                 # Variables the SDKs would take before the endpoint:\n\
+                 unset {}\n",
+                super::exec::FULL_URI,
+                quote(&format!(
+                    "http://{}{}",
+                    ep.addr,
+                    client::url_path(&["v1", "container-credentials", profile])
+                )),
+                super::exec::TOKEN_FILE,
+                super::exec::TOKEN,
+                super::exec::CLEARED.join(" "),
+            )
+        }
         _ => {
             let mut cmd = vec![exe, "credential-process".to_owned(), profile.to_owned()];
             if config.path != env_default_config(config) {
