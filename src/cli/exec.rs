@@ -22,6 +22,7 @@ use hyper::Method;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Variables removed from the command's environment: each would make an SDK use other
@@ -173,6 +174,7 @@ pub(super) async fn exec(
     env: &Environment,
     profile: &str,
     command: &[OsString],
+    timeout: Duration,
 ) -> CliResult {
     let Some((program, args)) = command.split_first() else {
         return Err(CliError::Usage(
@@ -186,13 +188,7 @@ pub(super) async fn exec(
             config.path.display()
         )));
     }
-    // The daemon must run and know the profile (its config may differ from the file's).
-    let path = client::url_path(&["v1", "profiles", profile]);
-    match client::request(socket, Method::GET, &path, None).await {
-        Ok((code, _)) if code.is_success() => {}
-        Ok((code, body)) => return Err(CliError::Refused(code, body)),
-        Err(e) => return Err(e.into()),
-    }
+    wait_for_credentials(socket, profile, timeout).await?;
     let (hide, source) = default_profile(&env.default_credentials_file(), &env.aws_config_file());
     if let Some((file, line, key)) = source {
         return Err(CliError::Usage(format!(
@@ -236,6 +232,48 @@ pub(super) async fn exec(
             Ok(replace_process(program, args, vars))
         }
         None => run_with_private_endpoint(socket, profile, program, args, &extras).await,
+    }
+}
+
+/// Waits until the daemon holds valid credentials for `profile` (at most `timeout`), so the
+/// command's first request finds them: a daemon just started is still fetching. The daemon
+/// must run ([`CliError::Client`], exit 3) and know the profile (its config may differ from
+/// the file's; a 404 is exit 2).
+async fn wait_for_credentials(
+    socket: &Path,
+    profile: &str,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    let path = client::url_path(&["v1", "credentials", profile]);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut said = false;
+    loop {
+        let (code, body) = client::request(socket, Method::GET, &path, None).await?;
+        if code.is_success() {
+            // The body holds the credentials: only its arrival matters here.
+            drop(body);
+            return Ok(());
+        }
+        if code != hyper::StatusCode::SERVICE_UNAVAILABLE {
+            return Err(CliError::Refused(code, body));
+        }
+        let reason = serde_json::from_slice::<crate::api::ErrorReply>(&body)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CliError::Failed(format!(
+                "credfresh exec: gave up after {}: {reason}; the command was not started",
+                humantime::format_duration(timeout)
+            )));
+        }
+        if !said {
+            eprintln!(
+                "credfresh exec: waiting up to {} for \"{profile}\" to hold valid credentials ({reason})",
+                humantime::format_duration(timeout)
+            );
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

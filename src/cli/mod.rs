@@ -130,12 +130,17 @@ AWS_DEFAULT_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN,\n\
 AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and older names (AWS_SECURITY_TOKEN, …).\n\
 SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and SIGWINCH reach the command. The exit\n\
 code is the command's (128 + N when signal N killed it); 3 when the daemon is not running,\n\
-2 for an unknown profile, 127 when the command is not found.\n\n\
+2 for an unknown profile, 1 when the profile holds no valid credentials within --timeout,\n\
+127 when the command is not found.\n\n\
 Examples:\n  credfresh exec metaflow -- python train.py\n  credfresh exec ml -- jupyter lab\n  credfresh exec ml -- aws sts get-caller-identity"
     )]
     Exec {
         /// The managed profile.
         profile: String,
+        /// How long to wait for the daemon to hold valid credentials for the profile before
+        /// starting the command (a daemon just started is still fetching them).
+        #[arg(long, value_name = "DUR", default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
         /// The command and its arguments (after `--`).
         #[arg(
             required = true,
@@ -382,9 +387,13 @@ async fn dispatch(
         Cmd::Env { profile, process } => {
             credentials::env_lines(&config_path, &env, &profile, process)
         }
-        Cmd::Exec { profile, command } => {
+        Cmd::Exec {
+            profile,
+            timeout,
+            command,
+        } => {
             let socket = client::socket_path(cli.socket, &config_path, &env);
-            exec::exec(&socket, &config_path, &env, &profile, &command).await
+            exec::exec(&socket, &config_path, &env, &profile, &command, timeout).await
         }
         Cmd::Reload => {
             let socket = client::socket_path(cli.socket, &config_path, &env);

@@ -393,23 +393,38 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
 }
 
 #[test]
-fn exec_without_a_daemon_exits_3_and_for_an_unknown_profile_2() {
-    let moto = Moto::start();
+fn exec_needs_the_daemon_and_the_profile_and_waits_for_its_credentials() {
+    let mut moto = Moto::start();
     let env = TestEnv::new(&moto);
     config(&env, "job", "1h", false);
     let marker = env.root().join("ran");
     let touch = ["sh", "-c", ": > \"$0\"", marker.to_str().unwrap()];
-    let with = |profile: &'static str| -> Vec<&str> {
-        let mut a = vec![profile, "--"];
+    let with = |before: &[&'static str]| -> Vec<&str> {
+        let mut a = before.to_vec();
+        a.push("--");
         a.extend_from_slice(&touch);
         a
     };
-    let out = exec_output(&env, &with("job"), &[], &[]);
+    let out = exec_output(&env, &with(&["job"]), &[], &[]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+
+    // STS is down: the daemon holds nothing for the profile.
+    moto.stop();
     let daemon = Daemon::start(&env);
-    let out = exec_output(&env, &with("nope"), &[], &[]);
+    let out = exec_output(&env, &with(&["nope"]), &[], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = exec_output(&env, &with(&["--timeout", "2s", "job"]), &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting up to 2s for \"job\""), "{stderr}");
+    assert!(stderr.contains("gave up after 2s"), "{stderr}");
     assert!(!marker.exists(), "the command ran without credentials");
-    drop(daemon);
+
+    // STS is back: exec waits for the daemon's next attempt, then runs the command.
+    moto.restart();
+    let out = exec_output(&env, &with(&["job"]), &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(marker.exists(), "the command did not run");
+    env.assert_secrets_never_logged(&daemon);
 }
