@@ -86,8 +86,25 @@ pub async fn bind(
 
 /// Serves until `shutdown`.
 pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: CancellationToken) {
+    serve_endpoint(listener, credentials, state, shutdown, "container endpoint").await
+}
+
+/// Serves `handler` as `GET /v1/container-credentials/{profile}` on `listener` until
+/// `shutdown`, with the control socket's connection limits and deadlines (`server` names it
+/// in the log); the daemon's endpoint and `credfresh exec`'s private one.
+pub(crate) async fn serve_endpoint<H, T, S>(
+    listener: TcpListener,
+    handler: H,
+    state: S,
+    shutdown: CancellationToken,
+    server: &'static str,
+) where
+    H: axum::handler::Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
     let app = Router::new()
-        .route("/v1/container-credentials/{profile}", get(credentials))
+        .route("/v1/container-credentials/{profile}", get(handler))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -96,11 +113,9 @@ pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: Cance
         })
         .with_state(state);
     let slots = Slots::new();
-    while let Some((stream, _)) =
-        next_connection(|| listener.accept(), &shutdown, "container endpoint").await
-    {
+    while let Some((stream, _)) = next_connection(|| listener.accept(), &shutdown, server).await {
         let _ = stream.set_nodelay(true);
-        spawn_connection(stream, &app, &slots, &shutdown, "container endpoint");
+        spawn_connection(stream, &app, &slots, &shutdown, server);
     }
 }
 

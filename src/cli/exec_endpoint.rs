@@ -7,13 +7,10 @@
 
 use crate::api::{ErrorReply, ProcessCredentials};
 use crate::client;
-use crate::container::{constant_time_eq, credentials_reply, error};
-use crate::control::{next_connection, spawn_connection, Slots};
+use crate::container::{constant_time_eq, credentials_reply, error, serve_endpoint};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use hyper::Method;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,22 +61,14 @@ impl PrivateEndpoint {
 
     /// Serves until `stop` is cancelled; the port is closed when this returns.
     pub(super) async fn serve(self, stop: CancellationToken) {
-        let app = Router::new()
-            .route("/v1/container-credentials/{profile}", get(credentials))
-            .fallback(|| async {
-                error(
-                    StatusCode::NOT_FOUND,
-                    "use the URL in AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                )
-            })
-            .with_state(self.served);
-        let slots = Slots::new();
-        while let Some((stream, _)) =
-            next_connection(|| self.listener.accept(), &stop, "exec endpoint").await
-        {
-            let _ = stream.set_nodelay(true);
-            spawn_connection(stream, &app, &slots, &stop, "exec endpoint");
-        }
+        serve_endpoint(
+            self.listener,
+            credentials,
+            self.served,
+            stop,
+            "exec endpoint",
+        )
+        .await
     }
 }
 

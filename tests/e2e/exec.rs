@@ -321,26 +321,8 @@ fn exec_passes_signals_on_and_exits_with_the_commands_status() {
     let ready = env.root().join("ready");
     let got = env.root().join("got");
     let handler = "trap 'echo term > \"$1\"; exit 7' TERM; : > \"$0\"; while :; do sleep 0.1; done";
-    let mut child = exec_command(
-        &env,
-        &[
-            "job",
-            "--",
-            "sh",
-            "-c",
-            handler,
-            ready.to_str().unwrap(),
-            got.to_str().unwrap(),
-        ],
-        &[],
-        &[],
-    )
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start credfresh exec");
-    wait_until(Duration::from_secs(20), "the command to start", || {
-        ready.exists()
-    });
+    let handler_args = ["job", "--", "sh", "-c", handler, ready.to_str().unwrap()];
+    let mut child = start_and_wait(&env, &handler_args, got.to_str().unwrap(), &ready);
     signal(&child, nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().expect("wait for credfresh exec");
     assert_eq!(status.code(), Some(7));
@@ -351,25 +333,8 @@ fn exec_passes_signals_on_and_exits_with_the_commands_status() {
 
     // A command the signal kills: 128 + 15, as a shell reports it.
     let ready = env.root().join("ready2");
-    let mut child = exec_command(
-        &env,
-        &[
-            "job",
-            "--",
-            "sh",
-            "-c",
-            ": > \"$0\"; exec sleep 60",
-            ready.to_str().unwrap(),
-        ],
-        &[],
-        &[],
-    )
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start credfresh exec");
-    wait_until(Duration::from_secs(20), "the command to start", || {
-        ready.exists()
-    });
+    let sleeper = ["job", "--", "sh", "-c", ": > \"$0\"; exec sleep 60"];
+    let mut child = start_and_wait(&env, &sleeper, ready.to_str().unwrap(), &ready);
     // `exec sleep` replaces the shell right after the file appears: wait until it has.
     wait_until(Duration::from_secs(20), "sleep to run", || {
         Command::new("pgrep")
@@ -385,6 +350,20 @@ fn exec_passes_signals_on_and_exits_with_the_commands_status() {
     let out = exec_output(&env, &["job", "--", "/nonexistent/program"], &[], &[]);
     assert_eq!(out.status.code(), Some(127), "{}", show(&out));
     env.assert_secrets_never_logged(&daemon);
+}
+
+/// Starts `exec ARGS… LAST` and waits until its command has created `ready`.
+fn start_and_wait(env: &TestEnv, args: &[&str], last: &str, ready: &Path) -> Child {
+    let mut all = args.to_vec();
+    all.push(last);
+    let child = exec_command(env, &all, &[], &[])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start credfresh exec");
+    wait_until(Duration::from_secs(20), "the command to start", || {
+        ready.exists()
+    });
+    child
 }
 
 fn signal(child: &Child, sig: nix::sys::signal::Signal) {
