@@ -35,6 +35,8 @@ Examples:
   credfresh daemon                   run in the foreground (what the service units start)
   credfresh status                   show every profile's state
   credfresh refresh metaflow         refresh one profile now and wait for the result
+  credfresh exec metaflow -- python train.py
+                                     run a command whose SDK keeps getting fresh credentials
   credfresh check metaflow --bucket s3://my-bucket
                                      prove the credentials work: identity and an S3 round trip
   credfresh init                     write a starter config from ~/.aws/config

@@ -337,10 +337,11 @@ fn exec_passes_signals_on_and_exits_with_the_commands_status() {
     let mut child = start_and_wait(&env, &sleeper, ready.to_str().unwrap(), &ready);
     // `exec sleep` replaces the shell right after the file appears: wait until it has.
     wait_until(Duration::from_secs(20), "sleep to run", || {
-        Command::new("pgrep")
-            .args(["-P", &child.id().to_string(), "sleep"])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        let pid = child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        children.unwrap_or_default().split_whitespace().any(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() == "sleep")
+        })
     });
     signal(&child, nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().expect("wait for credfresh exec");
