@@ -54,6 +54,9 @@ pub(super) fn env_lines(
         )));
     }
     print!("{}", env_text(&config, profile, process));
+    if config.daemon.container.is_some() && !process {
+        print!("{}", default_profile_lines(env));
+    }
     Ok(0)
 }
 
@@ -102,6 +105,30 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
             )
         }
     }
+}
+
+/// The lines that keep the shared files' `default` profile from winning over the endpoint
+/// (as `credfresh exec` does): its keys in the credentials file hide that file; a credential
+/// source in the config file can only be pointed out.
+fn default_profile_lines(env: &Environment) -> String {
+    let credentials = env.default_credentials_file();
+    let (keys, source) = super::exec::default_profile(&credentials, &env.aws_config_file());
+    let mut out = String::new();
+    if keys {
+        out.push_str(&format!(
+            "# {}'s [default] holds keys, which the SDKs would take before the endpoint:\n\
+             export AWS_SHARED_CREDENTIALS_FILE=/dev/null\n",
+            credentials.display()
+        ));
+    }
+    if let Some((file, line, key)) = source {
+        out.push_str(&format!(
+            "# warning: {}:{line}: the default profile sets `{key}`, which the SDKs take before \
+             the endpoint; move it to a named profile\n",
+            file.display()
+        ));
+    }
+    out
 }
 
 /// The config path the daemon would use by default, to omit `--config` when it is that one.

@@ -146,7 +146,7 @@ const CONFIG_SOURCES: &[&str] = &[
 /// What the `default` profile of the command's shared files would do: whether the
 /// credentials file's `[default]` holds keys, and the config file's source key if any
 /// (file, line, key).
-fn default_profile(
+pub(super) fn default_profile(
     credentials_file: &Path,
     config_file: &Path,
 ) -> (bool, Option<(PathBuf, usize, String)>) {

@@ -106,7 +106,8 @@ AWS_CONTAINER_CREDENTIALS_FULL_URI      the endpoint's URL for this profile\n  \
 AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE  its token's file, re-read by current SDKs on every fetch\n  \
 AWS_CONTAINER_AUTHORIZATION_TOKEN       the token itself, for SDK releases that read only this one\n                                          \
 (Debian's Go SDK v2); eval again after a daemon restart\n  \
-unset AWS_PROFILE AWS_ACCESS_KEY_ID …   variables the SDKs would take before the endpoint\n\
+unset AWS_PROFILE AWS_ACCESS_KEY_ID …   variables the SDKs would take before the endpoint\n  \
+AWS_SHARED_CREDENTIALS_FILE=/dev/null   only when the file's [default] holds keys (they would win too)\n\
 Without it (or with --process): a ~/.aws/config profile running `credfresh credential-process`.\n\
 `credfresh exec PROFILE -- COMMAND` wires one command the same way, leaving this shell alone.\n\n\
 Examples:\n  eval \"$(credfresh env metaflow)\"     # then start python / jupyter from this shell\n  credfresh env --process metaflow >> ~/.aws/config"

@@ -216,6 +216,7 @@ fn exec_gives_the_command_only_its_endpoint_and_sdk_readable_errors() {
             let check = "eval \"$(\"$0\" --config \"$1\" env job)\" && \
                 [ \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" = \"$(cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\" ] && \
                 [ \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" = \"$2\" ] && \
+                [ \"$AWS_SHARED_CREDENTIALS_FILE\" = /dev/null ] && \
                 [ -z \"${AWS_PROFILE+x}${AWS_ACCESS_KEY_ID+x}${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI+x}\" ] && echo ok";
             let out = Command::new("sh")
                 .args(["-c", check, env!("CARGO_BIN_EXE_credfresh")])
