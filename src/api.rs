@@ -105,6 +105,47 @@ pub struct ErrorReply {
     pub error: String,
 }
 
+/// An error reply of a container credentials endpoint (the daemon's, and the one
+/// `credfresh exec` serves), in the shape the SDKs read: `Code` and `Message` (the JS SDK v3
+/// reads exactly these keys; the Go SDK v2 reads `code`/`message` and the Rust SDK
+/// `code`/`message` in any case, both case-insensitively), plus `error`, the message again,
+/// as credfresh's other replies have it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointError {
+    /// A short code such as `AccessDenied`, from the HTTP status ([`endpoint_error_code`]).
+    #[serde(rename = "Code")]
+    pub code: String,
+    /// What went wrong.
+    #[serde(rename = "Message")]
+    pub message: String,
+    /// The same message, for clients of earlier releases that read `{"error": …}`.
+    pub error: String,
+}
+
+impl EndpointError {
+    /// The reply body for an error of HTTP status `status`.
+    pub fn new(status: u16, message: &str) -> Self {
+        EndpointError {
+            code: endpoint_error_code(status).to_owned(),
+            message: message.to_owned(),
+            error: message.to_owned(),
+        }
+    }
+}
+
+/// The `Code` of a container endpoint's error reply of HTTP status `status`.
+pub fn endpoint_error_code(status: u16) -> &'static str {
+    match status {
+        400 => "InvalidRequest",
+        401 => "MissingAuthorizationToken",
+        403 => "AccessDenied",
+        404 => "NotFound",
+        408 => "RequestTimeout",
+        503 => "CredentialsUnavailable",
+        _ => "InternalError",
+    }
+}
+
 /// Formats a time as RFC 3339 UTC with seconds, as every time in the API is.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()

@@ -7,7 +7,7 @@
 //! unread reply `WRITE_TIMEOUT`), like the control socket; the
 //! warnings about refused connections and wrong tokens reach the log at most once a minute.
 
-use crate::api::ErrorReply;
+use crate::api::{EndpointError, ProcessCredentials};
 use crate::config::ContainerEndpoint;
 use crate::control::{lookup, next_connection, spawn_connection, CarriesSecrets, Slots, Throttle};
 use crate::fsutil;
@@ -86,8 +86,25 @@ pub async fn bind(
 
 /// Serves until `shutdown`.
 pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: CancellationToken) {
+    serve_endpoint(listener, credentials, state, shutdown, "container endpoint").await
+}
+
+/// Serves `handler` as `GET /v1/container-credentials/{profile}` on `listener` until
+/// `shutdown`, with the control socket's connection limits and deadlines (`server` names it
+/// in the log); the daemon's endpoint and `credfresh exec`'s private one.
+pub(crate) async fn serve_endpoint<H, T, S>(
+    listener: TcpListener,
+    handler: H,
+    state: S,
+    shutdown: CancellationToken,
+    server: &'static str,
+) where
+    H: axum::handler::Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
     let app = Router::new()
-        .route("/v1/container-credentials/{profile}", get(credentials))
+        .route("/v1/container-credentials/{profile}", get(handler))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -96,22 +113,15 @@ pub async fn serve(listener: TcpListener, state: ContainerState, shutdown: Cance
         })
         .with_state(state);
     let slots = Slots::new();
-    while let Some((stream, _)) =
-        next_connection(|| listener.accept(), &shutdown, "container endpoint").await
-    {
+    while let Some((stream, _)) = next_connection(|| listener.accept(), &shutdown, server).await {
         let _ = stream.set_nodelay(true);
-        spawn_connection(stream, &app, &slots, &shutdown, "container endpoint");
+        spawn_connection(stream, &app, &slots, &shutdown, server);
     }
 }
 
-fn error(code: StatusCode, message: &str) -> Response {
-    (
-        code,
-        Json(ErrorReply {
-            error: message.to_owned(),
-        }),
-    )
-        .into_response()
+/// An error reply in the shape the SDKs parse ([`EndpointError`]).
+pub(crate) fn error(code: StatusCode, message: &str) -> Response {
+    (code, Json(EndpointError::new(code.as_u16(), message))).into_response()
 }
 
 async fn credentials(
@@ -137,33 +147,40 @@ async fn credentials(
         Some(_) => {}
     }
     match lookup(&s.credentials, &s.profiles, &profile) {
-        Ok(mut c) => {
+        Ok(c) => {
             let arn = s
                 .credentials
                 .borrow()
                 .get(&profile)
                 .and_then(|c| c.arn.clone());
-            let mut reply = Json(ContainerCredentials {
-                access_key_id: std::mem::take(&mut c.access_key_id),
-                secret_access_key: std::mem::take(&mut c.secret_access_key),
-                token: c.session_token.take(),
-                expiration: std::mem::take(&mut c.expiration),
-                role_arn: arn,
-            })
-            .into_response();
-            reply.extensions_mut().insert(CarriesSecrets);
-            reply
+            credentials_reply(c, arn)
         }
         Err((code, message)) => error(code, &message),
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// The endpoint's reply carrying `c` (and the role's ARN when known), marked
+/// [`CarriesSecrets`]; the plain copies of the secrets are wiped once it is serialized.
+pub(crate) fn credentials_reply(mut c: ProcessCredentials, role_arn: Option<String>) -> Response {
+    let mut reply = Json(ContainerCredentials {
+        access_key_id: std::mem::take(&mut c.access_key_id),
+        secret_access_key: std::mem::take(&mut c.secret_access_key),
+        token: c.session_token.take(),
+        expiration: std::mem::take(&mut c.expiration),
+        role_arn,
+    })
+    .into_response();
+    reply.extensions_mut().insert(CarriesSecrets);
+    reply
+}
+
+/// Whether `a` equals `b`, in a time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// 32 random bytes from the kernel, hex-encoded.
-fn random_token() -> io::Result<String> {
+pub(crate) fn random_token() -> io::Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -213,6 +230,29 @@ mod tests {
         assert_ne!(a, random_token().unwrap());
         write_token(&path, "second", SystemTime::now()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+    }
+
+    #[tokio::test]
+    async fn errors_carry_code_and_message_for_the_sdks_and_error_for_older_clients() {
+        use http_body_util::BodyExt;
+        let reply = error(StatusCode::UNAUTHORIZED, "missing Authorization header");
+        assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "Code": "MissingAuthorizationToken",
+                "Message": "missing Authorization header",
+                "error": "missing Authorization header",
+            })
+        );
+        // Read the way the Go SDK v2 does (`{"code","message"}`, case-insensitively).
+        assert_eq!(crate::api::endpoint_error_code(403), "AccessDenied");
+        assert_eq!(
+            crate::api::endpoint_error_code(503),
+            "CredentialsUnavailable"
+        );
     }
 
     #[test]

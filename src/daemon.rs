@@ -170,6 +170,9 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         "credfresh {} started",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(f) = crate::mounts::single_file_mount(&credentials_file) {
+        tracing::warn!("{}", crate::mounts::advice(&f));
+    }
     service::notify(&[NotifyState::Ready]);
 
     let mut current = Current {

@@ -54,6 +54,9 @@ pub(super) fn env_lines(
         )));
     }
     print!("{}", env_text(&config, profile, process));
+    if config.daemon.container.is_some() && !process {
+        print!("{}", default_profile_lines(env));
+    }
     Ok(0)
 }
 
@@ -64,19 +67,30 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
         .unwrap_or_else(|_| "credfresh".into());
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     match &config.daemon.container {
-        Some(ep) if !process => format!(
-            "# SDKs started from this shell fetch \"{profile}\" from credfresh and refresh by themselves.\n\
-             export AWS_CONTAINER_CREDENTIALS_FULL_URI={}\n\
-             export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n\
-             # A profile or static keys would win over the endpoint:\n\
-             unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN\n",
-            quote(&format!(
-                "http://{}{}",
-                ep.addr,
-                client::url_path(&["v1", "container-credentials", profile])
-            )),
-            quote(&ep.token_file.display().to_string()),
-        ),
+        Some(ep) if !process => {
+            let token_file = quote(&ep.token_file.display().to_string());
+            format!(
+                "# SDKs started from this shell fetch \"{profile}\" from credfresh's container endpoint and refresh by themselves.\n\
+                 # The endpoint:\n\
+                 export {}={}\n\
+                 # Its token as a file, re-read by current SDKs on every fetch:\n\
+                 export {}={token_file}\n\
+                 # The token itself, for SDK releases that read only this variable (Debian's Go SDK v2);\n\
+                 # read from the file now: eval this again after the daemon restarts.\n\
+                 export {}=\"$(cat {token_file})\"\n\
+                 # Variables the SDKs would take before the endpoint:\n\
+                 unset {}\n",
+                super::exec::FULL_URI,
+                quote(&format!(
+                    "http://{}{}",
+                    ep.addr,
+                    client::url_path(&["v1", "container-credentials", profile])
+                )),
+                super::exec::TOKEN_FILE,
+                super::exec::TOKEN,
+                super::exec::CLEARED.join(" "),
+            )
+        }
         _ => {
             let mut cmd = vec![exe, "credential-process".to_owned(), profile.to_owned()];
             if config.path != env_default_config(config) {
@@ -91,6 +105,30 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
             )
         }
     }
+}
+
+/// The lines that keep the shared files' `default` profile from winning over the endpoint
+/// (as `credfresh exec` does): its keys in the credentials file hide that file; a credential
+/// source in the config file can only be pointed out.
+fn default_profile_lines(env: &Environment) -> String {
+    let credentials = env.default_credentials_file();
+    let (keys, source) = super::exec::default_profile(&credentials, &env.aws_config_file());
+    let mut out = String::new();
+    if keys {
+        out.push_str(&format!(
+            "# {}'s [default] holds keys, which the SDKs would take before the endpoint:\n\
+             export AWS_SHARED_CREDENTIALS_FILE=/dev/null\n",
+            credentials.display()
+        ));
+    }
+    if let Some((file, line, key)) = source {
+        out.push_str(&format!(
+            "# warning: {}:{line}: the default profile sets `{key}`, which the SDKs take before \
+             the endpoint; move it to a named profile\n",
+            file.display()
+        ));
+    }
+    out
 }
 
 /// The config path the daemon would use by default, to omit `--config` when it is that one.

@@ -2,6 +2,8 @@
 //! exit codes and printing are [`crate::output`]'s.
 
 mod credentials;
+mod exec;
+mod exec_endpoint;
 mod login;
 mod refresh;
 mod status;
@@ -33,6 +35,8 @@ Examples:
   credfresh daemon                   run in the foreground (what the service units start)
   credfresh status                   show every profile's state
   credfresh refresh metaflow         refresh one profile now and wait for the result
+  credfresh exec metaflow -- python train.py
+                                     run a command whose SDK keeps getting fresh credentials
   credfresh check metaflow --bucket s3://my-bucket
                                      prove the credentials work: identity and an S3 round trip
   credfresh init                     write a starter config from ~/.aws/config
@@ -97,7 +101,16 @@ pub enum Cmd {
     /// Print shell lines that make SDKs in this shell get a profile's credentials from the
     /// daemon (container endpoint, or a `credential_process` profile), refreshing by themselves.
     #[command(
-        after_help = "Examples:\n  eval \"$(credfresh env metaflow)\"     # then start python / jupyter from this shell\n  credfresh env --process metaflow >> ~/.aws/config"
+        after_help = "With [daemon] container_endpoint set, each line is for:\n  \
+AWS_CONTAINER_CREDENTIALS_FULL_URI      the endpoint's URL for this profile\n  \
+AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE  its token's file, re-read by current SDKs on every fetch\n  \
+AWS_CONTAINER_AUTHORIZATION_TOKEN       the token itself, for SDK releases that read only this one\n                                          \
+(Debian's Go SDK v2); eval again after a daemon restart\n  \
+unset AWS_PROFILE AWS_ACCESS_KEY_ID …   variables the SDKs would take before the endpoint\n  \
+AWS_SHARED_CREDENTIALS_FILE=/dev/null   only when the file's [default] holds keys (they would win too)\n\
+Without it (or with --process): a ~/.aws/config profile running `credfresh credential-process`.\n\
+`credfresh exec PROFILE -- COMMAND` wires one command the same way, leaving this shell alone.\n\n\
+Examples:\n  eval \"$(credfresh env metaflow)\"     # then start python / jupyter from this shell\n  credfresh env --process metaflow >> ~/.aws/config"
     )]
     Env {
         /// The managed profile.
@@ -106,6 +119,40 @@ pub enum Cmd {
         /// endpoint is enabled.
         #[arg(long)]
         process: bool,
+    },
+    /// Run a command whose AWS SDK keeps getting a profile's fresh credentials from a
+    /// container credentials endpoint (the daemon's when enabled, else a private one that
+    /// lives as long as the command); exits with the command's status.
+    #[command(
+        after_help = "The command gets AWS_CONTAINER_CREDENTIALS_FULL_URI and the endpoint's token as\n\
+AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and AWS_CONTAINER_AUTHORIZATION_TOKEN (for SDK releases\n\
+that read only the token itself), CREDFRESH_PROFILE, and AWS_REGION / AWS_DEFAULT_REGION from\n\
+the profile's `region` when neither is set. Removed, because the SDKs would take them before\n\
+the endpoint: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,\n\
+AWS_DEFAULT_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN,\n\
+AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and older names (AWS_SECURITY_TOKEN, …).\n\
+SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and SIGWINCH reach the command. The exit\n\
+code is the command's (128 + N when signal N killed it); 3 when the daemon is not running,\n\
+2 for an unknown profile, 1 when the profile holds no valid credentials within --timeout,\n\
+127 when the command is not found.\n\n\
+Examples:\n  credfresh exec metaflow -- python train.py\n  credfresh exec ml -- jupyter lab\n  credfresh exec ml -- aws sts get-caller-identity"
+    )]
+    Exec {
+        /// The managed profile.
+        profile: String,
+        /// How long to wait for the daemon to hold valid credentials for the profile before
+        /// starting the command (a daemon just started is still fetching them).
+        #[arg(long, value_name = "DUR", default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// The command and its arguments (after `--`).
+        #[arg(
+            required = true,
+            num_args = 1..,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<std::ffi::OsString>,
     },
     /// Check that profiles' credentials work: who they are (STS GetCallerIdentity) and, with
     /// --bucket, an S3 round trip (put, list, head, get, delete a small object).
@@ -342,6 +389,14 @@ async fn dispatch(
         }
         Cmd::Env { profile, process } => {
             credentials::env_lines(&config_path, &env, &profile, process)
+        }
+        Cmd::Exec {
+            profile,
+            timeout,
+            command,
+        } => {
+            let socket = client::socket_path(cli.socket, &config_path, &env);
+            exec::exec(&socket, &config_path, &env, &profile, &command, timeout).await
         }
         Cmd::Reload => {
             let socket = client::socket_path(cli.socket, &config_path, &env);

@@ -81,6 +81,9 @@ fn render_status(body: &[u8], single: bool, colour: bool) -> Result<String, serd
     if let Some(e) = &s.file_error {
         out.push_str(&format!("credentials file error: {e}\n"));
     }
+    if let Some(f) = crate::mounts::single_file_mount(Path::new(&s.credentials_file)) {
+        out.push_str(&format!("warning: {}\n", crate::mounts::advice(&f)));
+    }
     if let Some(e) = &s.config_error {
         out.push_str(&format!("config error: {e}\n"));
     }

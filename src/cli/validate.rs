@@ -8,6 +8,9 @@ use std::path::Path;
 pub(super) fn validate(path: &Path, env: &Environment) -> CliResult {
     let config = config::load(path, env).map_err(CliError::usage)?;
     print!("{}", describe(&config));
+    if let Some(f) = crate::mounts::single_file_mount(&config.daemon.credentials_file) {
+        println!("warning: {}", crate::mounts::advice(&f));
+    }
     Ok(0)
 }
 

@@ -135,7 +135,9 @@ pub fn write_atomic(
             continue; // dropping `tmp` deletes it
         }
         warn_if_readable_by_others(&target);
-        fsutil::rename(tmp, &target).map_err(io_error("replace", &target))?;
+        fsutil::rename(tmp, &target)
+            .map_err(explain_busy(&target))
+            .map_err(io_error("replace", &target))?;
         fsutil::sync_dir(dir).map_err(io_error("sync directory", dir))?;
         remember_own_write(&target);
         // A writer that opened the old file before the rename (`aws configure set` appends a
@@ -316,6 +318,16 @@ fn is_temp_name(name: &str) -> bool {
         .strip_prefix(TEMP_PREFIX)
         .and_then(|r| r.strip_suffix(".tmp"));
     random.is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A rename refused with `EBUSY` onto a single-file bind mount says what to do instead.
+fn explain_busy(target: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| match e.raw_os_error() {
+        Some(libc::EBUSY) if crate::mounts::single_file_mount(target).is_some() => {
+            io::Error::new(e.kind(), format!("{e}; {}", crate::mounts::advice(target)))
+        }
+        _ => e,
+    }
 }
 
 /// Builds a closure turning an `io::Error` into a [`WriteError::Io`] for `op` on `path`.

@@ -14,6 +14,8 @@ mod cli_errors;
 mod credential_process;
 mod credentials_file;
 mod delivery;
+mod docker;
+mod exec;
 mod fakes;
 mod faults;
 mod file_guard;
