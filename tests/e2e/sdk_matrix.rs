@@ -483,11 +483,12 @@ fn every_sdk_and_cli_gets_the_assumed_role_in_a_fresh_process_through_every_chan
             );
         } else if client == Client::GoV2 && token == Token::File {
             // aws-sdk-go-v2 config reads AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE from 1.25.0 on;
-            // without a token the endpoint answers 401.
+            // without a token the endpoint answers 401, whose code and message the Go user
+            // sees (an `{"error"}` body left them "failed to load credentials, : ").
             assert_lacks(
                 run,
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                "failed to load credentials",
+                "failed to load credentials, MissingAuthorizationToken: missing Authorization header",
             );
         } else {
             assert_assumed_role(run, channel);
