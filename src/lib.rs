@@ -22,6 +22,7 @@ pub mod init;
 pub mod logging;
 pub mod metrics;
 pub mod output;
+pub mod readiness;
 pub mod redact;
 pub mod scheduler;
 pub mod service;

@@ -24,6 +24,7 @@ mod log_loops;
 mod outage;
 mod packaging;
 mod peer_uid;
+mod readiness;
 mod rotation;
 mod secrets;
 mod service;
