@@ -134,6 +134,21 @@ pub fn ensure_libfaketime() -> &'static Path {
     })
 }
 
+/// `kubernetes-validate` (with the Kubernetes schemas it ships), installed into its own venv
+/// by `scripts/ensure-kubernetes-validate.sh` on first use; panics when it cannot be installed.
+pub fn ensure_kubernetes_validate() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let program = run_ensure_script("ensure-kubernetes-validate.sh");
+        assert!(
+            program.is_file(),
+            "ensure-kubernetes-validate.sh printed {}",
+            program.display()
+        );
+        program
+    })
+}
+
 /// Runs `scripts/SCRIPT`, which installs something on first use and prints its path last;
 /// panics with its output when it fails.
 fn run_ensure_script(script: &str) -> PathBuf {
