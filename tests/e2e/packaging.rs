@@ -448,7 +448,7 @@ fn every_command_a_manifest_or_unit_runs_exists_where_it_runs() {
             } else {
                 command
             };
-            let runs = [vec![process, args].concat()].into_iter().chain(probes);
+            let runs = [[process, args].concat()].into_iter().chain(probes);
             for argv in runs {
                 assert!(
                     image.contains(&argv[0]),
