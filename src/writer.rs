@@ -117,8 +117,11 @@ struct Writer {
     /// What the last write put into the file, and when to check it is still there.
     last_written: Vec<(String, TempCredentials)>,
     verify_at: Option<Instant>,
-    /// When the file was last rewritten, with how many updates.
+    /// When the file was last rewritten, with how many new credentials.
     last_write: Option<(Instant, usize)>,
+    /// The credentials of each profile the file got last, to tell new credentials from
+    /// the same ones handed over again (the file watch, the check after a write).
+    on_file: BTreeMap<String, Stamp>,
 }
 
 /// Writes what the scheduler delivers into the credentials file at `path` until `shutdown`;
@@ -146,6 +149,7 @@ pub async fn run(
         last_written: Vec::new(),
         verify_at: None,
         last_write: None,
+        on_file: BTreeMap::new(),
     };
     // When a failed write is tried again.
     let mut retry_at: Option<Instant> = None;
@@ -258,10 +262,19 @@ impl Writer {
                     tracing::info!(file = %self.path.display(), "the credentials file is writable again");
                 }
                 self.failures = 0;
+                // Only new credentials count toward a burst: the same ones handed over again
+                // (a file watch event puts every profile back) are no sign of more to come.
+                let new = batch
+                    .iter()
+                    .filter(|(n, c)| !self.on_file.get(n).is_some_and(|s| s.matches(c)))
+                    .count();
+                for (n, c) in &batch {
+                    self.on_file.insert(n.clone(), Stamp::of(n, c));
+                }
                 if written {
                     self.metrics.file_written();
                     self.last_written = batch;
-                    self.last_write = Some((Instant::now(), self.last_written.len()));
+                    self.last_write = Some((Instant::now(), new));
                     self.verify_at = Some(Instant::now() + VERIFY_AFTER);
                 }
                 self.errors.send_replace(None);
@@ -288,6 +301,7 @@ impl Writer {
         if !req.dry_run {
             if let Ok(removed) = &result {
                 self.last_written.retain(|(n, _)| !removed.contains(n));
+                self.on_file.retain(|n, _| !removed.contains(n));
                 if !removed.is_empty() {
                     self.metrics.file_written();
                 }
@@ -676,6 +690,51 @@ mod tests {
             );
         }
         assert_eq!(h.writes(), 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_credentials_handed_over_again_are_no_burst() {
+        let h = start(false);
+        let creds = |name: &str| TempCredentials {
+            access_key_id: format!("ASIASAME{}", name.to_uppercase()),
+            secret_access_key: "secret".to_owned().into(),
+            session_token: Some("token".to_owned().into()),
+            expiration: h.clock.now() + HOUR,
+            account_id: None,
+            arn: None,
+            check_again_at: None,
+        };
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let held: Vec<TempCredentials> = names.iter().map(|n| creds(n)).collect();
+        let hand_over = || {
+            for (n, c) in names.iter().zip(&held) {
+                h.deliveries
+                    .send(Delivery {
+                        name: (*n).to_owned(),
+                        creds: c.clone(),
+                    })
+                    .unwrap();
+            }
+        };
+        hand_over();
+        tokio::time::sleep(BATCH_MAX * 3).await;
+        assert_eq!(h.writes(), 1);
+        // A file watch event hands every profile over again, with one section to put back
+        // (someone deleted it), together with one new update.
+        std::fs::write(&h.path, h.text().replace("[f]", "[gone]")).unwrap();
+        hand_over();
+        h.send("new", HOUR).await.unwrap().unwrap();
+        assert_eq!(h.writes(), 2);
+        // That rewrite held one new update: the next one is written at once, not held back
+        // until a second after it as after a burst.
+        let started = Instant::now();
+        h.send("next", HOUR).await.unwrap().unwrap();
+        assert!(
+            started.elapsed() < BATCH_QUIET * 2,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(h.text().contains("[f]"), "{}", h.text());
     }
 
     #[tokio::test(start_paused = true)]
