@@ -170,7 +170,7 @@ pub struct RefreshReply {
 impl RefreshReply {
     /// Whether every profile was refreshed and its credentials reached the file: `fresh`
     /// with no `last_error` (a fetch that succeeded but whose write failed is answered
-    /// `fresh` with "the credentials file was not updated: …").
+    /// `retrying` with "the credentials file was not updated: …").
     pub fn delivered(&self) -> bool {
         self.profiles
             .iter()

@@ -43,7 +43,7 @@ fn every_fresh_profile_is_already_in_the_file() {
     let env = TestEnv::new(&moto);
     let all = profiles(40);
     env.write_config(&all);
-    let daemon = Daemon::start(&env);
+    let daemon = Daemon::start_with(&env, &[("RUST_LOG", "trace")]);
     let started = Instant::now();
     // The access key id each profile had in the file when it was first seen fresh.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -143,7 +143,7 @@ fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(output_text(&out).contains("not running"), "{}", show(&out));
 
-    let daemon = Daemon::start(&env);
+    let daemon = Daemon::start_with(&env, &[("RUST_LOG", "trace")]);
     let started = Instant::now();
     let out = env.cli(&["wait", "--timeout", "3s"]);
     let waited = started.elapsed();
