@@ -272,11 +272,7 @@ fn kubernetes_manifests_validate_strictly_against_the_schemas() {
             .args(kubernetes_manifests())
             .output()
             .expect("run kubernetes-validate");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = crate::support::output_text(&out);
         assert!(out.status.success(), "{version:?}:\n{text}");
         assert!(text.contains("passed for resource pod/"), "{text}");
     }

@@ -10,7 +10,6 @@ use crate::support::{
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
@@ -110,16 +109,6 @@ fn every_fresh_profile_is_already_in_the_file() {
     env.assert_secrets_never_logged(&daemon);
 }
 
-/// Writes a config whose `[daemon] credentials_file` is `file`.
-fn config_with_file(env: &TestEnv, file: &Path, profiles: &[AssumeRole]) {
-    let mut text = env.daemon_table();
-    text.push_str(&format!("credentials_file = \"{}\"\n", file.display()));
-    for p in profiles {
-        p.render(&mut text);
-    }
-    env.write_config_text(&text);
-}
-
 /// `wait` without a daemon exits 3; with one whose file cannot be written it times out
 /// naming each profile, its state (`retrying`, not `fresh`) and the write error; once the
 /// file can be written it returns 0 with the credentials there. An unknown name is a usage
@@ -137,7 +126,7 @@ fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
     // A file botocore refuses (a section twice): the writer will not touch it.
     let bad = format!("{good}\n[r00]\nk = again\n");
     write_file(&file, &bad, 0o600);
-    config_with_file(&env, &file, &all);
+    env.write_config_with_file(&file, &all);
 
     let out = env.cli(&["wait", "--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));

@@ -569,6 +569,17 @@ impl TestEnv {
         text
     }
 
+    /// Writes a config managing `profiles` whose `[daemon] credentials_file` is `file` (the
+    /// SDK still reads the base profile from `~/.aws/credentials`).
+    pub fn write_config_with_file(&self, file: &Path, profiles: &[AssumeRole]) {
+        let mut text = self.daemon_table();
+        text.push_str(&format!("credentials_file = \"{}\"\n", file.display()));
+        for p in profiles {
+            p.render(&mut text);
+        }
+        self.write_config_text(&text);
+    }
+
     /// Writes `text` as the config file (atomically, so a daemon never reads half of it; a
     /// symlinked config is written where it points, as editors do).
     pub fn write_config_text(&self, text: &str) {
