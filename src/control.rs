@@ -780,40 +780,14 @@ async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
 /// `POST /v1/wait`: answers once every named profile's credentials are in the file, or
 /// after the request's timeout (see [`crate::readiness`]).
 async fn wait(State(s): State<ControlState>, body: Bytes) -> Response {
-    use crate::readiness::{WaitError, WaitRequest};
-    let shape = "empty or {\"profiles\": [\"name\", ...], \"timeout_seconds\": N}";
-    let req = match parse_body::<WaitRequest>(&body, shape) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    use crate::readiness::{answer, WAIT_SHAPE};
+    let answered = match parse_body(&body, WAIT_SHAPE) {
+        Ok(req) => answer(s.profiles.clone(), req).await,
+        Err(e) => Err((StatusCode::BAD_REQUEST, e)),
     };
-    let timeout = match crate::readiness::request_timeout(req.timeout_seconds) {
-        Ok(t) => t,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body must be {shape}: {e}"),
-            )
-        }
-    };
-    let names = match req.profiles {
-        Some(names) if names.is_empty() => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body must be {shape}: `profiles` names no profile; leave it out to wait for them all"),
-            )
-        }
-        names => names.unwrap_or_default(),
-    };
-    match crate::readiness::wait(s.profiles.clone(), &names, timeout).await {
+    match answered {
         Ok(reply) => Json(reply).into_response(),
-        Err(WaitError::Unknown(unknown)) => error(
-            StatusCode::NOT_FOUND,
-            format!("no managed profile named {}", quoted(&unknown)),
-        ),
-        Err(WaitError::Stopped) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is shutting down".into(),
-        ),
+        Err((code, message)) => error(code, message),
     }
 }
 

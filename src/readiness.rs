@@ -4,6 +4,7 @@
 
 use crate::api::ProfileStatus;
 use crate::snapshot::ProfileSnapshot;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -103,6 +104,45 @@ pub async fn wait(
     }
 }
 
+/// What a `POST /v1/wait` body must be, for error messages.
+pub const WAIT_SHAPE: &str = "empty or {\"profiles\": [\"name\", ...], \"timeout_seconds\": N}";
+
+/// Serves one `POST /v1/wait`: the reply, or the status and message of an error (`400` for
+/// a bad request, `404` naming unknown profiles, `503` when the daemon stops meanwhile).
+pub async fn answer(
+    profiles: watch::Receiver<Vec<ProfileSnapshot>>,
+    req: WaitRequest,
+) -> Result<WaitReply, (StatusCode, String)> {
+    let bad = |why: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("body must be {WAIT_SHAPE}: {why}"),
+        )
+    };
+    let timeout = request_timeout(req.timeout_seconds).map_err(bad)?;
+    let names = match req.profiles {
+        Some(names) if names.is_empty() => {
+            return Err(bad(
+                "`profiles` names no profile; leave it out to wait for them all".into(),
+            ))
+        }
+        names => names.unwrap_or_default(),
+    };
+    wait(profiles, &names, timeout).await.map_err(|e| match e {
+        WaitError::Unknown(unknown) => {
+            let names: Vec<String> = unknown.iter().map(|n| format!("\"{n}\"")).collect();
+            (
+                StatusCode::NOT_FOUND,
+                format!("no managed profile named {}", names.join(", ")),
+            )
+        }
+        WaitError::Stopped => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down".into(),
+        ),
+    })
+}
+
 /// How long a request asks to wait: `timeout_seconds` capped at [`MAX_WAIT`], or an error
 /// naming the value when it is negative or not a number.
 pub fn request_timeout(seconds: Option<f64>) -> Result<Duration, String> {
@@ -196,6 +236,33 @@ mod tests {
                 .unwrap_err(),
             WaitError::Unknown(vec!["b".into()])
         );
+    }
+
+    #[tokio::test]
+    async fn bad_requests_and_unknown_names_are_refused() {
+        let (_tx, rx) = watch::channel(vec![p("a", ProfileState::Fresh, true, None)]);
+        let ask = |profiles: Option<Vec<&str>>, timeout_seconds| WaitRequest {
+            profiles: profiles.map(|v| v.into_iter().map(str::to_owned).collect()),
+            timeout_seconds,
+        };
+        let (code, why) = answer(rx.clone(), ask(Some(vec![]), None))
+            .await
+            .unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(why.contains("names no profile"), "{why}");
+        let (code, why) = answer(rx.clone(), ask(None, Some(-1.0))).await.unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(why.contains("timeout_seconds"), "{why}");
+        let (code, why) = answer(rx.clone(), ask(Some(vec!["a", "x"]), Some(0.0)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (code, why.as_str()),
+            (StatusCode::NOT_FOUND, "no managed profile named \"x\"")
+        );
+        // No expiry: not delivered; a zero timeout answers at once.
+        let reply = answer(rx, ask(None, Some(0.0))).await.unwrap();
+        assert!(!reply.ready && reply.waiting[0].name == "a");
     }
 
     #[test]
