@@ -74,7 +74,10 @@ fn batching(profiles: usize, spread: Duration) {
             rx,
             prune_rx,
             clock,
-            errors,
+            credfresh::writer::Outcomes {
+                errors,
+                reports: tokio::sync::mpsc::unbounded_channel().0,
+            },
             metrics.clone(),
             shutdown.clone(),
         ));
@@ -93,7 +96,7 @@ fn batching(profiles: usize, spread: Duration) {
                 arn: None,
                 check_again_at: None,
             };
-            let _ = tx.send(Delivery { name: format!("profile{p}"), creds, written: None });
+            let _ = tx.send(Delivery { name: format!("profile{p}"), creds });
         }
         // The writer's last batch closes at most `writer::BATCH_MAX` after its first update.
         tokio::time::sleep(credfresh::writer::BATCH_MAX + Duration::from_millis(500)).await;

@@ -63,6 +63,21 @@ pub async fn refresh(
     success_reply(code, body)
 }
 
+/// `POST /v1/wait` for `profiles` (all when empty), waiting at most `timeout` (the daemon
+/// caps it at [`crate::readiness::MAX_WAIT`]).
+pub async fn wait(
+    socket: &Path,
+    profiles: &[String],
+    timeout: Duration,
+) -> Result<Reply<crate::readiness::WaitReply>, ClientError> {
+    let mut body = serde_json::json!({ "timeout_seconds": timeout.as_secs_f64() });
+    if !profiles.is_empty() {
+        body["profiles"] = serde_json::json!(profiles);
+    }
+    let (code, body) = post_json(socket, "/v1/wait", body).await?;
+    success_reply(code, body)
+}
+
 /// `POST` of a JSON body.
 async fn post_json(
     socket: &Path,

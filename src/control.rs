@@ -170,7 +170,7 @@ pub struct RefreshReply {
 impl RefreshReply {
     /// Whether every profile was refreshed and its credentials reached the file: `fresh`
     /// with no `last_error` (a fetch that succeeded but whose write failed is answered
-    /// `fresh` with "the credentials file was not updated: …").
+    /// `retrying` with "the credentials file was not updated: …").
     pub fn delivered(&self) -> bool {
         self.profiles
             .iter()
@@ -262,6 +262,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/profiles/{name}", get(profile))
         .route("/v1/profiles/{name}/refresh", post(refresh_one))
         .route("/v1/refresh", post(refresh_many))
+        .route("/v1/wait", post(wait))
         .route("/v1/reload", post(reload))
         .route("/v1/prune", post(prune))
         .route("/v1/credentials/{name}", get(credentials))
@@ -779,6 +780,20 @@ async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
     match refresh(&s, names).await {
         Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
         Err(r) => r,
+    }
+}
+
+/// `POST /v1/wait`: answers once every named profile's credentials are in the file, or
+/// after the request's timeout (see [`crate::readiness`]).
+async fn wait(State(s): State<ControlState>, body: Bytes) -> Response {
+    use crate::readiness::{answer, WAIT_SHAPE};
+    let answered = match parse_body(&body, WAIT_SHAPE) {
+        Ok(req) => answer(s.profiles.clone(), req).await,
+        Err(e) => Err((StatusCode::BAD_REQUEST, e)),
+    };
+    match answered {
+        Ok(reply) => Json(reply).into_response(),
+        Err((code, message)) => error(code, message),
     }
 }
 

@@ -71,7 +71,9 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(Metrics::new());
     let redeliveries = deliveries_tx.clone();
-    let (scheduler, profiles) = Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx);
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (scheduler, profiles) =
+        Scheduler::new(&config, fetcher, clock.clone(), deliveries_tx, reports_rx);
     let scheduler = scheduler.with_metrics(metrics.clone());
     let credentials = scheduler.credentials();
     // Deleted, truncated or hand-edited: the managed sections are put back within seconds.
@@ -93,7 +95,10 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         deliveries_rx,
         prunes_rx,
         clock,
-        file_error_tx,
+        crate::writer::Outcomes {
+            errors: file_error_tx,
+            reports: reports_tx,
+        },
         metrics.clone(),
         shutdown.clone(),
     ));

@@ -87,7 +87,6 @@ pub fn watch_file(
                 let d = Delivery {
                     name: name.clone(),
                     creds: creds.clone(),
-                    written: None,
                 };
                 if deliveries.send(d).is_err() {
                     return;

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mounts;
 pub mod output;
+pub mod readiness;
 pub mod redact;
 pub mod scheduler;
 pub mod service;

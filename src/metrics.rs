@@ -265,6 +265,7 @@ mod tests {
             last_refresh_at: Some(now),
             last_error: None,
             account_id: None,
+            delivered: true,
         };
         let text = m.render(&[p], now);
         assert!(

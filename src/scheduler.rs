@@ -14,7 +14,7 @@ use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
 use crate::snapshot::ProfileSnapshot;
 use crate::sources::{FailureKind, Fetcher, SourceError};
-use crate::writer::Delivery;
+use crate::writer::{Delivery, WriteReport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -106,6 +106,11 @@ struct Entry {
     last_refresh: Option<SystemTime>,
     last_error: Option<String>,
     failures: u32,
+    /// The credentials held are in the credentials file (the writer said so).
+    delivered: bool,
+    /// A fetch succeeded and its credentials wait for the writer: the profile turns `fresh`
+    /// once they are in the file (see `delivery`).
+    awaiting: bool,
     /// Whoever asked for a refresh of this profile: every one of them is answered as soon
     /// as the attempt's outcome is known (see [`Scheduler::answer`]).
     waiters: Vec<oneshot::Sender<ProfileSnapshot>>,
@@ -124,6 +129,8 @@ impl Entry {
             last_refresh: None,
             last_error: None,
             failures: 0,
+            delivered: false,
+            awaiting: false,
             waiters: Vec::new(),
         }
     }
@@ -143,6 +150,7 @@ impl Entry {
             last_refresh_at: self.last_refresh,
             last_error: self.last_error.clone(),
             account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
+            delivered: self.delivered,
         }
     }
 }
@@ -160,6 +168,8 @@ pub struct Scheduler {
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
     deliveries: mpsc::UnboundedSender<Delivery>,
+    /// What the writer did with the deliveries; taken by [`Scheduler::run`].
+    reports: Option<mpsc::UnboundedReceiver<WriteReport>>,
     status: watch::Sender<Vec<ProfileSnapshot>>,
     vault: watch::Sender<Vault>,
     metrics: Arc<Metrics>,
@@ -175,12 +185,14 @@ pub type Vault = Arc<BTreeMap<String, TempCredentials>>;
 
 impl Scheduler {
     /// A scheduler for `config`'s profiles, all due at once. Fresh credentials go to
-    /// `deliveries`; the status of every profile is published on the returned receiver.
+    /// `deliveries`, and the writer's `reports` say when they are in the file (only then is
+    /// a profile `fresh`); the status of every profile is published on the returned receiver.
     pub fn new(
         config: &Config,
         fetcher: Arc<dyn Fetcher>,
         clock: Arc<dyn Clock>,
         deliveries: mpsc::UnboundedSender<Delivery>,
+        reports: mpsc::UnboundedReceiver<WriteReport>,
     ) -> (Self, watch::Receiver<Vec<ProfileSnapshot>>) {
         let now = clock.now();
         let (status, status_rx) = watch::channel(Vec::new());
@@ -191,6 +203,7 @@ impl Scheduler {
             fetcher,
             clock,
             deliveries,
+            reports: Some(reports),
             status,
             vault: watch::channel(Vault::default()).0,
             metrics: Arc::new(Metrics::new()),
@@ -236,6 +249,10 @@ impl Scheduler {
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         self.done_tx = done_tx;
+        let mut reports = self
+            .reports
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         loop {
             let now = self.clock.now();
             self.tick(now);
@@ -252,6 +269,7 @@ impl Scheduler {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(done) = done_rx.recv() => self.finish(done),
+                Some(report) = reports.recv() => self.written(report),
                 Some(cmd) = commands.recv() => self.command(cmd),
                 () = sleep => {}
             }
@@ -354,7 +372,10 @@ impl Scheduler {
     fn tick(&mut self, now: SystemTime) {
         for e in &mut self.entries {
             let lapsed = e.creds.as_ref().is_some_and(|c| !c.valid_at(now));
-            if lapsed && matches!(e.state, ProfileState::Fresh | ProfileState::Retrying) {
+            let waiting = e.awaiting && !e.in_flight;
+            if lapsed
+                && (waiting || matches!(e.state, ProfileState::Fresh | ProfileState::Retrying))
+            {
                 tracing::warn!(profile = %e.profile.name, "credentials expired");
                 e.state = ProfileState::Expired;
             }
@@ -420,6 +441,9 @@ impl Scheduler {
     fn start(&mut self, i: usize, source: Option<TempCredentials>) {
         let e = &mut self.entries[i];
         e.in_flight = true;
+        // This fetch's outcome is what the profile shows next, whatever the writer says
+        // about the previous one.
+        e.awaiting = false;
         e.state = ProfileState::Refreshing;
         tracing::debug!(profile = %e.profile.name, "refreshing");
         let fut = self.fetcher.fetch(&e.profile, source);
@@ -446,14 +470,9 @@ impl Scheduler {
         let now = self.clock.now();
         self.entries[i].in_flight = false;
         self.trim_due = true;
-        let waiters = std::mem::take(&mut self.entries[i].waiters);
-        let mut written = None;
+        let ok = matches!(&done.result, Ok(c) if c.valid_at(now));
         match done.result {
-            Ok(creds) if creds.valid_at(now) => {
-                let (tx, rx) = oneshot::channel();
-                self.succeed(i, now, creds, (!waiters.is_empty()).then_some(tx));
-                written = Some(rx);
-            }
+            Ok(creds) if ok => self.succeed(i, now, creds),
             Ok(creds) => {
                 let err = SourceError::transient(
                     "expired",
@@ -467,41 +486,20 @@ impl Scheduler {
             Err(err) => self.fail(i, now, err),
         }
         let e = &mut self.entries[i];
-        if std::mem::take(&mut e.recheck) && e.state != ProfileState::Fresh {
+        if std::mem::take(&mut e.recheck) && !ok {
             tracing::info!(profile = %e.profile.name, "SSO token cache changed during the refresh; refreshing again");
             e.next_refresh = now;
         }
-        if waiters.is_empty() {
-            return;
+        // A failure is the outcome; new credentials are one once the writer has them in the
+        // file (`written`), and whoever asked for this refresh hears back then.
+        if !ok {
+            self.answer(i, None);
         }
-        let mut status = self.entries[i].status();
-        // Whoever asked for this refresh hears back once the file holds the result.
-        tokio::spawn(async move {
-            if let Some(rx) = written {
-                match rx.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        status.last_error =
-                            Some(format!("the credentials file was not updated: {e}"));
-                    }
-                    Err(_) => {
-                        status.last_error = Some("the credentials file writer stopped".into())
-                    }
-                }
-            }
-            for w in waiters {
-                let _ = w.send(status.clone());
-            }
-        });
     }
 
-    fn succeed(
-        &mut self,
-        i: usize,
-        now: SystemTime,
-        creds: TempCredentials,
-        written: Option<oneshot::Sender<Result<(), String>>>,
-    ) {
+    /// Takes new credentials: served from memory at once, handed to the writer, and the
+    /// profile stays `refreshing` until the writer reports them in the file.
+    fn succeed(&mut self, i: usize, now: SystemTime, creds: TempCredentials) {
         let lead = self.refresh_before;
         let e = &mut self.entries[i];
         e.next_refresh = refresh_at(now, creds.expiration, lead, fastrand::f64());
@@ -509,7 +507,9 @@ impl Scheduler {
         if let Some(at) = creds.check_again_at.filter(|&at| at > now) {
             e.next_refresh = e.next_refresh.min(at);
         }
-        e.state = ProfileState::Fresh;
+        e.state = ProfileState::Refreshing;
+        e.awaiting = true;
+        e.delivered = false;
         e.failures = 0;
         e.last_error = None;
         e.last_refresh = Some(now);
@@ -521,17 +521,16 @@ impl Scheduler {
         );
         let name = e.profile.name.clone();
         e.creds = Some(creds.clone());
-        self.metrics.refreshed(&name);
         self.publish_vault();
         let _ = self.deliveries.send(Delivery {
             name: name.clone(),
             creds,
-            written,
         });
         // Profiles waiting on this one as their source can go now.
         for d in &mut self.entries {
             if d.profile.source.managed_source() == Some(name.as_str())
                 && !d.in_flight
+                && !d.awaiting
                 && d.state != ProfileState::Fresh
             {
                 d.next_refresh = d.next_refresh.min(now);
@@ -635,7 +634,7 @@ impl Scheduler {
                     if e.in_flight {
                         // Looked at again when this fetch is done, unless it succeeds.
                         e.recheck = true;
-                    } else if e.state != ProfileState::Fresh {
+                    } else if e.state != ProfileState::Fresh && !e.awaiting {
                         tracing::info!(profile = %e.profile.name, "SSO token cache changed; refreshing");
                         e.next_refresh = now;
                     }
@@ -746,6 +745,8 @@ fn renewed_profiles<'a>(entries: &[Entry], config: &'a Config) -> BTreeSet<&'a s
         }
     }
 }
+
+mod delivery;
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,9 @@ pub struct ProfileSnapshot {
     pub last_error: Option<String>,
     /// The account of the credentials held.
     pub account_id: Option<String>,
+    /// The credentials held are in the credentials file (for `credfresh wait`; `fresh` also
+    /// means this, but a profile being refreshed may still have its earlier ones there).
+    pub delivered: bool,
 }
 
 impl ProfileSnapshot {
@@ -59,6 +62,7 @@ mod tests {
             last_refresh_at: Some(t),
             last_error: Some("x".into()),
             account_id: Some("123456789012".into()),
+            delivered: true,
         };
         let w = s.to_wire();
         assert_eq!(w.expires_at.as_deref(), Some("2027-01-15T08:00:00Z"));

@@ -12,19 +12,64 @@ use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Fresh credentials the scheduler hands the writer.
+/// Fresh credentials the scheduler (or `file_watch`) hands the writer.
 pub struct Delivery {
     /// The profile (section) name.
     pub name: String,
     /// Its new credentials.
     pub creds: TempCredentials,
-    /// Told when the credentials are on disk (or why they are not), for a `refresh` that waits.
-    pub written: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Which credentials of a profile a write was about, without a secret: the access key id
+/// and expiry tell one set of credentials from the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The profile (section) name.
+    pub name: String,
+    /// The credentials' access key id (not a secret).
+    pub access_key_id: String,
+    /// Their expiry.
+    pub expiration: SystemTime,
+}
+
+impl Stamp {
+    /// The stamp of `creds` for profile `name`.
+    pub fn of(name: &str, creds: &TempCredentials) -> Self {
+        Stamp {
+            name: name.to_owned(),
+            access_key_id: creds.access_key_id.clone(),
+            expiration: creds.expiration,
+        }
+    }
+
+    /// Whether `creds` are the credentials this stamp names.
+    pub fn matches(&self, creds: &TempCredentials) -> bool {
+        self.access_key_id == creds.access_key_id && self.expiration == creds.expiration
+    }
+}
+
+/// Where the writer says how its writes went.
+pub struct Outcomes {
+    /// The last write error, `None` after a success (`file_error` in the status).
+    pub errors: watch::Sender<Option<String>>,
+    /// What each attempt did, for the scheduler.
+    pub reports: mpsc::UnboundedSender<WriteReport>,
+}
+
+/// What one attempt to write did, sent to the scheduler after every attempt: a profile is
+/// `fresh` only once its credentials are in the file. Credentials that expired before they
+/// could be written are reported as not written.
+#[derive(Clone, Debug)]
+pub struct WriteReport {
+    /// The credentials the attempt was about.
+    pub profiles: Vec<Stamp>,
+    /// `Ok`: they are in the file now; `Err`: why not (the writer tries again).
+    pub outcome: Result<(), String>,
 }
 
 /// How long the writer waits for another update before it writes what it has: updates that
@@ -64,6 +109,7 @@ struct Writer {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     errors: watch::Sender<Option<String>>,
+    reports: mpsc::UnboundedSender<WriteReport>,
     metrics: Arc<Metrics>,
     pending: Pending,
     /// Consecutive failed writes.
@@ -71,33 +117,39 @@ struct Writer {
     /// What the last write put into the file, and when to check it is still there.
     last_written: Vec<(String, TempCredentials)>,
     verify_at: Option<Instant>,
-    /// When the file was last rewritten, with how many updates.
+    /// When the file was last rewritten, with how many new credentials.
     last_write: Option<(Instant, usize)>,
+    /// The credentials of each profile the file got last, to tell new credentials from
+    /// the same ones handed over again (the file watch, the check after a write).
+    on_file: BTreeMap<String, Stamp>,
 }
 
 /// Writes what the scheduler delivers into the credentials file at `path` until `shutdown`;
 /// then finishes the write in flight and flushes what is pending. Publishes the last write
-/// error (or `None` after a success) on `errors`. Serves prune requests from `prunes`, also
-/// while failed writes wait for their retry.
+/// error (or `None` after a success) and what each attempt did on `outcomes`.
+/// Serves prune requests from `prunes`, also while failed writes wait for their retry.
 pub async fn run(
     path: PathBuf,
     mut deliveries: mpsc::UnboundedReceiver<Delivery>,
     mut prunes: mpsc::Receiver<PruneRequest>,
     clock: Arc<dyn Clock>,
-    errors: watch::Sender<Option<String>>,
+    outcomes: Outcomes,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let Outcomes { errors, reports } = outcomes;
     let mut w = Writer {
         path,
         clock,
         errors,
+        reports,
         metrics,
         pending: Pending::default(),
         failures: 0,
         last_written: Vec::new(),
         verify_at: None,
         last_write: None,
+        on_file: BTreeMap::new(),
     };
     // When a failed write is tried again.
     let mut retry_at: Option<Instant> = None;
@@ -155,7 +207,7 @@ pub async fn run(
     while let Ok(d) = deliveries.try_recv() {
         w.pending.add(d);
     }
-    if let Err(e) = flush(&w.path, &mut w.pending, w.clock.as_ref()).await {
+    if let Err(e) = flush(&w.path, &mut w.pending, w.clock.as_ref(), &w.reports).await {
         tracing::error!(file = %w.path.display(), "last write before exit failed: {e}");
     }
 }
@@ -197,16 +249,32 @@ impl Writer {
             .iter()
             .map(|(n, c)| (n.clone(), c.clone()))
             .collect();
-        match flush(&self.path, &mut self.pending, self.clock.as_ref()).await {
+        match flush(
+            &self.path,
+            &mut self.pending,
+            self.clock.as_ref(),
+            &self.reports,
+        )
+        .await
+        {
             Ok(written) => {
                 if self.failures > 0 {
                     tracing::info!(file = %self.path.display(), "the credentials file is writable again");
                 }
                 self.failures = 0;
+                // Only new credentials count toward a burst: the same ones handed over again
+                // (a file watch event puts every profile back) are no sign of more to come.
+                let new = batch
+                    .iter()
+                    .filter(|(n, c)| !self.on_file.get(n).is_some_and(|s| s.matches(c)))
+                    .count();
+                for (n, c) in &batch {
+                    self.on_file.insert(n.clone(), Stamp::of(n, c));
+                }
                 if written {
                     self.metrics.file_written();
                     self.last_written = batch;
-                    self.last_write = Some((Instant::now(), self.last_written.len()));
+                    self.last_write = Some((Instant::now(), new));
                     self.verify_at = Some(Instant::now() + VERIFY_AFTER);
                 }
                 self.errors.send_replace(None);
@@ -233,6 +301,7 @@ impl Writer {
         if !req.dry_run {
             if let Ok(removed) = &result {
                 self.last_written.retain(|(n, _)| !removed.contains(n));
+                self.on_file.retain(|n, _| !removed.contains(n));
                 if !removed.is_empty() {
                     self.metrics.file_written();
                 }
@@ -276,49 +345,61 @@ async fn prune(path: &Path, keep: &[String], dry_run: bool) -> Result<Vec<String
     Ok(removed)
 }
 
-/// Updates waiting to be written, and who waits to hear that they were.
+/// Updates waiting to be written.
 #[derive(Default)]
 struct Pending {
     creds: BTreeMap<String, TempCredentials>,
-    acks: Vec<oneshot::Sender<Result<(), String>>>,
 }
 
 impl Pending {
     fn add(&mut self, d: Delivery) {
         self.creds.insert(d.name, d.creds);
-        self.acks.extend(d.written);
     }
 
     fn is_empty(&self) -> bool {
         self.creds.is_empty()
     }
-
-    fn ack(&mut self, result: &Result<(), String>) {
-        for a in self.acks.drain(..) {
-            let _ = a.send(result.clone());
-        }
-    }
 }
 
-/// Writes every pending, still valid update in one atomic rewrite and tells whoever waits.
-/// Returns whether the file was rewritten. On success nothing is pending; on failure the
-/// updates stay for the next attempt.
+/// Writes every pending, still valid update in one atomic rewrite and reports the outcome
+/// on `reports` (updates dropped as expired, as not written). Returns whether the file was
+/// rewritten. On success nothing is pending; on failure the updates stay for the next
+/// attempt.
 async fn flush(
     path: &std::path::Path,
     pending: &mut Pending,
     clock: &dyn Clock,
+    reports: &mpsc::UnboundedSender<WriteReport>,
 ) -> Result<bool, String> {
-    let result = write_pending(path, &mut pending.creds, clock).await;
-    pending.ack(&result.as_ref().map(|_| ()).map_err(Clone::clone));
+    let now = clock.now();
+    let (valid, expired): (Vec<_>, Vec<_>) =
+        pending.creds.iter().partition(|(_, c)| c.valid_at(now));
+    let stamps = |v: Vec<(&String, &TempCredentials)>| -> Vec<Stamp> {
+        v.into_iter().map(|(n, c)| Stamp::of(n, c)).collect()
+    };
+    let (attempted, expired) = (stamps(valid), stamps(expired));
+    if !expired.is_empty() {
+        let _ = reports.send(WriteReport {
+            profiles: expired,
+            outcome: Err("the credentials expired before they could be written".into()),
+        });
+    }
+    let result = write_pending(path, &mut pending.creds, now).await;
+    if !attempted.is_empty() {
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        let _ = reports.send(WriteReport {
+            profiles: attempted,
+            outcome,
+        });
+    }
     result
 }
 
 async fn write_pending(
     path: &std::path::Path,
     pending: &mut BTreeMap<String, TempCredentials>,
-    clock: &dyn Clock,
+    now: SystemTime,
 ) -> Result<bool, String> {
-    let now = clock.now();
     pending.retain(|name, c| {
         let keep = c.valid_at(now);
         if !keep {
@@ -398,7 +479,13 @@ mod tests {
         task: JoinHandle<()>,
         /// Makes every update's access key id different.
         sent: std::sync::atomic::AtomicU64,
+        /// Who waits for the report on an update, by access key id.
+        acks: Acks,
     }
+
+    type Acks = Arc<
+        std::sync::Mutex<std::collections::HashMap<String, oneshot::Sender<Result<(), String>>>>,
+    >;
 
     /// A writer for `dir/credentials`, or for a file under a regular file (every write
     /// fails) when `broken`.
@@ -417,6 +504,7 @@ mod tests {
         let (deliveries, rx) = mpsc::unbounded_channel();
         let (prunes, prune_rx) = mpsc::channel(1);
         let (errors_tx, errors) = watch::channel(None);
+        let (reports_tx, mut reports) = mpsc::unbounded_channel::<WriteReport>();
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run(
@@ -424,10 +512,26 @@ mod tests {
             rx,
             prune_rx,
             clock.clone(),
-            errors_tx,
+            Outcomes {
+                errors: errors_tx,
+                reports: reports_tx,
+            },
             metrics.clone(),
             shutdown.clone(),
         ));
+        // Each update's first report answers the one who sent it.
+        let acks: Acks = Default::default();
+        let waiting = acks.clone();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                let mut waiting = waiting.lock().unwrap();
+                for stamp in &report.profiles {
+                    if let Some(ack) = waiting.remove(&stamp.access_key_id) {
+                        let _ = ack.send(report.outcome.clone());
+                    }
+                }
+            }
+        });
         Harness {
             _dir: dir,
             path,
@@ -439,6 +543,7 @@ mod tests {
             shutdown,
             task,
             sent: Default::default(),
+            acks,
         }
     }
 
@@ -456,11 +561,14 @@ mod tests {
                 arn: None,
                 check_again_at: None,
             };
+            self.acks
+                .lock()
+                .unwrap()
+                .insert(creds.access_key_id.clone(), written);
             self.deliveries
                 .send(Delivery {
                     name: name.to_owned(),
                     creds,
-                    written: Some(written),
                 })
                 .unwrap();
             ack
@@ -585,12 +693,58 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_same_credentials_handed_over_again_are_no_burst() {
+        let h = start(false);
+        let creds = |name: &str| TempCredentials {
+            access_key_id: format!("ASIASAME{}", name.to_uppercase()),
+            secret_access_key: "secret".to_owned().into(),
+            session_token: Some("token".to_owned().into()),
+            expiration: h.clock.now() + HOUR,
+            account_id: None,
+            arn: None,
+            check_again_at: None,
+        };
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let held: Vec<TempCredentials> = names.iter().map(|n| creds(n)).collect();
+        let hand_over = || {
+            for (n, c) in names.iter().zip(&held) {
+                h.deliveries
+                    .send(Delivery {
+                        name: (*n).to_owned(),
+                        creds: c.clone(),
+                    })
+                    .unwrap();
+            }
+        };
+        hand_over();
+        tokio::time::sleep(BATCH_MAX * 3).await;
+        assert_eq!(h.writes(), 1);
+        // A file watch event hands every profile over again, with one section to put back
+        // (someone deleted it), together with one new update.
+        std::fs::write(&h.path, h.text().replace("[f]", "[gone]")).unwrap();
+        hand_over();
+        h.send("new", HOUR).await.unwrap().unwrap();
+        assert_eq!(h.writes(), 2);
+        // That rewrite held one new update: the next one is written at once, not held back
+        // until a second after it as after a burst.
+        let started = Instant::now();
+        h.send("next", HOUR).await.unwrap().unwrap();
+        assert!(
+            started.elapsed() < BATCH_QUIET * 2,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(h.text().contains("[f]"), "{}", h.text());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn expired_updates_are_dropped_and_never_written() {
         // Already expired on arrival: the valid one is written, the other is not.
         let h = start(false);
         let stale = h.send("stale", Duration::ZERO);
         h.send("fresh", HOUR).await.unwrap().unwrap();
-        stale.await.unwrap().unwrap();
+        let err = stale.await.unwrap().unwrap_err();
+        assert!(err.contains("expired before"), "{err}");
         let text = h.text();
         assert!(
             text.contains("[fresh]") && !text.contains("[stale]"),

@@ -89,11 +89,10 @@ systemctl daemon-reload
 systemctl enable credfresh
 systemctl restart credfresh
 
-# Wait (briefly) for the first credentials, so notebooks started right away find them.
-for _ in $(seq 1 30); do
-    if grep -q '^\[team-data\]' "$USER_HOME/.aws/credentials" 2>/dev/null; then
-        break
-    fi
-    sleep 1
-done
-sudo -u "$NOTEBOOK_USER" -H /usr/local/bin/credfresh --config "$CONFIG" status || true
+# Return once every profile's credentials are in the file, so notebooks started right away
+# find them (the whole script must finish within 5 minutes). When they are not there in time,
+# `wait` names each missing profile with its state and error (in the lifecycle log), and the
+# notebook starts anyway: credfresh keeps trying.
+if ! sudo -u "$NOTEBOOK_USER" -H /usr/local/bin/credfresh --config "$CONFIG" wait --timeout 2m; then
+    sudo -u "$NOTEBOOK_USER" -H /usr/local/bin/credfresh --config "$CONFIG" status || true
+fi

@@ -8,6 +8,7 @@ mod login;
 mod refresh;
 mod status;
 mod validate;
+mod wait;
 
 pub use credentials::env_text;
 pub use status::WATCH_INTERVAL;
@@ -37,6 +38,7 @@ Examples:
   credfresh refresh metaflow         refresh one profile now and wait for the result
   credfresh exec metaflow -- python train.py
                                      run a command whose SDK keeps getting fresh credentials
+  credfresh wait --timeout 2m        wait until every profile's credentials are in the file
   credfresh check metaflow --bucket s3://my-bucket
                                      prove the credentials work: identity and an S3 round trip
   credfresh init                     write a starter config from ~/.aws/config
@@ -87,6 +89,27 @@ pub enum Cmd {
     Refresh {
         /// Profiles to refresh.
         profiles: Vec<String>,
+    },
+    /// Wait until the profiles' current credentials are in the credentials file (all
+    /// profiles when none is named): exit 0 then; on timeout exit 1 naming each profile that
+    /// is not there with its state and last error; exit 3 when no daemon runs.
+    #[command(
+        after_help = "For whatever must not start before the credentials are there: a systemd
+ExecStartPre=, a SageMaker on-start script, a Kubernetes startup probe, a CI step.
+A profile counts when the credentials the daemon holds for it are in the file and valid
+(`fresh` in `credfresh status` always means that).
+
+Examples:
+  credfresh wait                         every profile, at most 60 s
+  credfresh wait metaflow --timeout 5m
+  credfresh wait --timeout 3s            a startup probe"
+    )]
+    Wait {
+        /// Profiles to wait for.
+        profiles: Vec<String>,
+        /// How long to wait at most, e.g. 30s, 5m.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Print a profile's credentials as AWS `credential_process` JSON (from the daemon's
     /// memory; fetched directly when no daemon runs).
@@ -365,6 +388,10 @@ async fn dispatch(
         Cmd::Refresh { profiles } => {
             let socket = client::socket_path(cli.socket, &config_path, &env);
             refresh::refresh(&socket, profiles).await
+        }
+        Cmd::Wait { profiles, timeout } => {
+            let socket = client::socket_path(cli.socket, &config_path, &env);
+            wait::wait(&socket, &profiles, timeout).await
         }
         Cmd::CredentialProcess { profile } => {
             let socket = client::socket_path(cli.socket, &config_path, &env);

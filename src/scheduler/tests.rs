@@ -247,23 +247,41 @@ struct Harness {
     deliveries: mpsc::UnboundedReceiver<Delivery>,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
+    reports: mpsc::UnboundedSender<WriteReport>,
 }
 
 impl Harness {
     fn start(profiles: Vec<Profile>, lifetime: Duration) -> Self {
+        Self::start_writing(profiles, lifetime, true)
+    }
+
+    /// With `writes`, a writer that has every delivery in the file at once; without, the
+    /// test sends the writer's reports itself ([`Harness::report`]).
+    fn start_writing(profiles: Vec<Profile>, lifetime: Duration, writes: bool) -> Self {
         let clock = TestClock::new();
         let fetcher = FakeFetcher::new(clock.clone(), lifetime);
         let (tx, mut raw) = mpsc::unbounded_channel::<Delivery>();
         let (fwd, deliveries) = mpsc::unbounded_channel();
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let writer = reports_tx.clone();
         tokio::spawn(async move {
-            while let Some(mut d) = raw.recv().await {
-                if let Some(w) = d.written.take() {
-                    let _ = w.send(Ok(()));
+            while let Some(d) = raw.recv().await {
+                if writes {
+                    let _ = writer.send(WriteReport {
+                        profiles: vec![crate::writer::Stamp::of(&d.name, &d.creds)],
+                        outcome: Ok(()),
+                    });
                 }
                 let _ = fwd.send(d);
             }
         });
-        let (s, status) = Scheduler::new(&config(profiles), fetcher.clone(), clock.clone(), tx);
+        let (s, status) = Scheduler::new(
+            &config(profiles),
+            fetcher.clone(),
+            clock.clone(),
+            tx,
+            reports,
+        );
         let metrics = Arc::new(Metrics::new());
         let s = s.with_metrics(metrics.clone());
         let (commands, rx) = mpsc::channel(8);
@@ -277,7 +295,18 @@ impl Harness {
             deliveries,
             shutdown,
             metrics,
+            reports: reports_tx,
         }
+    }
+
+    /// Reports, as the writer would, that `d`'s credentials were written (or why not).
+    fn report(&self, d: &Delivery, outcome: Result<(), &str>) {
+        self.reports
+            .send(WriteReport {
+                profiles: vec![crate::writer::Stamp::of(&d.name, &d.creds)],
+                outcome: outcome.map_err(str::to_owned),
+            })
+            .unwrap();
     }
     async fn refresh(&self, names: &[&str]) -> Result<Vec<ProfileSnapshot>, Vec<String>> {
         let (reply, rx) = oneshot::channel();
@@ -883,5 +912,86 @@ async fn reload_drops_the_metric_series_of_removed_profiles() {
     let text = h.metrics.render(&[], t(0));
     assert!(!text.contains("profile=\"gone\""), "{text}");
     assert!(text.contains("profile=\"kept\""), "{text}");
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_only_once_the_writer_has_the_credentials_in_the_file() {
+    let mut h = Harness::start_writing(vec![profile("a", None)], Duration::from_secs(3600), false);
+    let asked = ask_refresh(&h, &["a"]).await;
+    advance(1).await;
+    // Fetched and served from memory, but not in the file yet: still refreshing.
+    let d = h.deliveries.recv().await.unwrap();
+    let a = h.state("a");
+    assert_eq!(a.state, ProfileState::Refreshing);
+    assert!(a.expires_at.is_some() && !a.delivered, "{a:?}");
+    let refreshes = |h: &Harness| {
+        h.metrics
+            .render(&[], SystemTime::now())
+            .contains("credfresh_refreshes_total{profile=\"a\"} 1")
+    };
+    assert!(!refreshes(&h));
+    // The write fails: retrying, saying why; the refresh is answered with that.
+    h.report(&d, Err("disk full"));
+    let out = answered(asked, 2).await;
+    assert_eq!(out[0].state, ProfileState::Retrying);
+    assert_eq!(
+        out[0].last_error.as_deref(),
+        Some("the credentials file was not updated: disk full")
+    );
+    advance(1).await;
+    assert_eq!(h.state("a").state, ProfileState::Retrying);
+    // A report about other credentials of the profile changes nothing.
+    let mut other = Delivery {
+        name: d.name.clone(),
+        creds: d.creds.clone(),
+    };
+    other.creds.access_key_id = "ASIAOTHER".into();
+    h.report(&other, Ok(()));
+    advance(1).await;
+    assert_eq!(h.state("a").state, ProfileState::Retrying);
+    // The writer's retry succeeds: fresh, delivered, counted once.
+    h.report(&d, Ok(()));
+    advance(1).await;
+    let a = h.state("a");
+    assert_eq!(a.state, ProfileState::Fresh);
+    assert!(a.delivered && a.last_error.is_none(), "{a:?}");
+    assert!(refreshes(&h));
+    h.report(&d, Ok(()));
+    advance(1).await;
+    assert!(refreshes(&h));
+    // A refresh is answered only once the new credentials are in the file.
+    let mut asked = ask_refresh(&h, &["a"]).await;
+    advance(2).await;
+    let d2 = h.deliveries.recv().await.unwrap();
+    assert!(asked.try_recv().is_err(), "answered before the write");
+    let a = h.state("a");
+    assert_eq!(a.state, ProfileState::Refreshing);
+    assert!(!a.delivered);
+    h.report(&d2, Ok(()));
+    let out = answered(asked, 2).await;
+    assert_eq!(out[0].state, ProfileState::Fresh);
+    assert!(out[0].delivered);
+    h.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_never_written_expire_as_such() {
+    let mut h = Harness::start_writing(vec![profile("a", None)], Duration::from_secs(30), false);
+    advance(1).await;
+    let d = h.deliveries.recv().await.unwrap();
+    assert_eq!(h.state("a").state, ProfileState::Refreshing);
+    // Nothing reported, the credentials lapse: expired, not refreshing forever.
+    h.fetcher.failing.lock().unwrap().push("a".into());
+    advance(40).await;
+    let a = h.settled("a").await;
+    assert!(matches!(a.state, ProfileState::Expired), "{a:?}");
+    // The writer's late word about them (dropped as expired) keeps them expired.
+    h.report(
+        &d,
+        Err("the credentials expired before they could be written"),
+    );
+    advance(1).await;
+    assert_ne!(h.state("a").state, ProfileState::Fresh);
     h.shutdown.cancel();
 }

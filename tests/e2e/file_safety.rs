@@ -26,17 +26,6 @@ fn profiles() -> Vec<AssumeRole> {
         .collect()
 }
 
-/// Writes a config whose `[daemon] credentials_file` is `file` (the SDK still reads the
-/// base profile from `~/.aws/credentials`).
-fn config_with_file(env: &TestEnv, file: &Path, profiles: &[AssumeRole]) {
-    let mut text = env.daemon_table();
-    text.push_str(&format!("credentials_file = \"{}\"\n", file.display()));
-    for p in profiles {
-        p.render(&mut text);
-    }
-    env.write_config_text(&text);
-}
-
 /// `POST /v1/refresh` in a loop until `stop`; returns (successes, failures).
 fn refresh_loop(socket: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
     std::thread::spawn(move || {
@@ -108,7 +97,7 @@ fn refused_file_is_left_alone_reported_retried_and_recovers() {
     };
     let (first, second) = (line_of(0), line_of(1));
     write_file(&file, &bad, 0o600);
-    config_with_file(&env, &file, &profiles());
+    env.write_config_with_file(&file, &profiles());
     let daemon = Daemon::start(&env);
     let err = wait_for(T, "file_error in status", || file_error(&daemon));
     assert!(
@@ -205,7 +194,7 @@ fn symlink_target_updated_mode_tightened_prune_and_stale_temps() {
     for f in lookalikes {
         write_file(&real_dir.join(f), "theirs", 0o600);
     }
-    config_with_file(&env, &link, &profiles());
+    env.write_config_with_file(&link, &profiles());
     let daemon = Daemon::start(&env);
     wait_until(T, "both profiles in the file", || {
         let text = fs::read_to_string(&real).unwrap_or_default();
@@ -583,7 +572,7 @@ fn full_disk_read_only_and_file_size_limit_keep_the_old_file_and_recover() {
     };
     let file = vol.0.join("credentials");
     write_file(&file, &initial_credentials(), 0o600);
-    config_with_file(&env, &file, &profiles());
+    env.write_config_with_file(&file, &profiles());
     let daemon = Daemon::start_piped(&env);
     wait_until(T, "first write", || {
         let t = fs::read_to_string(&file).unwrap();
@@ -690,7 +679,7 @@ fn permission_denied_keeps_the_old_file_and_recovers() {
     fs::create_dir_all(&vol).unwrap();
     let file = vol.join("credentials");
     write_file(&file, &initial_credentials(), 0o600);
-    config_with_file(&env, &file, &profiles());
+    env.write_config_with_file(&file, &profiles());
     let chown = Command::new("chown")
         .args(["-R", &format!("{NOBODY}:{NOBODY}")])
         .arg(env.root())

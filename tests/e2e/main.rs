@@ -26,6 +26,7 @@ mod log_loops;
 mod outage;
 mod packaging;
 mod peer_uid;
+mod readiness;
 mod rotation;
 mod sdk_matrix;
 mod secrets;

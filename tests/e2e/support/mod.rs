@@ -134,6 +134,21 @@ pub fn ensure_libfaketime() -> &'static Path {
     })
 }
 
+/// `kubernetes-validate` (with the Kubernetes schemas it ships), installed into its own venv
+/// by `scripts/ensure-kubernetes-validate.sh` on first use; panics when it cannot be installed.
+pub fn ensure_kubernetes_validate() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let program = run_ensure_script("ensure-kubernetes-validate.sh");
+        assert!(
+            program.is_file(),
+            "ensure-kubernetes-validate.sh printed {}",
+            program.display()
+        );
+        program
+    })
+}
+
 /// Runs `scripts/SCRIPT`, which installs something on first use and prints its path last;
 /// panics with its output when it fails.
 pub fn run_ensure_script(script: &str) -> PathBuf {
@@ -552,6 +567,17 @@ impl TestEnv {
         }
         self.write_config_text(&text);
         text
+    }
+
+    /// Writes a config managing `profiles` whose `[daemon] credentials_file` is `file` (the
+    /// SDK still reads the base profile from `~/.aws/credentials`).
+    pub fn write_config_with_file(&self, file: &Path, profiles: &[AssumeRole]) {
+        let mut text = self.daemon_table();
+        text.push_str(&format!("credentials_file = \"{}\"\n", file.display()));
+        for p in profiles {
+            p.render(&mut text);
+        }
+        self.write_config_text(&text);
     }
 
     /// Writes `text` as the config file (atomically, so a daemon never reads half of it; a
