@@ -3,12 +3,14 @@
 use super::{describe, SourceError, FALLBACK_REGION};
 use crate::config::{AssumeRole, SourceRef};
 use crate::creds::TempCredentials;
+use crate::mfa::MfaManager;
 use aws_config::SdkConfig;
 use aws_types::region::Region;
 
 /// One `AssumeRole` call for profile `name`.
 pub(super) async fn fetch(
     sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
     name: &str,
     spec: &AssumeRole,
     managed_source: Option<TempCredentials>,
@@ -18,6 +20,26 @@ pub(super) async fn fetch(
         .clone()
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+    // A role that demands MFA: a code for every call, one call per device at a time.
+    let mut device = match &spec.mfa {
+        Some(mfa) => Some((mfa, mfa_manager.device(&mfa.serial).lock_owned().await)),
+        None => None,
+    };
+    let code = match &device {
+        Some((mfa, d)) => match super::session_token::code(mfa_manager, name, mfa, d).await? {
+            Some(code) => Some(code),
+            None => {
+                let owner = super::session_token::Owner::Role(&spec.role_arn);
+                return match super::session_token::take_over(sdk, mfa_manager, name, owner, &region)
+                    .await
+                {
+                    Some(c) => Ok(super::session_token::held(mfa_manager, name, mfa, c)),
+                    None => Err(super::session_token::no_code(mfa_manager, name, mfa)),
+                };
+            }
+        },
+        None => None,
+    };
     let base = match &spec.source {
         SourceRef::Managed(src) => match managed_source {
             Some(c) => c.to_sdk(),
@@ -36,19 +58,31 @@ pub(super) async fn fetch(
         .build();
     let client = aws_sdk_sts::Client::from_conf(conf);
     let seconds = i32::try_from(spec.duration.as_secs()).unwrap_or(i32::MAX);
-    let out = client
+    let sent = client
         .assume_role()
         .role_arn(&spec.role_arn)
         .role_session_name(&spec.session_name)
         .duration_seconds(seconds)
         .set_external_id(spec.external_id.clone())
+        .set_serial_number(spec.mfa.as_ref().map(|m| m.serial.clone()))
+        .set_token_code(code.as_ref().map(|c| c.expose().to_owned()))
         .send()
-        .await
-        .map_err(|e| {
-            let mut err = describe("STS", &e);
-            err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
-            err
-        })?;
+        .await;
+    if let (Some((_, d)), Some(code)) = (device.as_mut(), code) {
+        d.last_code = Some(code);
+    }
+    let out = sent.map_err(|e| {
+        let mut err = describe("STS", &e);
+        err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
+        match &spec.mfa {
+            Some(mfa) => crate::mfa::refused(name, mfa, err),
+            None => err,
+        }
+    })?;
     let arn = out.assumed_role_user().map(|u| u.arn());
-    super::from_sts("AssumeRole", out.credentials(), arn)
+    let creds = super::from_sts("AssumeRole", out.credentials(), arn)?;
+    Ok(match &spec.mfa {
+        Some(mfa) => super::session_token::held(mfa_manager, name, mfa, creds),
+        None => creds,
+    })
 }
