@@ -187,9 +187,9 @@ impl MfaManager {
         ends.insert(name.to_owned(), (end, warned));
     }
 
-    /// The `login_required` error of a profile that needs a code and has none. While its
-    /// session still runs it says when it ends; the first time for each end, `warn` is
-    /// `Some(message)`: log it as a warning and notify the desktop.
+    /// The `login_required` error of a profile that needs a code and has none (the scheduler
+    /// logs it as a warning). While its session still runs it says when it ends; the first
+    /// time for each end, `warn` is `Some(message)` for the desktop notification.
     pub fn needs_code(
         &self,
         name: &str,
@@ -200,11 +200,10 @@ impl MfaManager {
         let running = ends.get_mut(name).filter(|(end, _)| *end > now);
         match running {
             Some((end, warned)) => {
-                let left = end.duration_since(now).unwrap_or_default();
+                // The same text every time: the scheduler logs it once, not at every look.
                 let msg = format!(
-                    "the MFA session of \"{name}\" ends at {} (in {}); run `{}` with a new code from {} before then to keep its roles fresh",
+                    "the MFA session of \"{name}\" ends at {}; run `{}` with a new code from {} before then to keep its roles fresh",
                     humantime::format_rfc3339_seconds(*end),
-                    humantime::format_duration(Duration::from_secs(left.as_secs())),
                     mfa_command(name),
                     mfa.serial
                 );

@@ -55,12 +55,11 @@ pub(super) async fn code(
     Ok(Some(code))
 }
 
-/// The error for profile `name` that has no code, logged and shown on the desktop once
-/// per session end.
+/// The error for profile `name` that has no code (the scheduler logs it), shown on the
+/// desktop once per session end.
 pub(super) fn no_code(mfa_manager: &MfaManager, name: &str, mfa: &Mfa) -> SourceError {
     let (err, warn) = mfa_manager.needs_code(name, mfa, crate::skew::now());
     if let Some(msg) = warn {
-        tracing::warn!(profile = %name, "{msg}");
         if mfa_manager.settings().desktop {
             crate::sso::notify_desktop(&msg);
         }

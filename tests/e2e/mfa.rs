@@ -4,8 +4,8 @@
 
 use crate::support::mfa_gate::{assert_code_absent, totp, wrong_code, MfaGate, SECRET, SERIAL};
 use crate::support::{
-    ensure_venv, repo_root, rfc3339, show, wait_for, wait_until, Daemon, Moto, TestEnv, ACCOUNT,
-    BASE_PROFILE,
+    ensure_venv, output_text, repo_root, rfc3339, show, wait_for, wait_until, Daemon, Moto,
+    TestEnv, ACCOUNT, BASE_PROFILE,
 };
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -293,4 +293,55 @@ fn init_chains_mfa_roles_from_a_session_token_profile() {
         2,
         "{stdout}"
     );
+}
+
+#[test]
+fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let text = session_config(&env, "", "1h");
+    // A 15-minute session, warned about 14m50s ahead: 10 s after it starts.
+    let table = env.daemon_table();
+    env.write_config_text(&text.replacen(&table, &format!("{table}warn_before = \"14m50s\"\n"), 1));
+    let shown = crate::sso::fake_notify_send(&env);
+    env.set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus");
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app", "fresh", WAIT);
+
+    // Ten seconds on: a code is needed before the session ends; the role stays fresh.
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    let error = base["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("the MFA session of \"mfa-base\" ends at")
+            && error.contains("credfresh mfa mfa-base"),
+        "{base}"
+    );
+    assert!(base["expires_at"].is_string(), "{base}");
+    assert_eq!(daemon.profile("app").unwrap()["state"], "fresh");
+    let notes = wait_for(Duration::from_secs(5), "a desktop notification", || {
+        std::fs::read_to_string(&shown).ok()
+    });
+    let warnings: Vec<String> = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("the MFA session of \"mfa-base\" ends at"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+    assert_eq!(notes.lines().count(), 1, "{notes}");
+    assert!(
+        notes.contains("the MFA session of \"mfa-base\" ends at"),
+        "{notes}"
+    );
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
+    // The next code starts a new session.
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 1));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(gate.accepted("GetSessionToken"), 2);
 }
