@@ -338,6 +338,15 @@ fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
         notes.contains("the MFA session of \"mfa-base\" ends at"),
         "{notes}"
     );
+    // Asked again, it says the same and notifies no more.
+    let out = env.cli(&["refresh", "mfa-base"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("credfresh mfa mfa-base"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&shown).unwrap().lines().count(), 1);
     assert_eq!(gate.accepted("GetSessionToken"), 1);
 
     // The next code starts a new session.
