@@ -1,11 +1,10 @@
 //! `sts:AssumeRole` with the credentials of a managed profile or of an AWS profile.
 
-use super::{describe, SourceError, FALLBACK_REGION};
+use super::{describe, SourceError};
 use crate::config::{AssumeRole, SourceRef};
 use crate::creds::TempCredentials;
 use crate::mfa::MfaManager;
 use aws_config::SdkConfig;
-use aws_types::region::Region;
 
 /// One `AssumeRole` call for profile `name`.
 pub(super) async fn fetch(
@@ -15,11 +14,7 @@ pub(super) async fn fetch(
     spec: &AssumeRole,
     managed_source: Option<TempCredentials>,
 ) -> Result<TempCredentials, SourceError> {
-    let region = spec
-        .region
-        .clone()
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+    let region = super::sts_region(sdk, spec.region.as_ref());
     // A role that demands MFA: a code for every call, one call per device at a time.
     let mut device = match &spec.mfa {
         Some(mfa) => Some((mfa, mfa_manager.device(&mfa.serial).lock_owned().await)),
@@ -52,17 +47,11 @@ pub(super) async fn fetch(
         },
         SourceRef::Aws(src) => super::aws_profile::resolve(sdk, src, &region).await?,
     };
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
-        .region(Region::new(region))
-        .credentials_provider(base)
-        .build();
-    let client = aws_sdk_sts::Client::from_conf(conf);
-    let seconds = i32::try_from(spec.duration.as_secs()).unwrap_or(i32::MAX);
-    let sent = client
+    let sent = super::sts_client(sdk, &region, base)
         .assume_role()
         .role_arn(&spec.role_arn)
         .role_session_name(&spec.session_name)
-        .duration_seconds(seconds)
+        .duration_seconds(super::duration_seconds(spec.duration))
         .set_external_id(spec.external_id.clone())
         .set_serial_number(spec.mfa.as_ref().map(|m| m.serial.clone()))
         .set_token_code(code.as_ref().map(|c| c.expose().to_owned()))

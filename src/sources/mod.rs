@@ -34,6 +34,32 @@ use std::time::{Duration, SystemTime};
 /// Region used for STS when neither the profile nor the environment names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// The STS region of a profile: its own `region`, else the SDK's, else [`FALLBACK_REGION`].
+fn sts_region(sdk: &SdkConfig, configured: Option<&String>) -> String {
+    configured
+        .cloned()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .unwrap_or_else(|| FALLBACK_REGION.to_owned())
+}
+
+/// An STS client with the shared settings, in `region`, signing with `credentials`.
+fn sts_client(
+    sdk: &SdkConfig,
+    region: &str,
+    credentials: aws_credential_types::Credentials,
+) -> aws_sdk_sts::Client {
+    let conf = aws_sdk_sts::config::Builder::from(sdk)
+        .region(aws_types::region::Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// `duration` as STS's `DurationSeconds`.
+fn duration_seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
 /// Fetches credentials for a profile; the scheduler holds one and tests substitute fakes.
 pub trait Fetcher: Send + Sync + 'static {
     /// One attempt at credentials for `profile`. `source` holds the credentials of its managed

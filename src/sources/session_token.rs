@@ -2,12 +2,11 @@
 //! `assume_role` whose role demands MFA, and taking over after a restart the session the
 //! credentials file still holds.
 
-use super::{describe, SourceError, FALLBACK_REGION};
+use super::{describe, SourceError};
 use crate::config::{Mfa, SessionToken};
 use crate::creds::TempCredentials;
 use crate::mfa::{Device, MfaCode, MfaManager};
 use aws_config::SdkConfig;
-use aws_types::region::Region;
 use std::time::{Duration, SystemTime};
 
 /// Who the credentials of a section must belong to before they are taken over.
@@ -89,11 +88,7 @@ pub(super) async fn fetch(
     name: &str,
     spec: &SessionToken,
 ) -> Result<TempCredentials, SourceError> {
-    let region = spec
-        .region
-        .clone()
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+    let region = super::sts_region(sdk, spec.region.as_ref());
     let device = mfa_manager.device(&spec.mfa.serial);
     let mut device = device.lock().await;
     let Some(code) = code(mfa_manager, name, &spec.mfa, &device).await? else {
@@ -104,16 +99,11 @@ pub(super) async fn fetch(
         return Err(no_code(mfa_manager, name, &spec.mfa));
     };
     let base = super::aws_profile::resolve(sdk, &spec.source_profile, &region).await?;
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
-        .region(Region::new(region))
-        .credentials_provider(base)
-        .build();
-    let seconds = i32::try_from(spec.duration.as_secs()).unwrap_or(i32::MAX);
-    let sent = aws_sdk_sts::Client::from_conf(conf)
+    let sent = super::sts_client(sdk, &region, base)
         .get_session_token()
         .serial_number(&spec.mfa.serial)
         .token_code(code.expose())
-        .duration_seconds(seconds)
+        .duration_seconds(super::duration_seconds(spec.duration))
         .send()
         .await;
     device.last_code = Some(code);
@@ -192,11 +182,7 @@ async fn identity(
     creds: aws_credential_types::Credentials,
     region: &str,
 ) -> Option<String> {
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(creds)
-        .build();
-    let out = aws_sdk_sts::Client::from_conf(conf)
+    let out = super::sts_client(sdk, region, creds)
         .get_caller_identity()
         .send()
         .await

@@ -32,7 +32,6 @@ MODE is one of:
 import argparse
 import datetime
 import html
-import http.client
 import http.server
 import json
 import re
@@ -40,6 +39,8 @@ import sys
 import threading
 import time
 import urllib.parse
+
+from upstream import forward, relay
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
@@ -139,12 +140,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 expiry = EXPIRATIONS.get(match.group(1))
             if expiry and expiry <= datetime.datetime.now(datetime.timezone.utc):
                 return self.reply(403, sts_error("ExpiredToken", "The security token included in the request is expired"))
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
-        headers["Host"] = self.upstream.netloc
-        conn.request(self.command, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
+        status, headers, data = forward(self, self.upstream, path, body)
         if mode == "no_expiration":
             data = re.sub(rb"<Expiration>[^<]*</Expiration>", b"", data)
         with LOCK:
@@ -152,14 +148,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key, when in PAIR.findall(data):
             with LOCK:
                 EXPIRATIONS[key.decode()] = datetime.datetime.fromisoformat(when.decode().replace("Z", "+00:00"))
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        conn.close()
+        relay(self, status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 

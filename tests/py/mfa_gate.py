@@ -29,7 +29,6 @@ import argparse
 import base64
 import hashlib
 import hmac
-import http.client
 import http.server
 import json
 import re
@@ -38,6 +37,8 @@ import sys
 import threading
 import time
 import urllib.parse
+
+from upstream import forward, relay
 
 LOCK = threading.Lock()
 CONFIG = {"serials": {}, "mfa_roles": set()}
@@ -148,26 +149,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 refused = None
         if refused:
             return self.refuse(action, *refused)
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
-        headers["Host"] = self.upstream.netloc
-        conn.request(self.command, self.path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
+        status, headers, data = forward(self, self.upstream, self.path, body)
         with LOCK:
             STATE["issued"].extend(v.decode() for v in SECRETS.findall(data))
-            if resp.status == 200 and action in ("GetSessionToken", "AssumeRole"):
+            if status == 200 and action in ("GetSessionToken", "AssumeRole"):
                 STATE["accepted"][action] = STATE["accepted"].get(action, 0) + 1
-            if resp.status == 200 and action == "AssumeRole":
+            if status == 200 and action == "AssumeRole":
                 ROLE_KEYS.update(k.decode() for k in ACCESS_KEY.findall(data))
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        conn.close()
+        relay(self, status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 

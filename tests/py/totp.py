@@ -10,8 +10,7 @@ line on stderr, which the daemon logs.
 import sys
 import time
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from mfa_gate import totp  # noqa: E402
+from mfa_gate import totp
 
 if len(sys.argv) > 2:
     with open(sys.argv[2], "a") as f:

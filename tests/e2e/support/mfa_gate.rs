@@ -1,12 +1,10 @@
 //! `tests/py/mfa_gate.py`: an STS gate in front of moto that checks MFA codes (RFC 6238
 //! TOTP) and the 1 h role-chaining cap as AWS does; and the TOTP codes the tests type.
 
-use super::{ensure_venv, free_port, repo_root, wait_until};
+use super::fault_proxy::{control_request, spawn_python_fake};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::process::Child;
+use std::time::SystemTime;
 
 /// The MFA device of the tests' IAM user.
 pub const SERIAL: &str = "arn:aws:iam::123456789012:mfa/e2e-alice";
@@ -23,18 +21,7 @@ impl MfaGate {
     /// Starts the gate in front of `upstream` (moto), checking [`SERIAL`] with [`SECRET`]
     /// and demanding MFA for the roles in `mfa_roles`.
     pub fn start(upstream: &str, mfa_roles: &[&str]) -> MfaGate {
-        let port = free_port();
-        let child = Command::new(ensure_venv().join("bin/python"))
-            .arg(repo_root().join("tests/py/mfa_gate.py"))
-            .args(["--port", &port.to_string(), "--upstream", upstream])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mfa_gate.py");
-        wait_until(Duration::from_secs(15), "the MFA gate to listen", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let (child, port) = spawn_python_fake("mfa_gate.py", upstream);
         let gate = MfaGate { child, port };
         let body = serde_json::json!({"serials": {SERIAL: SECRET}, "mfa_roles": mfa_roles});
         gate.control("POST", &body.to_string());
@@ -47,18 +34,7 @@ impl MfaGate {
     }
 
     fn control(&self, method: &str, body: &str) -> Value {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the gate");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "{method} /__mfa HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("send to the gate");
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).expect("read from the gate");
-        let json = reply.split("\r\n\r\n").nth(1).unwrap_or("");
-        serde_json::from_str(json).unwrap_or_else(|e| panic!("gate reply {reply:?}: {e}"))
+        control_request(self.port, method, "/__mfa", body)
     }
 
     /// `{"by_action", "accepted", "refused", "chain_refused", "issued", "role_keys"}`.

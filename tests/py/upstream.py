@@ -1,0 +1,27 @@
+"""Forwarding for the fakes in front of moto (fault_proxy.py, mfa_gate.py)."""
+
+import http.client
+
+
+def forward(handler, upstream, path, body):
+    """Sends the request `handler` is serving to `upstream` (a parsed URL); returns the
+    answer's (status, headers, body)."""
+    conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection", "host")}
+    headers["Host"] = upstream.netloc
+    conn.request(handler.command, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, resp.getheaders(), data
+
+
+def relay(handler, status, headers, data):
+    """Answers with what `forward` returned (the body possibly changed)."""
+    handler.send_response(status)
+    for k, v in headers:
+        if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
