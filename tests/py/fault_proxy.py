@@ -29,18 +29,16 @@ MODE is one of:
 "key_id"} for every signed request, the key id from its Authorization header]}.
 """
 
-import argparse
 import datetime
 import html
 import http.server
 import json
 import re
-import sys
 import threading
 import time
 import urllib.parse
 
-from upstream import forward, relay
+from upstream import forward, relay, serve
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
@@ -153,17 +151,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    Handler.upstream = urllib.parse.urlparse(args.upstream)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print(f"fault proxy on 127.0.0.1:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(Handler, __doc__, "fault proxy")

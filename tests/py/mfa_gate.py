@@ -25,7 +25,6 @@ sets what it checks (both keys optional; the stats are kept). `GET /__mfa` retur
 SessionToken answered], "role_keys": n}.
 """
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -33,12 +32,11 @@ import http.server
 import json
 import re
 import struct
-import sys
 import threading
 import time
 import urllib.parse
 
-from upstream import forward, relay
+from upstream import forward, relay, serve
 
 LOCK = threading.Lock()
 CONFIG = {"serials": {}, "mfa_roles": set()}
@@ -161,17 +159,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    Handler.upstream = urllib.parse.urlparse(args.upstream)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print(f"mfa gate on 127.0.0.1:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(Handler, __doc__, "mfa gate")

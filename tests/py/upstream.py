@@ -1,6 +1,7 @@
 """Forwarding for the fakes in front of moto (fault_proxy.py, mfa_gate.py)."""
 
 import http.client
+import http.server
 
 
 def forward(handler, upstream, path, body):
@@ -25,3 +26,21 @@ def relay(handler, status, headers, data):
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def serve(handler_class, description, what):
+    """Parses `--port PORT --upstream URL` and serves `handler_class` (which forwards to
+    `handler_class.upstream`) on loopback until killed."""
+    import argparse
+    import sys
+    import urllib.parse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True)
+    args = parser.parse_args()
+    handler_class.upstream = urllib.parse.urlparse(args.upstream)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler_class)
+    server.daemon_threads = True
+    print(f"{what} on 127.0.0.1:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
+    server.serve_forever()

@@ -50,6 +50,18 @@ pub fn control_request(port: u16, method: &str, path: &str, body: &str) -> Value
     serde_json::from_str(json).unwrap_or_else(|e| panic!("fake's reply {reply:?}: {e}"))
 }
 
+/// The strings of a JSON array (none when it is not one).
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl FaultProxy {
     /// Starts the proxy in front of `upstream` (moto's endpoint).
     pub fn start(upstream: &str) -> FaultProxy {
@@ -83,14 +95,7 @@ impl FaultProxy {
 
     /// Every secret access key and session token STS issued through the proxy.
     pub fn issued_secrets(&self) -> Vec<String> {
-        self.stats()["issued"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        strings(&self.stats()["issued"])
     }
 
     /// The access key ids that signed requests for STS `action`, in order.

@@ -1,7 +1,7 @@
 //! `tests/py/mfa_gate.py`: an STS gate in front of moto that checks MFA codes (RFC 6238
 //! TOTP) and the 1 h role-chaining cap as AWS does; and the TOTP codes the tests type.
 
-use super::fault_proxy::{control_request, spawn_python_fake};
+use super::fault_proxy::{control_request, spawn_python_fake, strings};
 use serde_json::Value;
 use std::process::Child;
 use std::time::SystemTime;
@@ -66,14 +66,7 @@ impl MfaGate {
 
     /// Every secret access key and session token STS issued through the gate.
     pub fn issued_secrets(&self) -> Vec<String> {
-        self.stats()["issued"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        strings(&self.stats()["issued"])
     }
 }
 
