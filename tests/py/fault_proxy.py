@@ -31,14 +31,13 @@ MODE is one of:
 
 import datetime
 import html
-import http.server
 import json
 import re
 import threading
 import time
 import urllib.parse
 
-from upstream import forward, relay, serve
+from upstream import FakeHandler, forward, relay, serve
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
@@ -67,20 +66,7 @@ FAULTS = {
 }
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    upstream = None
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, body, content_type="text/xml"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(FakeHandler):
     def control(self, body):
         with LOCK:
             if self.command == "POST":

@@ -28,7 +28,6 @@ SessionToken answered], "role_keys": n}.
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import re
 import struct
@@ -36,7 +35,7 @@ import threading
 import time
 import urllib.parse
 
-from upstream import forward, relay, serve
+from upstream import FakeHandler, forward, relay, serve
 
 LOCK = threading.Lock()
 CONFIG = {"serials": {}, "mfa_roles": set()}
@@ -86,20 +85,7 @@ def check_code(serial, code):
     return None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    upstream = None
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, body, content_type="text/xml"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(FakeHandler):
     def control(self, body):
         with LOCK:
             if self.command == "POST":

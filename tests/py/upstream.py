@@ -4,6 +4,23 @@ import http.client
 import http.server
 
 
+class FakeHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1, silent, with `reply`; subclasses forward to `upstream` (set by `serve`)."""
+
+    protocol_version = "HTTP/1.1"
+    upstream = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, body, content_type="text/xml"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def forward(handler, upstream, path, body):
     """Sends the request `handler` is serving to `upstream` (a parsed URL); returns the
     answer's (status, headers, body)."""
