@@ -945,6 +945,7 @@ mod tests {
             prunes,
             mfa: Arc::new(crate::mfa::MfaManager::new(crate::mfa::MfaSettings {
                 warn_before: Duration::from_secs(3600),
+                refresh_before: Duration::from_secs(900),
                 desktop: false,
                 credentials_file: "/tmp/credentials".into(),
             })),

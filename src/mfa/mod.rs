@@ -9,6 +9,7 @@
 pub mod process;
 
 use crate::config::{Config, Mfa};
+use crate::creds::TempCredentials;
 use crate::source_error::SourceError;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -60,6 +61,8 @@ pub fn mfa_command(name: &str) -> String {
 pub struct MfaSettings {
     /// How long before an MFA session ends to warn.
     pub warn_before: Duration,
+    /// How long before expiry credentials are refreshed.
+    pub refresh_before: Duration,
     /// Whether to show desktop notifications.
     pub desktop: bool,
     /// The credentials file, where a restart finds the sessions it held.
@@ -84,6 +87,9 @@ pub struct MfaManager {
     known_keys: Mutex<HashSet<String>>,
     /// The end of each profile's current session, and whether it was warned about.
     ends: Mutex<HashMap<String, (SystemTime, bool)>>,
+    /// Each profile's current session, handed out again when it is asked for before any
+    /// code is due (`credfresh refresh`, a dependent pulling its source forward).
+    sessions: Mutex<HashMap<String, TempCredentials>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -100,6 +106,7 @@ impl MfaManager {
             profiles: Mutex::default(),
             known_keys: Mutex::default(),
             ends: Mutex::default(),
+            sessions: Mutex::default(),
         }
     }
 
@@ -180,11 +187,24 @@ impl MfaManager {
     }
 
     /// Remembers the session profile `name` now holds: its key and its end.
-    pub fn holds(&self, name: &str, key_id: &str, end: SystemTime) {
-        lock(&self.known_keys).insert(key_id.to_owned());
+    pub fn holds(&self, name: &str, creds: &TempCredentials) {
+        let end = creds.expiration;
+        lock(&self.known_keys).insert(creds.access_key_id.clone());
+        lock(&self.sessions).insert(name.to_owned(), creds.clone());
         let mut ends = lock(&self.ends);
         let warned = ends.get(name).is_some_and(|&(e, w)| e == end && w);
         ends.insert(name.to_owned(), (end, warned));
+    }
+
+    /// The session profile `name` holds, while no code is due for it yet: it ends later
+    /// than `warn_before` and `refresh_before` from `now`.
+    pub fn running(&self, name: &str, now: SystemTime) -> Option<TempCredentials> {
+        let settings = self.settings();
+        let lead = settings.warn_before.max(settings.refresh_before);
+        lock(&self.sessions)
+            .get(name)
+            .filter(|c| c.expiration.checked_sub(lead).is_some_and(|at| at > now))
+            .cloned()
     }
 
     /// The `login_required` error of a profile that needs a code and has none (the scheduler
@@ -266,6 +286,7 @@ mod tests {
     fn manager() -> MfaManager {
         MfaManager::new(MfaSettings {
             warn_before: Duration::from_secs(3600),
+            refresh_before: Duration::from_secs(900),
             desktop: false,
             credentials_file: "creds".into(),
         })
@@ -286,14 +307,29 @@ mod tests {
             "{}",
             e.message
         );
-        m.holds("base", "ASIA1", now + Duration::from_secs(600));
+        let creds = |end: u64| TempCredentials {
+            access_key_id: "ASIA1".into(),
+            secret_access_key: "s".to_owned().into(),
+            session_token: None,
+            expiration: now + Duration::from_secs(end),
+            account_id: None,
+            arn: None,
+            check_again_at: None,
+        };
+        m.holds("base", &creds(600));
+        assert!(
+            m.running("base", now).is_none(),
+            "a code is due: it ends within warn_before"
+        );
         let (e, warn) = m.needs_code("base", &mfa, now);
         assert!(warn.is_some());
         assert!(e.message.contains("ends at"), "{}", e.message);
         assert!(m.needs_code("base", &mfa, now).1.is_none());
-        m.holds("base", "ASIA1", now + Duration::from_secs(600));
+        m.holds("base", &creds(600));
         assert!(m.needs_code("base", &mfa, now).1.is_none());
         assert!(m.knows_key("ASIA1") && !m.knows_key("ASIA2"));
+        m.holds("base", &creds(7200));
+        assert_eq!(m.running("base", now).unwrap().access_key_id, "ASIA1");
     }
 
     #[test]

@@ -25,12 +25,15 @@ pub(super) async fn fetch(
             Some(code) => Some(code),
             None => {
                 let owner = super::session_token::Owner::Role(&spec.role_arn);
-                return match super::session_token::take_over(sdk, mfa_manager, name, owner, &region)
-                    .await
-                {
-                    Some(c) => Ok(super::session_token::held(mfa_manager, name, mfa, c)),
-                    None => Err(super::session_token::no_code(mfa_manager, name, mfa)),
-                };
+                return super::session_token::without_code(
+                    sdk,
+                    mfa_manager,
+                    name,
+                    mfa,
+                    owner,
+                    &region,
+                )
+                .await;
             }
         },
         None => None,

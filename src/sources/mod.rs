@@ -213,6 +213,7 @@ pub fn token_settings(env: &Environment, daemon: &DaemonSettings) -> TokenSettin
 pub fn mfa_settings(env: &Environment, daemon: &DaemonSettings) -> MfaSettings {
     MfaSettings {
         warn_before: daemon.warn_before,
+        refresh_before: daemon.refresh_before,
         desktop: crate::sso::has_desktop(env),
         credentials_file: daemon.credentials_file.clone(),
     }

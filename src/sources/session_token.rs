@@ -56,7 +56,7 @@ pub(super) async fn code(
 
 /// The error for profile `name` that has no code (the scheduler logs it), shown on the
 /// desktop once per session end.
-pub(super) fn no_code(mfa_manager: &MfaManager, name: &str, mfa: &Mfa) -> SourceError {
+fn no_code(mfa_manager: &MfaManager, name: &str, mfa: &Mfa) -> SourceError {
     let (err, warn) = mfa_manager.needs_code(name, mfa, crate::skew::now());
     if let Some(msg) = warn {
         if mfa_manager.settings().desktop {
@@ -74,7 +74,7 @@ pub(super) fn held(
     mfa: &Mfa,
     mut creds: TempCredentials,
 ) -> TempCredentials {
-    mfa_manager.holds(name, &creds.access_key_id, creds.expiration);
+    mfa_manager.holds(name, &creds);
     if mfa.process.is_none() {
         creds.check_again_at = mfa_manager.warn_at(creds.expiration, crate::skew::now());
     }
@@ -93,10 +93,7 @@ pub(super) async fn fetch(
     let mut device = device.lock().await;
     let Some(code) = code(mfa_manager, name, &spec.mfa, &device).await? else {
         let owner = Owner::User(&spec.source_profile);
-        if let Some(c) = take_over(sdk, mfa_manager, name, owner, &region).await {
-            return Ok(held(mfa_manager, name, &spec.mfa, c));
-        }
-        return Err(no_code(mfa_manager, name, &spec.mfa));
+        return without_code(sdk, mfa_manager, name, &spec.mfa, owner, &region).await;
     };
     let base = super::aws_profile::resolve(sdk, &spec.source_profile, &region).await?;
     let sent = super::sts_client(sdk, &region, base)
@@ -118,10 +115,30 @@ pub(super) async fn fetch(
     Ok(held(mfa_manager, name, &spec.mfa, creds))
 }
 
+/// What profile `name` gets without a code: its running session while no code is due yet
+/// (asked for by `credfresh refresh`, say), else the session the credentials file holds
+/// after a restart, else `login_required`.
+pub(super) async fn without_code(
+    sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
+    name: &str,
+    mfa: &Mfa,
+    owner: Owner<'_>,
+    region: &str,
+) -> Result<TempCredentials, SourceError> {
+    if let Some(c) = mfa_manager.running(name, crate::skew::now()) {
+        return Ok(held(mfa_manager, name, mfa, c));
+    }
+    match take_over(sdk, mfa_manager, name, owner, region).await {
+        Some(c) => Ok(held(mfa_manager, name, mfa, c)),
+        None => Err(no_code(mfa_manager, name, mfa)),
+    }
+}
+
 /// The credentials the file holds in section `name` when this process did not write them
 /// (a restart) and they are still valid and belong to `owner` (checked with
 /// `GetCallerIdentity`), so a restart does not need a new code.
-pub(super) async fn take_over(
+async fn take_over(
     sdk: &SdkConfig,
     mfa_manager: &MfaManager,
     name: &str,

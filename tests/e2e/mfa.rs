@@ -181,7 +181,15 @@ fn reload_and_restart_keep_the_mfa_session() {
     let moto = Moto::start();
     let gate = MfaGate::start(&moto.endpoint(), &[]);
     let env = TestEnv::with_sts(&gate.endpoint());
-    session_config(&env, "", "1h");
+    // The 15-minute session is refreshed 5 minutes and warned about a minute ahead (not the
+    // default 15 minutes and hour, which would ask for a code at once).
+    let table = env.daemon_table();
+    let text = session_config(&env, "", "1h").replacen(
+        &table,
+        &format!("{table}warn_before = \"1m\"\nrefresh_before = \"5m\"\n"),
+        1,
+    );
+    env.write_config_text(&text);
     let mut daemon = Daemon::start(&env);
     daemon.wait_state("mfa-base", "login_required", WAIT);
     let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
@@ -189,8 +197,14 @@ fn reload_and_restart_keep_the_mfa_session() {
     daemon.wait_state("app", "fresh", WAIT);
     let base_key = access_key(&env, "mfa-base").unwrap();
 
+    // Refreshing everything while the session runs needs no code: it is handed out again.
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
+    assert_eq!(access_key(&env, "mfa-base").unwrap(), base_key);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
     // A role added by a reload refreshes from the running session: no new code.
-    let text = session_config(&env, "", "1h");
     env.write_config_text(&format!(
         "{text}\n[[profile]]\nname = \"app2\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App2\"\nsource_profile = \"mfa-base\"\n"
     ));
