@@ -333,6 +333,38 @@ mod tests {
     }
 
     #[test]
+    fn a_code_for_a_chained_role_goes_to_its_mfa_session() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+        std::fs::write(
+            dir.path().join(".aws/credentials"),
+            "[base]\naws_access_key_id = AKIA\n",
+        )
+        .unwrap();
+        let env = crate::env::Environment::new(dir.path(), &[]);
+        let text = "[[profile]]\nname = \"mfa\"\nkind = \"session_token\"\nsource_profile = \"base\"\nmfa_serial = \"arn:aws:iam::123456789012:mfa/alice\"\n\n\
+            [[profile]]\nname = \"a\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/A\"\nsource_profile = \"mfa\"\n\n\
+            [[profile]]\nname = \"b\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/B\"\nsource_profile = \"a\"\n\n\
+            [[profile]]\nname = \"plain\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/P\"\nsource_profile = \"base\"\n";
+        let config = crate::config::parse(&dir.path().join("c.toml"), text, &env).unwrap();
+        let m = manager();
+        m.set_profiles(&config);
+        assert_eq!(m.target("mfa").unwrap(), "mfa");
+        assert_eq!(m.target("b").unwrap(), "mfa");
+        assert!(m
+            .target("plain")
+            .unwrap_err()
+            .contains("uses no MFA device"));
+        assert!(m
+            .target("nope")
+            .unwrap_err()
+            .starts_with("no managed profile"));
+        m.hand("mfa", MfaCode::parse("123456").unwrap());
+        m.discard("mfa");
+        assert!(m.take_handed("mfa").is_none());
+    }
+
+    #[test]
     fn a_refused_code_asks_for_a_new_one_unless_a_helper_gives_them() {
         let err = SourceError::permanent(
             "AccessDenied",

@@ -76,6 +76,15 @@ fn one_code_keeps_a_chain_fresh_and_codes_are_checked_and_never_shown() {
     assert_eq!(gate.requests("GetSessionToken"), 0);
     assert_eq!(gate.requests("AssumeRole"), 0);
 
+    // A code that is not 6 digits, or none at all, is refused before the daemon hears of it,
+    // without repeating what was typed.
+    let out = env.cli(&["mfa", "mfa-base", "--code", "98765x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!output_text(&out).contains("98765"), "{}", show(&out));
+    let out = env.cli(&["mfa", "mfa-base"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(output_text(&out).contains("stdin ended"), "{}", show(&out));
+
     // A wrong code: refused with STS's reason, exit 1, still waiting for a code.
     let wrong = wrong_code(SECRET);
     let out = mfa(&env, "mfa-base", &wrong);
