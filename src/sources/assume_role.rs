@@ -1,5 +1,6 @@
 //! `sts:AssumeRole` with the credentials of a managed profile or of an AWS profile.
 
+use super::session_token::{start, Owner, Start};
 use super::{describe, SourceError};
 use crate::config::{AssumeRole, SourceRef};
 use crate::creds::TempCredentials;
@@ -21,21 +22,13 @@ pub(super) async fn fetch(
         None => None,
     };
     let code = match &device {
-        Some((mfa, d)) => match super::session_token::code(mfa_manager, name, mfa, d).await? {
-            Some(code) => Some(code),
-            None => {
-                let owner = super::session_token::Owner::Role(&spec.role_arn);
-                return super::session_token::without_code(
-                    sdk,
-                    mfa_manager,
-                    name,
-                    mfa,
-                    owner,
-                    &region,
-                )
-                .await;
+        Some((mfa, d)) => {
+            let owner = Owner::Role(&spec.role_arn);
+            match start(sdk, mfa_manager, name, mfa, owner, &region, d).await? {
+                Start::Held(c) => return Ok(c),
+                Start::Code(code) => Some(code),
             }
-        },
+        }
         None => None,
     };
     let base = match &spec.source {

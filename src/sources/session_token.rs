@@ -17,25 +17,45 @@ pub(super) enum Owner<'a> {
     Role(&'a str),
 }
 
-/// A code for profile `name` of device `mfa`, under the device's lock: one handed over by
-/// `credfresh mfa`, else one from `mfa_process` (a new one if it repeats the code spent
-/// last), else `None`.
-pub(super) async fn code(
+/// How an attempt of an MFA profile goes on.
+pub(super) enum Start {
+    /// With this session, no code needed: the one running, or the one the credentials file
+    /// held at a restart.
+    Held(TempCredentials),
+    /// With this code, to spend on one STS call.
+    Code(MfaCode),
+}
+
+/// How profile `name` of device `mfa` goes on, under the device's lock: a code handed over
+/// by `credfresh mfa` first (the user asked for a new session); else its running session
+/// while no code is due yet (`credfresh refresh`, a dependent pulling it forward); else,
+/// after a restart, the session the credentials file holds; else a code from `mfa_process`
+/// (a new one if it repeats the code spent last); else `login_required`.
+pub(super) async fn start(
+    sdk: &SdkConfig,
     mfa_manager: &MfaManager,
     name: &str,
     mfa: &Mfa,
+    owner: Owner<'_>,
+    region: &str,
     device: &Device,
-) -> Result<Option<MfaCode>, SourceError> {
+) -> Result<Start, SourceError> {
     if let Some(code) = mfa_manager.take_handed(name) {
-        return Ok(Some(code));
+        return Ok(Start::Code(code));
+    }
+    if let Some(c) = mfa_manager.running(name, crate::skew::now()) {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, c)));
+    }
+    if let Some(c) = take_over(sdk, mfa_manager, name, owner, region).await {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, c)));
     }
     let Some(argv) = &mfa.process else {
-        return Ok(None);
+        return Err(no_code(mfa_manager, name, mfa));
     };
     let timeout = crate::mfa::process::TIMEOUT;
     let code = crate::mfa::process::run(argv, name, timeout).await?;
     if device.last_code.as_ref() != Some(&code) {
-        return Ok(Some(code));
+        return Ok(Start::Code(code));
     }
     // The code of this 30-second step was spent already: wait for the next one.
     let now = SystemTime::now()
@@ -51,7 +71,7 @@ pub(super) async fn code(
             format!("mfa_process of \"{name}\" printed the code spent last again"),
         ));
     }
-    Ok(Some(code))
+    Ok(Start::Code(code))
 }
 
 /// The error for profile `name` that has no code (the scheduler logs it), shown on the
@@ -91,9 +111,10 @@ pub(super) async fn fetch(
     let region = super::sts_region(sdk, spec.region.as_ref());
     let device = mfa_manager.device(&spec.mfa.serial);
     let mut device = device.lock().await;
-    let Some(code) = code(mfa_manager, name, &spec.mfa, &device).await? else {
-        let owner = Owner::User(&spec.source_profile);
-        return without_code(sdk, mfa_manager, name, &spec.mfa, owner, &region).await;
+    let owner = Owner::User(&spec.source_profile);
+    let code = match start(sdk, mfa_manager, name, &spec.mfa, owner, &region, &device).await? {
+        Start::Held(c) => return Ok(c),
+        Start::Code(code) => code,
     };
     let base = super::aws_profile::resolve(sdk, &spec.source_profile, &region).await?;
     let sent = super::sts_client(sdk, &region, base)
@@ -113,26 +134,6 @@ pub(super) async fn fetch(
     creds.account_id = crate::creds::account_from_arn(&spec.mfa.serial);
     tracing::info!(profile = %name, "MFA session started");
     Ok(held(mfa_manager, name, &spec.mfa, creds))
-}
-
-/// What profile `name` gets without a code: its running session while no code is due yet
-/// (asked for by `credfresh refresh`, say), else the session the credentials file holds
-/// after a restart, else `login_required`.
-pub(super) async fn without_code(
-    sdk: &SdkConfig,
-    mfa_manager: &MfaManager,
-    name: &str,
-    mfa: &Mfa,
-    owner: Owner<'_>,
-    region: &str,
-) -> Result<TempCredentials, SourceError> {
-    if let Some(c) = mfa_manager.running(name, crate::skew::now()) {
-        return Ok(held(mfa_manager, name, mfa, c));
-    }
-    match take_over(sdk, mfa_manager, name, owner, region).await {
-        Some(c) => Ok(held(mfa_manager, name, mfa, c)),
-        None => Err(no_code(mfa_manager, name, mfa)),
-    }
 }
 
 /// The credentials the file holds in section `name` when this process did not write them

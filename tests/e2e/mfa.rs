@@ -167,18 +167,33 @@ fn mfa_process_gives_the_codes_and_one_code_is_never_spent_twice() {
         "mfa_process = \"{helper}\"\n\n[[profile]]\nname = \"strict\"\nkind = \"assume_role\"\nrole_arn = \"{role}\"\nsource_profile = \"{BASE_PROFILE}\"\nduration = \"1h\"\nmfa_serial = \"{SERIAL}\"\nmfa_process = \"{helper}\"\n"
     );
     session_config(&env, &extra, "1h");
-    let daemon = Daemon::start(&env);
+    let mut daemon = Daemon::start(&env);
     daemon.wait_state("mfa-base", "fresh", Duration::from_secs(120));
     daemon.wait_state("app", "fresh", Duration::from_secs(120));
     daemon.wait_state("strict", "fresh", Duration::from_secs(120));
     assert!(gate.refused().is_empty(), "refused: {:?}", gate.refused());
     assert_eq!(gate.accepted("GetSessionToken"), 1);
-    let runs = std::fs::read_to_string(&runs).unwrap();
-    assert!(runs.lines().count() >= 2, "the helper ran {runs:?}");
+    let helper_runs = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert!(helper_runs >= 2, "the helper ran {helper_runs} times");
     // Its stderr is logged; its stdout (the code) is not.
-    let log = daemon.log();
+    let mut log = daemon.log();
+
+    // A restart takes both sessions over from the file: the helper is not asked again
+    // (a hardware key would want a touch), and only the plain role is assumed anew.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+    let assumed = gate.accepted("AssumeRole");
+    let daemon = Daemon::start(&env);
+    for name in ["mfa-base", "app", "strict"] {
+        daemon.wait_state(name, "fresh", WAIT);
+    }
+    let again = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(again, helper_runs, "the helper ran again after the restart");
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    assert_eq!(gate.accepted("AssumeRole"), assumed + 1);
+    log.push_str(&daemon.log());
     assert!(log.contains("totp.py: touch your key"), "{log}");
-    for d in -2..=1 {
+    for d in -4..=1 {
         assert_code_absent(&totp(SECRET, d), &[("the daemon's log", log.clone())]);
     }
     record_issued(&env, &gate);
