@@ -87,9 +87,10 @@ pub struct MfaManager {
     known_keys: Mutex<HashSet<String>>,
     /// The end of each profile's current session, and whether it was warned about.
     ends: Mutex<HashMap<String, (SystemTime, bool)>>,
-    /// Each profile's current session, handed out again when it is asked for before any
-    /// code is due (`credfresh refresh`, a dependent pulling its source forward).
-    sessions: Mutex<HashMap<String, TempCredentials>>,
+    /// Each profile's current session and whose it is (user or role, and device), handed
+    /// out again when it is asked for before any code is due (`credfresh refresh`, a
+    /// dependent pulling its source forward) by a profile of the same identity.
+    sessions: Mutex<HashMap<String, (String, TempCredentials)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -186,23 +187,28 @@ impl MfaManager {
         lock(&self.known_keys).contains(id)
     }
 
-    /// Remembers the session profile `name` now holds: its key and its end.
-    pub fn holds(&self, name: &str, creds: &TempCredentials) {
+    /// Remembers the session profile `name` now holds as `identity` (who it belongs to):
+    /// its key and its end.
+    pub fn holds(&self, name: &str, identity: &str, creds: &TempCredentials) {
         let end = creds.expiration;
         lock(&self.known_keys).insert(creds.access_key_id.clone());
-        lock(&self.sessions).insert(name.to_owned(), creds.clone());
+        let session = (identity.to_owned(), creds.clone());
+        lock(&self.sessions).insert(name.to_owned(), session);
         let mut ends = lock(&self.ends);
         let warned = ends.get(name).is_some_and(|&(e, w)| e == end && w);
         ends.insert(name.to_owned(), (end, warned));
     }
 
-    /// The session profile `name` holds, while no code is due for it yet: it ends later
-    /// than `warn_before` and `refresh_before` from `now`.
-    pub fn running(&self, name: &str, now: SystemTime) -> Option<TempCredentials> {
+    /// The session profile `name` holds as `identity`, while no code is due for it yet: it
+    /// ends later than `warn_before` and `refresh_before` from `now`. A profile whose user,
+    /// role or device a reload changed has none.
+    pub fn running(&self, name: &str, identity: &str, now: SystemTime) -> Option<TempCredentials> {
         let settings = self.settings();
         let lead = settings.warn_before.max(settings.refresh_before);
         lock(&self.sessions)
             .get(name)
+            .filter(|(id, _)| id == identity)
+            .map(|(_, c)| c)
             .filter(|c| c.expiration.checked_sub(lead).is_some_and(|at| at > now))
             .cloned()
     }
@@ -316,20 +322,24 @@ mod tests {
             arn: None,
             check_again_at: None,
         };
-        m.holds("base", &creds(600));
+        m.holds("base", "alice", &creds(600));
         assert!(
-            m.running("base", now).is_none(),
+            m.running("base", "alice", now).is_none(),
             "a code is due: it ends within warn_before"
         );
         let (e, warn) = m.needs_code("base", &mfa, now);
         assert!(warn.is_some());
         assert!(e.message.contains("ends at"), "{}", e.message);
         assert!(m.needs_code("base", &mfa, now).1.is_none());
-        m.holds("base", &creds(600));
+        m.holds("base", "alice", &creds(600));
         assert!(m.needs_code("base", &mfa, now).1.is_none());
         assert!(m.knows_key("ASIA1") && !m.knows_key("ASIA2"));
-        m.holds("base", &creds(7200));
-        assert_eq!(m.running("base", now).unwrap().access_key_id, "ASIA1");
+        m.holds("base", "alice", &creds(7200));
+        assert_eq!(
+            m.running("base", "alice", now).unwrap().access_key_id,
+            "ASIA1"
+        );
+        assert!(m.running("base", "bob", now).is_none(), "another identity");
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub(super) async fn fetch(
     let arn = out.assumed_role_user().map(|u| u.arn());
     let creds = super::from_sts("AssumeRole", out.credentials(), arn)?;
     Ok(match &spec.mfa {
-        Some(mfa) => super::session_token::held(mfa_manager, name, mfa, creds),
+        Some(mfa) => {
+            let owner = Owner::Role(&spec.role_arn);
+            super::session_token::held(mfa_manager, name, mfa, &owner, creds)
+        }
         None => creds,
     })
 }

@@ -9,7 +9,9 @@ use crate::mfa::{Device, MfaCode, MfaManager};
 use aws_config::SdkConfig;
 use std::time::{Duration, SystemTime};
 
-/// Who the credentials of a section must belong to before they are taken over.
+/// Who the credentials of a session belong to: a section of the file must belong to the
+/// same before it is taken over, a running session before it is handed out again.
+#[derive(Debug)]
 pub(super) enum Owner<'a> {
     /// The IAM user of this AWS profile (a `session_token` profile).
     User(&'a str),
@@ -43,11 +45,11 @@ pub(super) async fn start(
     if let Some(code) = mfa_manager.take_handed(name) {
         return Ok(Start::Code(code));
     }
-    if let Some(c) = mfa_manager.running(name, crate::skew::now()) {
-        return Ok(Start::Held(held(mfa_manager, name, mfa, c)));
+    if let Some(c) = mfa_manager.running(name, &session_identity(&owner, mfa), crate::skew::now()) {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
     }
-    if let Some(c) = take_over(sdk, mfa_manager, name, owner, region).await {
-        return Ok(Start::Held(held(mfa_manager, name, mfa, c)));
+    if let Some(c) = take_over(sdk, mfa_manager, name, &owner, region).await {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
     }
     let Some(argv) = &mfa.process else {
         return Err(no_code(mfa_manager, name, mfa));
@@ -92,9 +94,10 @@ pub(super) fn held(
     mfa_manager: &MfaManager,
     name: &str,
     mfa: &Mfa,
+    owner: &Owner<'_>,
     mut creds: TempCredentials,
 ) -> TempCredentials {
-    mfa_manager.holds(name, &creds);
+    mfa_manager.holds(name, &session_identity(owner, mfa), &creds);
     if mfa.process.is_none() {
         creds.check_again_at = mfa_manager.warn_at(creds.expiration, crate::skew::now());
     }
@@ -133,7 +136,8 @@ pub(super) async fn fetch(
     let mut creds = super::from_sts("GetSessionToken", out.credentials(), None)?;
     creds.account_id = crate::creds::account_from_arn(&spec.mfa.serial);
     tracing::info!(profile = %name, "MFA session started");
-    Ok(held(mfa_manager, name, &spec.mfa, creds))
+    let owner = Owner::User(&spec.source_profile);
+    Ok(held(mfa_manager, name, &spec.mfa, &owner, creds))
 }
 
 /// The credentials the file holds in section `name` when this process did not write them
@@ -143,7 +147,7 @@ async fn take_over(
     sdk: &SdkConfig,
     mfa_manager: &MfaManager,
     name: &str,
-    owner: Owner<'_>,
+    owner: &Owner<'_>,
     region: &str,
 ) -> Option<TempCredentials> {
     let path = mfa_manager.settings().credentials_file;
@@ -192,6 +196,11 @@ async fn take_over(
         arn: Some(who),
         ..creds
     })
+}
+
+/// Whose a session of `owner` with device `mfa` is, as the `MfaManager` compares them.
+fn session_identity(owner: &Owner<'_>, mfa: &Mfa) -> String {
+    format!("{owner:?} {}", mfa.serial)
 }
 
 /// The ARN `GetCallerIdentity` names for `creds`.

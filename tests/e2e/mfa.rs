@@ -253,6 +253,25 @@ fn reload_and_restart_keep_the_mfa_session() {
         expires > std::time::SystemTime::now() + Duration::from_secs(600),
         "{base}"
     );
+
+    // A reload that makes the session another user's drops it: that user needs a code.
+    env.write_config_text(&text.replacen(
+        &format!("source_profile = \"{BASE_PROFILE}\""),
+        "source_profile = \"default\"",
+        1,
+    ));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    assert!(
+        base["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("credfresh mfa mfa-base"),
+        "{base}"
+    );
+    daemon.wait_state("app", "login_required", WAIT);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
     record_issued(&env, &gate);
     env.assert_secrets_never_logged(&daemon);
 }
