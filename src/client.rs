@@ -78,6 +78,18 @@ pub async fn wait(
     success_reply(code, body)
 }
 
+/// `POST /v1/profiles/{name}/mfa` with `code`: waits for the outcome.
+pub async fn mfa(
+    socket: &Path,
+    profile: &str,
+    code: &crate::mfa::MfaCode,
+) -> Result<Reply<crate::control::RefreshReply>, ClientError> {
+    let body = serde_json::json!({ "code": code.expose() });
+    let path = url_path(&["v1", "profiles", profile, "mfa"]);
+    let (code, body) = post_json(socket, &path, body).await?;
+    success_reply(code, body)
+}
+
 /// `POST` of a JSON body.
 async fn post_json(
     socket: &Path,

@@ -25,6 +25,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+mod mfa;
+
 /// How long a refresh request waits for its outcome before answering 504.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a prune request waits for the writer before answering 504: one write in flight
@@ -112,6 +114,8 @@ pub struct ControlState {
     pub reloads: mpsc::Sender<oneshot::Sender<ReloadReply>>,
     /// Prune requests for the writer, which owns the credentials file.
     pub prunes: mpsc::Sender<crate::writer::PruneRequest>,
+    /// Where `POST /v1/profiles/{name}/mfa` hands MFA codes to the fetcher.
+    pub mfa: Arc<crate::mfa::MfaManager>,
 }
 
 /// Facts about the daemon that do not change while it runs.
@@ -261,6 +265,7 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/profiles/{name}", get(profile))
         .route("/v1/profiles/{name}/refresh", post(refresh_one))
+        .route("/v1/profiles/{name}/mfa", post(mfa::hand_code))
         .route("/v1/refresh", post(refresh_many))
         .route("/v1/wait", post(wait))
         .route("/v1/reload", post(reload))
@@ -959,6 +964,12 @@ mod tests {
             commands,
             reloads,
             prunes,
+            mfa: Arc::new(crate::mfa::MfaManager::new(crate::mfa::MfaSettings {
+                warn_before: Duration::from_secs(3600),
+                refresh_before: Duration::from_secs(900),
+                desktop: false,
+                credentials_file: "/tmp/credentials".into(),
+            })),
         };
         (router(state), prune_rx)
     }

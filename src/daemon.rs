@@ -66,6 +66,11 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
     }
     let aws = AwsFetcher::load(&env, &config.daemon).await;
     let tokens = aws.tokens();
+    let mfa = aws.mfa();
+    mfa.set_profiles(&config);
+    for note in &config.notes {
+        tracing::warn!("{note}");
+    }
     let fetcher: Arc<dyn Fetcher> = Arc::new(aws);
     let shutdown = CancellationToken::new();
     let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
@@ -121,6 +126,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         commands: refresh_retries_tokens(commands_tx.clone(), tokens.clone()),
         reloads: reloads_tx,
         prunes: prunes_tx,
+        mfa: mfa.clone(),
     };
     if let Some(endpoint) = &config.daemon.container {
         let bound = crate::container::bind(
@@ -225,6 +231,8 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         let outcome = reload(&mut current, &env, &commands_tx, &config_error_tx, forced).await;
         tokens.set_settings(crate::sources::token_settings(&env, &current.config.daemon));
         tokens.retain_sessions(&sso_sessions(&current.config));
+        mfa.set_settings(crate::sources::mfa_settings(&env, &current.config.daemon));
+        mfa.set_profiles(&current.config);
         start_sso_watcher(
             &mut sso_watcher,
             &current.config,
@@ -640,6 +648,13 @@ async fn apply(
         };
     }
     let mut message = rx.await.unwrap_or_else(|_| "config reloaded".into());
+    for note in new
+        .notes
+        .iter()
+        .filter(|n| !current.config.notes.contains(n))
+    {
+        tracing::warn!("{note}");
+    }
     current.config = new;
     for n in notes {
         message.push_str("; ");

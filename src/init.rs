@@ -34,6 +34,10 @@ struct Block {
     source: Option<String>,
     /// Why the block is written commented out.
     disabled: Option<String>,
+    /// `mfa_serial`: a role that needs codes is chained from a `session_token` block.
+    mfa_serial: Option<String>,
+    /// The managed source set by `generate` (the MFA session), overriding `source`.
+    via: Option<String>,
 }
 
 /// What `init` generated: the config text and a summary for the terminal.
@@ -89,6 +93,7 @@ pub fn generate(
             None => unmanaged.push(from.to_owned()),
         }
     }
+    add_mfa_sessions(&mut blocks, &mut taken);
     let absolute = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
     // Validate as `credfresh validate` would; comment out what it rejects, until it passes.
     loop {
@@ -139,6 +144,8 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
         keys: Vec::new(),
         source: None,
         disabled: None,
+        mfa_serial: None,
+        via: None,
     };
     let sts_keys = |b: &mut Block, with_external_id: bool| {
         if let Some(d) = s
@@ -186,9 +193,11 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
         b.keys.push(("role_arn", arn.to_owned()));
         b.source = Some(source.to_owned());
         sts_keys(&mut b, true);
-        if s.get("mfa_serial").is_some() {
-            b.disabled = Some(
-                "the role needs an MFA code (mfa_serial), which nobody can type for a background refresh".into(),
+        if let Some(serial) = s.get("mfa_serial") {
+            b.mfa_serial = Some(serial.to_owned());
+            b.comment.push(
+                "mfa_serial: assumed from the MFA session below, so one code a day keeps it fresh."
+                    .into(),
             );
         }
     } else if let (Some(_), Some(cs)) = (role_arn, s.get("credential_source")) {
@@ -249,6 +258,12 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
                 if missing.len() > 1 { "them" } else { "it" }
             ));
         }
+    } else if let Some(serial) = s.get("mfa_serial") {
+        // An IAM user whose policies demand MFA: its keys open an MFA session.
+        b.kind = "session_token";
+        b.comment = session_comment(from, name);
+        b.keys.push(("source_profile", from.to_owned()));
+        b.keys.push(("mfa_serial", serial.to_owned()));
     } else if s.get("credential_process").is_some() {
         b.comment = vec![
             format!("From [profile {from}]: credential_process."),
@@ -263,6 +278,68 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
         return None;
     }
     Some(b)
+}
+
+fn session_comment(from: &str, name: &str) -> Vec<String> {
+    vec![
+        format!("MFA session (sts:GetSessionToken) with the long-term keys of [{from}]."),
+        format!(
+            "Give it a code with `credfresh mfa {name}` (or set mfa_process); the roles chained"
+        ),
+        "from it stay fresh until it ends (12h by default; set duration, up to 36h).".into(),
+    ]
+}
+
+/// Chains each role with `mfa_serial` from a `session_token` profile of its source profile
+/// and device, adding that profile where there is none yet.
+fn add_mfa_sessions(blocks: &mut Vec<Block>, taken: &mut HashSet<String>) {
+    let key = |b: &Block, k: &str| {
+        b.keys
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut i = 0;
+    while i < blocks.len() {
+        let (Some(serial), Some(source)) = (blocks[i].mfa_serial.clone(), blocks[i].source.clone())
+        else {
+            i += 1;
+            continue;
+        };
+        let existing = blocks.iter().find(|o| {
+            o.kind == "session_token"
+                && key(o, "source_profile").as_deref() == Some(source.as_str())
+                && key(o, "mfa_serial").as_deref() == Some(serial.as_str())
+        });
+        let name = match existing {
+            Some(o) => o.name.clone(),
+            None => {
+                let mut name = format!("{source}-mfa{SUFFIX}");
+                let mut n = 2;
+                while taken.contains(&name) {
+                    name = format!("{source}-mfa{SUFFIX}-{n}");
+                    n += 1;
+                }
+                taken.insert(name.clone());
+                let base = Block {
+                    name: name.clone(),
+                    from: source.clone(),
+                    kind: "session_token",
+                    comment: session_comment(&source, &name),
+                    keys: vec![("source_profile", source.clone()), ("mfa_serial", serial)],
+                    source: None,
+                    disabled: None,
+                    mfa_serial: None,
+                    via: None,
+                };
+                blocks.insert(i, base);
+                i += 1;
+                name
+            }
+        };
+        blocks[i].via = Some(name);
+        i += 1;
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -323,12 +400,14 @@ fn render(blocks: &[Block], unmanaged: &[String], env: &Environment, found: bool
         );
     }
     for b in blocks {
-        let source = b.source.as_ref().map(|src| {
-            blocks
-                .iter()
-                .find(|o| &o.from == src && o.disabled.is_none())
-                .map(|o| o.name.clone())
-                .unwrap_or_else(|| src.clone())
+        let source = b.via.clone().or_else(|| {
+            b.source.as_ref().map(|src| {
+                blocks
+                    .iter()
+                    .find(|o| &o.from == src && o.disabled.is_none())
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| src.clone())
+            })
         });
         let mut lines = vec![
             format!("name = {}", quote(&b.name)),
@@ -341,7 +420,12 @@ fn render(blocks: &[Block], unmanaged: &[String], env: &Environment, found: bool
             keys.next();
         }
         if let Some(src) = &source {
-            let note = if Some(src) != b.source.as_ref() {
+            let note = if b.via.is_some() {
+                format!(
+                    "   # the MFA session of [profile {}]",
+                    b.source.as_deref().unwrap_or("")
+                )
+            } else if Some(src) != b.source.as_ref() {
                 format!(
                     "   # managed below, from [profile {}]",
                     b.source.as_deref().unwrap_or("")
@@ -573,7 +657,7 @@ source_profile = base
                 g.text
             );
         }
-        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
         let find = |name: &str| c.profiles.iter().find(|p| p.name == name).unwrap();
         assert_eq!(
             find("chained-fresh").source.managed_source(),
@@ -614,7 +698,22 @@ source_profile = base
             g.disabled
         );
         assert!(g.text.contains("duration = \"2h\""), "{}", g.text);
-        assert!(g.text.contains("# name = \"mfa-fresh\""), "{}", g.text);
+        // A role with mfa_serial is chained from an MFA session of its source profile.
+        let c = config::parse(&path, &g.text, &env).unwrap();
+        let mfa = c.profiles.iter().find(|p| p.name == "mfa-fresh").unwrap();
+        assert_eq!(mfa.source.managed_source(), Some("base-mfa-fresh"));
+        let base = c
+            .profiles
+            .iter()
+            .find(|p| p.name == "base-mfa-fresh")
+            .unwrap();
+        match &base.source {
+            config::ProfileSource::SessionToken(st) => {
+                assert_eq!(st.source_profile, "base");
+                assert_eq!(st.mfa.serial, "arn:aws:iam::123456789012:mfa/me");
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(g.text.contains("# name = \"bad-fresh\""), "{}", g.text);
         assert!(
             g.text.contains(

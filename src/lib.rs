@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod init;
 pub mod logging;
 pub mod metrics;
+pub mod mfa;
 pub mod mounts;
 pub mod output;
 pub mod readiness;

@@ -128,6 +128,7 @@ fn profile_region(config: &Config, profile: &str) -> Option<String> {
         ProfileSource::AssumeRole(a) => a.region.clone(),
         ProfileSource::WebIdentity(w) => w.region.clone(),
         ProfileSource::Sso(s) => s.region.clone(),
+        ProfileSource::SessionToken(t) => t.region.clone(),
         ProfileSource::AwsProfile { .. } | ProfileSource::Instance => None,
     }
 }

@@ -5,6 +5,7 @@ mod credentials;
 mod exec;
 mod exec_endpoint;
 mod login;
+mod mfa;
 mod refresh;
 mod status;
 mod validate;
@@ -42,6 +43,7 @@ Examples:
   credfresh check metaflow --bucket s3://my-bucket
                                      prove the credentials work: identity and an S3 round trip
   credfresh init                     write a starter config from ~/.aws/config
+  credfresh mfa mfa-base             type an MFA code once; its roles stay fresh all day
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 daemon not running."
 )]
@@ -218,6 +220,21 @@ Examples:\n  credfresh init && credfresh validate\n  credfresh --config ./config
         /// Do not open a browser; only print the URL and the code.
         #[arg(long)]
         no_browser: bool,
+    },
+    /// Hand an MFA code to the daemon for a profile with `mfa_serial` (or a role chained
+    /// from one); it is used at once, and the result reported.
+    #[command(
+        after_help = "Without --code the code is asked for on the terminal, or read as one line of stdin.\n\
+Exit 0 once the profile is fresh; 1 with STS's reason when the code is refused.\n\n\
+Examples:\n  credfresh mfa mfa-base\n  credfresh mfa mfa-base --code 123456\n  ykman oath accounts code --single 'AWS:alice' | credfresh mfa mfa-base"
+    )]
+    Mfa {
+        /// The profile (a `session_token` profile, an `assume_role` with `mfa_serial`, or a
+        /// role chained from one).
+        profile: String,
+        /// The 6-digit code (better typed at the prompt: a command line shows in `ps`).
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
     },
     /// Make the daemon re-read its config (same as SIGHUP).
     #[command(after_help = "Examples:\n  credfresh reload")]
@@ -424,6 +441,10 @@ async fn dispatch(
         } => {
             let socket = client::socket_path(cli.socket, &config_path, &env);
             exec::exec(&socket, &config_path, &env, &profile, &command, timeout).await
+        }
+        Cmd::Mfa { profile, code } => {
+            let socket = client::socket_path(cli.socket, &config_path, &env);
+            mfa::mfa(&socket, &profile, code).await
         }
         Cmd::Reload => {
             let socket = client::socket_path(cli.socket, &config_path, &env);

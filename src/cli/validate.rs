@@ -33,12 +33,23 @@ pub fn describe(c: &Config) -> String {
                     SourceRef::Managed(s) => format!("managed profile \"{s}\""),
                     SourceRef::Aws(s) => format!("AWS profile \"{s}\""),
                 };
+                let mfa = match &ar.mfa {
+                    Some(m) => format!(", a code from {} at every refresh{}", m.serial, code_source(m)),
+                    None => String::new(),
+                };
                 format!(
-                    "assumes {} for {} with credentials of {from}",
+                    "assumes {} for {} with credentials of {from}{mfa}",
                     ar.role_arn,
                     humantime::format_duration(ar.duration)
                 )
             }
+            ProfileSource::SessionToken(st) => format!(
+                "MFA session (GetSessionToken) for {} with the keys of AWS profile \"{}\" and a code from {}{}",
+                humantime::format_duration(st.duration),
+                st.source_profile,
+                st.mfa.serial,
+                code_source(&st.mfa)
+            ),
             ProfileSource::AwsProfile { aws_profile } => {
                 format!("resolves AWS profile \"{aws_profile}\" through the SDK")
             }
@@ -62,5 +73,15 @@ pub fn describe(c: &Config) -> String {
         };
         out.push_str(&format!("  [{}] {detail}\n", p.name));
     }
+    for note in &c.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out
+}
+
+fn code_source(m: &config::Mfa) -> String {
+    match &m.process {
+        Some(argv) => format!(" (from mfa_process `{}`)", argv.join(" ")),
+        None => " (given with `credfresh mfa NAME`)".to_owned(),
+    }
 }

@@ -100,6 +100,15 @@ impl AwsConfigIndex {
         })
     }
 
+    /// Whether `[profile NAME]` gives role credentials (a role, SSO or web identity profile).
+    pub(super) fn is_role(&self, name: &str) -> bool {
+        self.credential_key(name)
+            .is_some_and(|(key, _)| !matches!(key, "credential_process" | "credential_source"))
+            || self
+                .config_section(name)
+                .is_some_and(|s| s.entries.iter().any(|e| e.key == "credential_source"))
+    }
+
     /// The first key of `[profile NAME]` that makes the SDKs ignore static keys for it.
     pub(super) fn credential_key(&self, name: &str) -> Option<(&str, usize)> {
         const KEYS: &[&str] = &[

@@ -21,6 +21,13 @@ pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 /// The longest session STS grants (role chaining and most roles allow less).
 pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
+/// Session length asked of `GetSessionToken` unless a `session_token` profile sets `duration`.
+pub const DEFAULT_SESSION_TOKEN_DURATION: Duration = Duration::from_secs(12 * 3600);
+/// The shortest and longest session `GetSessionToken` grants an IAM user.
+pub const SESSION_TOKEN_DURATIONS: (Duration, Duration) =
+    (Duration::from_secs(15 * 60), Duration::from_secs(36 * 3600));
+/// The longest session AWS grants a role assumed with role credentials (role chaining).
+pub const ROLE_CHAINING_MAX: Duration = Duration::from_secs(3600);
 /// How long before an SSO session ends the user is warned, unless configured.
 pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(3600);
 /// The scope `credfresh login` registers for when the sso-session names none.
@@ -35,6 +42,9 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// Managed profiles, sources before the profiles that assume from them.
     pub profiles: Vec<Profile>,
+    /// Things changed on the way that the user should hear about once (a `duration` cut
+    /// to the role-chaining limit), each naming the profile.
+    pub notes: Vec<String>,
 }
 
 /// The `[daemon]` table with every default applied.
@@ -115,6 +125,9 @@ pub enum ProfileSource {
     /// IAM Identity Center role credentials (`GetRoleCredentials`) with the SSO token the
     /// AWS CLI's cache holds.
     Sso(Sso),
+    /// `sts:GetSessionToken` with an MFA code and an IAM user's long-term keys: the MFA
+    /// session that roles chained from it refresh from.
+    SessionToken(SessionToken),
 }
 
 impl ProfileSource {
@@ -126,7 +139,29 @@ impl ProfileSource {
             ProfileSource::WebIdentity(_) => "web_identity",
             ProfileSource::Instance => "instance",
             ProfileSource::Sso(_) => "sso",
+            ProfileSource::SessionToken(_) => "session_token",
         }
+    }
+
+    /// The MFA device whose codes this profile needs, if any.
+    pub fn mfa(&self) -> Option<&Mfa> {
+        match self {
+            ProfileSource::AssumeRole(ar) => ar.mfa.as_ref(),
+            ProfileSource::SessionToken(st) => Some(&st.mfa),
+            _ => None,
+        }
+    }
+
+    /// Whether this profile's credentials are a role's (so a role assumed with them is
+    /// capped at [`ROLE_CHAINING_MAX`]); `aws_profile` is judged where the AWS files are read.
+    pub fn issues_role_credentials(&self) -> bool {
+        matches!(
+            self,
+            ProfileSource::AssumeRole(_)
+                | ProfileSource::WebIdentity(_)
+                | ProfileSource::Sso(_)
+                | ProfileSource::Instance
+        )
     }
 
     /// The managed profile this one needs credentials from, if any.
@@ -154,6 +189,31 @@ pub struct AssumeRole {
     pub session_name: String,
     /// `ExternalId`, when the role's trust policy requires one.
     pub external_id: Option<String>,
+    /// STS region; the SDK's default region when unset.
+    pub region: Option<String>,
+    /// The MFA device, when the role's trust policy demands MFA.
+    pub mfa: Option<Mfa>,
+}
+
+/// Where a profile's MFA codes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mfa {
+    /// `mfa_serial`: the device ARN (`arn:aws:iam::123456789012:mfa/alice`) or a hardware
+    /// token's serial number, sent as `SerialNumber`.
+    pub serial: String,
+    /// `mfa_process`, split into program and arguments (run without a shell): prints a code.
+    pub process: Option<Vec<String>>,
+}
+
+/// Settings of a `session_token` profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionToken {
+    /// The AWS profile with the IAM user's long-term keys.
+    pub source_profile: String,
+    /// The MFA device and where its codes come from.
+    pub mfa: Mfa,
+    /// Session length asked of STS (15m–36h).
+    pub duration: Duration,
     /// STS region; the SDK's default region when unset.
     pub region: Option<String>,
 }

@@ -43,6 +43,8 @@ pub(super) struct RawProfile {
     pub(super) sso_registration_scopes: Option<Spanned<String>>,
     pub(super) account_id: Option<Spanned<String>>,
     pub(super) role_name: Option<Spanned<String>>,
+    pub(super) mfa_serial: Option<Spanned<String>>,
+    pub(super) mfa_process: Option<Spanned<String>>,
 }
 
 impl RawProfile {
@@ -71,6 +73,8 @@ impl RawProfile {
             ("sso_registration_scopes", &self.sso_registration_scopes),
             ("account_id", &self.account_id),
             ("role_name", &self.role_name),
+            ("mfa_serial", &self.mfa_serial),
+            ("mfa_process", &self.mfa_process),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -85,6 +89,8 @@ pub(super) const ASSUME_ROLE_KEYS: &[&str] = &[
     "session_name",
     "external_id",
     "region",
+    "mfa_serial",
+    "mfa_process",
 ];
 pub(super) const AWS_PROFILE_KEYS: &[&str] = &["aws_profile"];
 pub(super) const WEB_IDENTITY_KEYS: &[&str] = &[
@@ -104,4 +110,12 @@ pub(super) const SSO_KEYS: &[&str] = &[
     "role_name",
     "region",
 ];
-pub(super) const KINDS: &str = "assume_role, aws_profile, web_identity, instance, sso";
+pub(super) const SESSION_TOKEN_KEYS: &[&str] = &[
+    "source_profile",
+    "mfa_serial",
+    "mfa_process",
+    "duration",
+    "region",
+];
+pub(super) const KINDS: &str =
+    "assume_role, aws_profile, web_identity, instance, sso, session_token";

@@ -528,6 +528,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "sso_registration_scopes",
         "account_id",
         "role_name",
+        "mfa_serial",
+        "mfa_process",
     ];
     for key in keys {
         assert!(
@@ -543,6 +545,7 @@ fn example_config_is_valid_and_documents_every_key() {
         "web_identity",
         "instance",
         "sso",
+        "session_token",
     ] {
         assert!(
             text.contains(&format!("kind = \"{kind}\"")),
@@ -689,4 +692,96 @@ fn accepted_profile_names_are_writable_sections() {
             prop_assert!(read_section(&text, &name).is_some(), "{:?} not read back from {:?}", name, text);
         }
     });
+}
+
+const SERIAL: &str = "arn:aws:iam::123456789012:mfa/alice";
+
+#[test]
+fn session_token_profiles_take_a_user_and_a_device() {
+    let f = base();
+    let text = format!(
+        "[[profile]]\nname = \"mfa\"\nkind = \"session_token\"\nsource_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\nmfa_process = \"ykman oath accounts code --single 'AWS:alice'\"\n\n\
+         [[profile]]\nname = \"admin\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/Admin\"\nsource_profile = \"mfa\"\nduration = \"4h\"\n"
+    );
+    let c = parse(&f.dir.path().join("c.toml"), &text, &f.env).unwrap();
+    let ProfileSource::SessionToken(st) = &c.profiles[0].source else {
+        panic!("{c:?}")
+    };
+    assert_eq!(st.duration, DEFAULT_SESSION_TOKEN_DURATION);
+    assert_eq!(st.mfa.serial, SERIAL);
+    let argv = st.mfa.process.as_ref().unwrap();
+    assert_eq!(
+        argv,
+        &["ykman", "oath", "accounts", "code", "--single", "AWS:alice"]
+    );
+    // GetSessionToken credentials are no role's: no role-chaining cut.
+    let ProfileSource::AssumeRole(ar) = &c.profiles[1].source else {
+        panic!("{c:?}")
+    };
+    assert_eq!(ar.duration, Duration::from_secs(4 * 3600));
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+}
+
+#[test]
+fn session_token_mistakes_are_reported() {
+    let f = base();
+    let p = |extra: &str| format!("[[profile]]\nname = \"mfa\"\nkind = \"session_token\"\n{extra}");
+    let e = one_error(&f, &p("source_profile = \"base\"\n"));
+    assert!(e.message.contains("needs `mfa_serial`"), "{e}");
+    let e = one_error(
+        &f,
+        &p(&format!(
+            "source_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\nduration = \"10m\"\n"
+        )),
+    );
+    assert!(e.message.contains("15m to 36h"), "{e}");
+    let e = one_error(
+        &f,
+        &p(&format!(
+            "source_profile = \"nobody\"\nmfa_serial = \"{SERIAL}\"\n"
+        )),
+    );
+    assert!(e.message.contains("long-term keys"), "{e}");
+    let e = one_error(
+        &f,
+        &p(&format!(
+            "source_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\nmfa_process = \"ykman 'open\"\n"
+        )),
+    );
+    assert!(e.message.contains("unclosed quote"), "{e}");
+    let e = one_error(&f, &p(&format!("source_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\n")));
+    assert!(e.message.contains("does not apply"), "{e}");
+    // Two sessions of one device and user.
+    let twice = format!("{}\n[[profile]]\nname = \"mfa2\"\nkind = \"session_token\"\nsource_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\n", p(&format!("source_profile = \"base\"\nmfa_serial = \"{SERIAL}\"\n")));
+    let e = one_error(&f, &twice);
+    assert!(e.message.contains("already is the MFA session"), "{e}");
+    // mfa_process without mfa_serial.
+    let e = one_error(
+        &f,
+        "[[profile]]\nname = \"r\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/R\"\nsource_profile = \"base\"\nmfa_process = \"x\"\n",
+    );
+    assert!(e.message.contains("needs `mfa_serial`"), "{e}");
+}
+
+#[test]
+fn roles_assumed_with_role_credentials_are_cut_to_an_hour() {
+    let f = fixture(
+        "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/X\nsource_profile = base\n",
+        "[base]\naws_access_key_id = AKIA\n",
+    );
+    let text = "[[profile]]\nname = \"a\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/A\"\nsource_profile = \"base\"\nduration = \"2h\"\n\n\
+        [[profile]]\nname = \"b\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/B\"\nsource_profile = \"a\"\nduration = \"2h\"\n\n\
+        [[profile]]\nname = \"c\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/C\"\nsource_profile = \"role\"\nduration = \"3h\"\n\n\
+        [[profile]]\nname = \"d\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/D\"\nsource_profile = \"a\"\nduration = \"1h\"\n";
+    let c = parse(&f.dir.path().join("c.toml"), text, &f.env).unwrap();
+    let duration = |name: &str| match &c.profiles.iter().find(|p| p.name == name).unwrap().source {
+        ProfileSource::AssumeRole(ar) => ar.duration,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(duration("a"), Duration::from_secs(7200));
+    assert_eq!(duration("b"), ROLE_CHAINING_MAX);
+    assert_eq!(duration("c"), ROLE_CHAINING_MAX);
+    assert_eq!(duration("d"), ROLE_CHAINING_MAX);
+    assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
+    assert!(c.notes[0].contains("profile \"b\"") || c.notes[1].contains("profile \"b\""));
 }

@@ -212,6 +212,7 @@ fn profile(name: &str, source: Option<&str>) -> Profile {
             session_name: "s".into(),
             external_id: None,
             region: None,
+            mfa: None,
         }),
     }
 }
@@ -236,6 +237,7 @@ fn config(profiles: Vec<Profile>) -> Config {
             warn_before: Duration::from_secs(3600),
         },
         profiles,
+        notes: Vec::new(),
     }
 }
 

@@ -1,23 +1,36 @@
 //! `sts:AssumeRole` with the credentials of a managed profile or of an AWS profile.
 
-use super::{describe, SourceError, FALLBACK_REGION};
+use super::session_token::{start, Owner, Start};
+use super::{describe, SourceError};
 use crate::config::{AssumeRole, SourceRef};
 use crate::creds::TempCredentials;
+use crate::mfa::MfaManager;
 use aws_config::SdkConfig;
-use aws_types::region::Region;
 
 /// One `AssumeRole` call for profile `name`.
 pub(super) async fn fetch(
     sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
     name: &str,
     spec: &AssumeRole,
     managed_source: Option<TempCredentials>,
 ) -> Result<TempCredentials, SourceError> {
-    let region = spec
-        .region
-        .clone()
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+    let region = super::sts_region(sdk, spec.region.as_ref());
+    // A role that demands MFA: a code for every call, one call per device at a time.
+    let mut device = match &spec.mfa {
+        Some(mfa) => Some((mfa, mfa_manager.device(&mfa.serial).lock_owned().await)),
+        None => None,
+    };
+    let code = match &device {
+        Some((mfa, d)) => {
+            let owner = Owner::Role(&spec.role_arn);
+            match start(sdk, mfa_manager, name, mfa, owner, &region, d).await? {
+                Start::Held(c) => return Ok(c),
+                Start::Code(code) => Some(code),
+            }
+        }
+        None => None,
+    };
     let base = match &spec.source {
         SourceRef::Managed(src) => match managed_source {
             Some(c) => c.to_sdk(),
@@ -30,25 +43,34 @@ pub(super) async fn fetch(
         },
         SourceRef::Aws(src) => super::aws_profile::resolve(sdk, src, &region).await?,
     };
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
-        .region(Region::new(region))
-        .credentials_provider(base)
-        .build();
-    let client = aws_sdk_sts::Client::from_conf(conf);
-    let seconds = i32::try_from(spec.duration.as_secs()).unwrap_or(i32::MAX);
-    let out = client
+    let sent = super::sts_client(sdk, &region, base)
         .assume_role()
         .role_arn(&spec.role_arn)
         .role_session_name(&spec.session_name)
-        .duration_seconds(seconds)
+        .duration_seconds(super::duration_seconds(spec.duration))
         .set_external_id(spec.external_id.clone())
+        .set_serial_number(spec.mfa.as_ref().map(|m| m.serial.clone()))
+        .set_token_code(code.as_ref().map(|c| c.expose().to_owned()))
         .send()
-        .await
-        .map_err(|e| {
-            let mut err = describe("STS", &e);
-            err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
-            err
-        })?;
+        .await;
+    if let (Some((_, d)), Some(code)) = (device.as_mut(), code) {
+        d.last_code = Some(code);
+    }
+    let out = sent.map_err(|e| {
+        let mut err = describe("STS", &e);
+        err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
+        match &spec.mfa {
+            Some(mfa) => crate::mfa::refused(name, mfa, err),
+            None => err,
+        }
+    })?;
     let arn = out.assumed_role_user().map(|u| u.arn());
-    super::from_sts("AssumeRole", out.credentials(), arn)
+    let creds = super::from_sts("AssumeRole", out.credentials(), arn)?;
+    Ok(match &spec.mfa {
+        Some(mfa) => {
+            let owner = Owner::Role(&spec.role_arn);
+            super::session_token::held(mfa_manager, name, mfa, &owner, creds)
+        }
+        None => creds,
+    })
 }

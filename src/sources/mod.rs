@@ -4,12 +4,14 @@
 mod assume_role;
 mod aws_profile;
 mod instance;
+mod session_token;
 mod sso;
 mod web_identity;
 
 use crate::config::{DaemonSettings, Profile, ProfileSource};
 use crate::creds::TempCredentials;
 use crate::env::Environment;
+use crate::mfa::{MfaManager, MfaSettings};
 pub(crate) use crate::source_error::{chain, describe};
 pub use crate::source_error::{FailureKind, SourceError};
 use crate::sso::{TokenManager, TokenSettings};
@@ -32,6 +34,32 @@ use std::time::{Duration, SystemTime};
 /// Region used for STS when neither the profile nor the environment names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// The STS region of a profile: its own `region`, else the SDK's, else [`FALLBACK_REGION`].
+fn sts_region(sdk: &SdkConfig, configured: Option<&String>) -> String {
+    configured
+        .cloned()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .unwrap_or_else(|| FALLBACK_REGION.to_owned())
+}
+
+/// An STS client with the shared settings, in `region`, signing with `credentials`.
+fn sts_client(
+    sdk: &SdkConfig,
+    region: &str,
+    credentials: aws_credential_types::Credentials,
+) -> aws_sdk_sts::Client {
+    let conf = aws_sdk_sts::config::Builder::from(sdk)
+        .region(aws_types::region::Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// `duration` as STS's `DurationSeconds`.
+fn duration_seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
 /// Fetches credentials for a profile; the scheduler holds one and tests substitute fakes.
 pub trait Fetcher: Send + Sync + 'static {
     /// One attempt at credentials for `profile`. `source` holds the credentials of its managed
@@ -48,6 +76,7 @@ pub trait Fetcher: Send + Sync + 'static {
 pub struct AwsFetcher {
     sdk: Arc<SdkConfig>,
     sso: Arc<TokenManager>,
+    mfa: Arc<MfaManager>,
 }
 
 /// The SDK's shared settings (region, endpoints, HTTP client) with retries off and short
@@ -150,7 +179,13 @@ impl AwsFetcher {
         AwsFetcher {
             sdk,
             sso: Arc::new(sso),
+            mfa: Arc::new(MfaManager::new(mfa_settings(env, daemon))),
         }
+    }
+
+    /// The MFA manager (the control socket hands it codes; the daemon applies reloads).
+    pub fn mfa(&self) -> Arc<MfaManager> {
+        self.mfa.clone()
     }
 
     /// The shared SDK settings (region, endpoints, no retries, short timeouts), for other
@@ -174,6 +209,16 @@ pub fn token_settings(env: &Environment, daemon: &DaemonSettings) -> TokenSettin
     }
 }
 
+/// The MFA manager's settings from the daemon settings.
+pub fn mfa_settings(env: &Environment, daemon: &DaemonSettings) -> MfaSettings {
+    MfaSettings {
+        warn_before: daemon.warn_before,
+        refresh_before: daemon.refresh_before,
+        desktop: crate::sso::has_desktop(env),
+        credentials_file: daemon.credentials_file.clone(),
+    }
+}
+
 /// Per-attempt limits: an unreachable or hung endpoint fails fast into the backoff loop.
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
@@ -192,11 +237,17 @@ impl Fetcher for AwsFetcher {
     ) -> BoxFuture<'static, Result<TempCredentials, SourceError>> {
         let sdk = self.sdk.clone();
         let sso = self.sso.clone();
+        let mfa = self.mfa.clone();
         let name = profile.name.clone();
         let spec = profile.source.clone();
         Box::pin(async move {
             match spec {
-                ProfileSource::AssumeRole(ar) => assume_role::fetch(&sdk, &name, &ar, source).await,
+                ProfileSource::AssumeRole(ar) => {
+                    assume_role::fetch(&sdk, &mfa, &name, &ar, source).await
+                }
+                ProfileSource::SessionToken(st) => {
+                    session_token::fetch(&sdk, &mfa, &name, &st).await
+                }
                 ProfileSource::AwsProfile { aws_profile } => {
                     aws_profile::fetch(&sdk, &aws_profile).await
                 }

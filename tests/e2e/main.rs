@@ -23,6 +23,7 @@ mod file_safety;
 mod filewatch;
 mod instance;
 mod log_loops;
+mod mfa;
 mod outage;
 mod packaging;
 mod peer_uid;

@@ -706,7 +706,7 @@ fn without_sso_profiles_the_cache_dir_is_neither_created_nor_watched_until_one_i
 
 /// A `notify-send` first on the test's `PATH` that records what it was asked to show, one
 /// notification per line, in the returned file.
-fn fake_notify_send(env: &TestEnv) -> PathBuf {
+pub(crate) fn fake_notify_send(env: &TestEnv) -> PathBuf {
     let bin = env.home.join("bin");
     let shown = env.home.join("notifications");
     std::fs::create_dir_all(&bin).unwrap();

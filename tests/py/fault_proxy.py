@@ -29,17 +29,15 @@ MODE is one of:
 "key_id"} for every signed request, the key id from its Authorization header]}.
 """
 
-import argparse
 import datetime
 import html
-import http.client
-import http.server
 import json
 import re
-import sys
 import threading
 import time
 import urllib.parse
+
+from upstream import FakeHandler, forward, relay, serve
 
 LOCK = threading.Lock()
 EXPIRATIONS = {}
@@ -68,20 +66,7 @@ FAULTS = {
 }
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    upstream = None
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, body, content_type="text/xml"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(FakeHandler):
     def control(self, body):
         with LOCK:
             if self.command == "POST":
@@ -139,12 +124,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 expiry = EXPIRATIONS.get(match.group(1))
             if expiry and expiry <= datetime.datetime.now(datetime.timezone.utc):
                 return self.reply(403, sts_error("ExpiredToken", "The security token included in the request is expired"))
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "host")}
-        headers["Host"] = self.upstream.netloc
-        conn.request(self.command, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
+        status, headers, data = forward(self, self.upstream, path, body)
         if mode == "no_expiration":
             data = re.sub(rb"<Expiration>[^<]*</Expiration>", b"", data)
         with LOCK:
@@ -152,29 +132,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key, when in PAIR.findall(data):
             with LOCK:
                 EXPIRATIONS[key.decode()] = datetime.datetime.fromisoformat(when.decode().replace("Z", "+00:00"))
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        conn.close()
+        relay(self, status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    Handler.upstream = urllib.parse.urlparse(args.upstream)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print(f"fault proxy on 127.0.0.1:{args.port} -> {args.upstream}", file=sys.stderr, flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(Handler, __doc__, "fault proxy")

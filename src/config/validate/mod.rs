@@ -6,6 +6,7 @@ mod aws_checks;
 mod chains;
 mod checks;
 mod daemon;
+mod mfa;
 mod profiles;
 mod sso;
 
@@ -49,13 +50,16 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
     if let (Some(aws_config), Some(credentials)) = (&aws_config, &credentials) {
         v.check_sources(&raw.profile, &mut profiles, aws_config, credentials);
         v.check_conflicts(&raw.profile, aws_config, credentials);
+        v.check_session_tokens(&raw.profile, &profiles, aws_config, credentials);
     }
-    let profiles = v.order(&raw.profile, profiles);
+    let mut profiles = v.order(&raw.profile, profiles);
+    let notes = mfa::cap_role_chaining(&mut profiles, aws_config.as_ref().unwrap_or(&empty));
     if v.errors.is_empty() {
         Ok(Config {
             path: path.to_owned(),
             daemon,
             profiles,
+            notes,
         })
     } else {
         Err(ConfigErrors(v.errors))

@@ -6,8 +6,8 @@ use super::checks::{
 use super::Validator;
 use crate::config::aws::AwsConfigIndex;
 use crate::config::raw::{
-    RawProfile, ASSUME_ROLE_KEYS, AWS_PROFILE_KEYS, INSTANCE_KEYS, KINDS, SSO_KEYS,
-    WEB_IDENTITY_KEYS,
+    RawProfile, ASSUME_ROLE_KEYS, AWS_PROFILE_KEYS, INSTANCE_KEYS, KINDS, SESSION_TOKEN_KEYS,
+    SSO_KEYS, WEB_IDENTITY_KEYS,
 };
 use crate::config::{
     AssumeRole, Profile, ProfileSource, SourceRef, WebIdentity, DEFAULT_DURATION, MAX_DURATION,
@@ -63,6 +63,7 @@ impl Validator<'_> {
             "web_identity" => WEB_IDENTITY_KEYS,
             "instance" => INSTANCE_KEYS,
             "sso" => SSO_KEYS,
+            "session_token" => SESSION_TOKEN_KEYS,
             other => {
                 let msg = format!("`kind` = \"{other}\" is not supported; use one of: {KINDS}");
                 self.error(p.kind.span(), Some(name), msg);
@@ -88,6 +89,7 @@ impl Validator<'_> {
             "web_identity" => self.web_identity(raw, name, env),
             "instance" => Some(ProfileSource::Instance),
             "sso" => self.sso(raw, name, aws_config),
+            "session_token" => self.session_token(raw, name),
             _ => match &p.aws_profile {
                 Some(a) if !a.get_ref().trim().is_empty() => Some(ProfileSource::AwsProfile {
                     aws_profile: a.get_ref().trim().to_owned(),
@@ -146,6 +148,7 @@ impl Validator<'_> {
             session_name: self.session_name(p, name),
             external_id: p.external_id.as_ref().map(|e| e.get_ref().clone()),
             region: self.region(p, name),
+            mfa: self.mfa(raw, name),
         }))
     }
 

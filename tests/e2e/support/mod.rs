@@ -8,6 +8,7 @@ pub mod fault_proxy;
 pub mod http;
 pub mod ini;
 pub mod metadata;
+pub mod mfa_gate;
 pub mod sso;
 
 use serde_json::Value;

@@ -1,0 +1,218 @@
+//! MFA sources: `sts:GetSessionToken` with a code (`session_token` profiles), the code for an
+//! `assume_role` whose role demands MFA, and taking over after a restart the session the
+//! credentials file still holds.
+
+use super::{describe, SourceError};
+use crate::config::{Mfa, SessionToken};
+use crate::creds::TempCredentials;
+use crate::mfa::{Device, MfaCode, MfaManager};
+use aws_config::SdkConfig;
+use std::time::{Duration, SystemTime};
+
+/// Who the credentials of a session belong to: a section of the file must belong to the
+/// same before it is taken over, a running session before it is handed out again.
+#[derive(Debug)]
+pub(super) enum Owner<'a> {
+    /// The IAM user of this AWS profile (a `session_token` profile).
+    User(&'a str),
+    /// This role (an `assume_role` profile with `mfa_serial`).
+    Role(&'a str),
+}
+
+/// How an attempt of an MFA profile goes on.
+pub(super) enum Start {
+    /// With this session, no code needed: the one running, or the one the credentials file
+    /// held at a restart.
+    Held(TempCredentials),
+    /// With this code, to spend on one STS call.
+    Code(MfaCode),
+}
+
+/// How profile `name` of device `mfa` goes on, under the device's lock: a code handed over
+/// by `credfresh mfa` first (the user asked for a new session); else its running session
+/// while no code is due yet (`credfresh refresh`, a dependent pulling it forward); else,
+/// after a restart, the session the credentials file holds; else a code from `mfa_process`
+/// (a new one if it repeats the code spent last); else `login_required`.
+pub(super) async fn start(
+    sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
+    name: &str,
+    mfa: &Mfa,
+    owner: Owner<'_>,
+    region: &str,
+    device: &Device,
+) -> Result<Start, SourceError> {
+    if let Some(code) = mfa_manager.take_handed(name) {
+        return Ok(Start::Code(code));
+    }
+    if let Some(c) = mfa_manager.running(name, &session_identity(&owner, mfa), crate::skew::now()) {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
+    }
+    if let Some(c) = take_over(sdk, mfa_manager, name, &owner, region).await {
+        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
+    }
+    let Some(argv) = &mfa.process else {
+        return Err(no_code(mfa_manager, name, mfa));
+    };
+    let timeout = crate::mfa::process::TIMEOUT;
+    let code = crate::mfa::process::run(argv, name, timeout).await?;
+    if device.last_code.as_ref() != Some(&code) {
+        return Ok(Start::Code(code));
+    }
+    // The code of this 30-second step was spent already: wait for the next one.
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    tracing::info!(profile = %name, "mfa_process repeated the code spent last; waiting for the next one");
+    tokio::time::sleep(Duration::from_secs(30 - now % 30 + 1)).await;
+    let code = crate::mfa::process::run(argv, name, timeout).await?;
+    if device.last_code.as_ref() == Some(&code) {
+        return Err(SourceError::transient(
+            "mfa_process",
+            format!("mfa_process of \"{name}\" printed the code spent last again"),
+        ));
+    }
+    Ok(Start::Code(code))
+}
+
+/// The error for profile `name` that has no code (the scheduler logs it), shown on the
+/// desktop once per session end.
+fn no_code(mfa_manager: &MfaManager, name: &str, mfa: &Mfa) -> SourceError {
+    let (err, warn) = mfa_manager.needs_code(name, mfa, crate::skew::now());
+    if let Some(msg) = warn {
+        if mfa_manager.settings().desktop {
+            crate::sso::notify_desktop(&msg);
+        }
+    }
+    err
+}
+
+/// Remembers the session profile `name` now holds, and asks to be looked at again in time
+/// to warn before it ends when only a person can give the next code.
+pub(super) fn held(
+    mfa_manager: &MfaManager,
+    name: &str,
+    mfa: &Mfa,
+    owner: &Owner<'_>,
+    mut creds: TempCredentials,
+) -> TempCredentials {
+    mfa_manager.holds(name, &session_identity(owner, mfa), &creds);
+    if mfa.process.is_none() {
+        creds.check_again_at = mfa_manager.warn_at(creds.expiration, crate::skew::now());
+    }
+    creds
+}
+
+/// One `GetSessionToken` for profile `name`.
+pub(super) async fn fetch(
+    sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
+    name: &str,
+    spec: &SessionToken,
+) -> Result<TempCredentials, SourceError> {
+    let region = super::sts_region(sdk, spec.region.as_ref());
+    let device = mfa_manager.device(&spec.mfa.serial);
+    let mut device = device.lock().await;
+    let owner = Owner::User(&spec.source_profile);
+    let code = match start(sdk, mfa_manager, name, &spec.mfa, owner, &region, &device).await? {
+        Start::Held(c) => return Ok(c),
+        Start::Code(code) => code,
+    };
+    let base = super::aws_profile::resolve(sdk, &spec.source_profile, &region).await?;
+    let sent = super::sts_client(sdk, &region, base)
+        .get_session_token()
+        .serial_number(&spec.mfa.serial)
+        .token_code(code.expose())
+        .duration_seconds(super::duration_seconds(spec.duration))
+        .send()
+        .await;
+    device.last_code = Some(code);
+    let out = sent.map_err(|e| {
+        let mut err = describe("STS", &e);
+        err.message = format!("GetSessionToken for \"{name}\": {}", err.message);
+        crate::mfa::refused(name, &spec.mfa, err)
+    })?;
+    let mut creds = super::from_sts("GetSessionToken", out.credentials(), None)?;
+    creds.account_id = crate::creds::account_from_arn(&spec.mfa.serial);
+    tracing::info!(profile = %name, "MFA session started");
+    let owner = Owner::User(&spec.source_profile);
+    Ok(held(mfa_manager, name, &spec.mfa, &owner, creds))
+}
+
+/// The credentials the file holds in section `name` when this process did not write them
+/// (a restart) and they are still valid and belong to `owner` (checked with
+/// `GetCallerIdentity`), so a restart does not need a new code.
+async fn take_over(
+    sdk: &SdkConfig,
+    mfa_manager: &MfaManager,
+    name: &str,
+    owner: &Owner<'_>,
+    region: &str,
+) -> Option<TempCredentials> {
+    let path = mfa_manager.settings().credentials_file;
+    let text = tokio::fs::read_to_string(&path).await.ok()?;
+    let section = crate::credentials_file::read_section(&text, name)?;
+    let key = section.get("aws_access_key_id")?;
+    if mfa_manager.knows_key(key) {
+        return None;
+    }
+    let expiry =
+        humantime::parse_rfc3339(section.get(crate::credentials_file::EXPIRATION_KEY)?).ok()?;
+    if expiry <= crate::skew::now() + Duration::from_secs(60) {
+        return None;
+    }
+    let creds = TempCredentials {
+        access_key_id: key.clone(),
+        secret_access_key: crate::redact::secret(section.get("aws_secret_access_key")?.clone()),
+        session_token: Some(crate::redact::secret(
+            section.get("aws_session_token")?.clone(),
+        )),
+        expiration: expiry,
+        account_id: None,
+        arn: None,
+        check_again_at: None,
+    };
+    let who = identity(sdk, creds.to_sdk(), region).await?;
+    let belongs = match owner {
+        Owner::User(profile) => {
+            let keys = super::aws_profile::resolve(sdk, profile, region)
+                .await
+                .ok()?;
+            identity(sdk, keys, region).await.as_deref() == Some(who.as_str())
+        }
+        Owner::Role(role_arn) => {
+            let role = role_arn.rsplit('/').next().unwrap_or_default();
+            who.contains(&format!(":assumed-role/{role}/"))
+        }
+    };
+    if !belongs {
+        tracing::info!(profile = %name, "the credentials file holds another identity's session; not taking it over");
+        return None;
+    }
+    tracing::info!(profile = %name, expires_at = %humantime::format_rfc3339_seconds(expiry), "took over the MFA session the credentials file holds");
+    Some(TempCredentials {
+        account_id: crate::creds::account_from_arn(&who),
+        arn: Some(who),
+        ..creds
+    })
+}
+
+/// Whose a session of `owner` with device `mfa` is, as the `MfaManager` compares them.
+fn session_identity(owner: &Owner<'_>, mfa: &Mfa) -> String {
+    format!("{owner:?} {}", mfa.serial)
+}
+
+/// The ARN `GetCallerIdentity` names for `creds`.
+async fn identity(
+    sdk: &SdkConfig,
+    creds: aws_credential_types::Credentials,
+    region: &str,
+) -> Option<String> {
+    let out = super::sts_client(sdk, region, creds)
+        .get_caller_identity()
+        .send()
+        .await
+        .ok()?;
+    out.arn().map(str::to_owned)
+}

@@ -1,0 +1,413 @@
+//! MFA: `session_token` profiles and roles chained from them, `credfresh mfa`, `mfa_process`,
+//! roles that demand MFA, the 1 h role-chaining cap, reload and restart, against moto behind
+//! an STS gate that checks codes as AWS does (`tests/py/mfa_gate.py`).
+
+use crate::support::mfa_gate::{assert_code_absent, totp, wrong_code, MfaGate, SECRET, SERIAL};
+use crate::support::{
+    ensure_venv, output_text, repo_root, rfc3339, show, wait_for, wait_until, Daemon, Moto,
+    TestEnv, ACCOUNT, BASE_PROFILE,
+};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The MFA session and a role chained from it that lives `role_duration`.
+fn session_config(env: &TestEnv, extra: &str, role_duration: &str) -> String {
+    let text = format!(
+        "{}\n[[profile]]\nname = \"mfa-base\"\nkind = \"session_token\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}\"\nduration = \"15m\"\n{extra}\n\
+         [[profile]]\nname = \"app\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App\"\nsource_profile = \"mfa-base\"\nduration = \"{role_duration}\"\n",
+        env.daemon_table()
+    );
+    env.write_config_text(&text);
+    text
+}
+
+/// `credfresh mfa PROFILE` with the code on stdin (not on the command line, which the
+/// transcript records).
+fn mfa(env: &TestEnv, profile: &str, code: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["mfa", profile])
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run credfresh mfa");
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let out = child.wait_with_output().expect("wait for credfresh mfa");
+    env.note(&format!("credfresh mfa {profile} (code on stdin)"), &out);
+    out
+}
+
+fn access_key(env: &TestEnv, section: &str) -> Option<String> {
+    env.section(section)
+        .and_then(|s| s.get("aws_access_key_id").cloned())
+}
+
+fn record_issued(env: &TestEnv, gate: &MfaGate) {
+    for s in gate.issued_secrets() {
+        env.record_secret(&s);
+    }
+}
+
+#[test]
+fn one_code_keeps_a_chain_fresh_and_codes_are_checked_and_never_shown() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    env.set_var("RUST_LOG", "trace");
+    session_config(&env, "", "6s");
+    let daemon = Daemon::start(&env);
+
+    // No code yet: both wait for one, saying what to run; nothing asks STS for a session.
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    let hint = "credfresh mfa mfa-base";
+    assert!(
+        base["last_error"].as_str().unwrap().contains(hint),
+        "{base}"
+    );
+    let app = daemon.wait_state("app", "login_required", WAIT);
+    assert!(app["last_error"].as_str().unwrap().contains(hint), "{app}");
+    assert_eq!(gate.requests("GetSessionToken"), 0);
+    assert_eq!(gate.requests("AssumeRole"), 0);
+
+    // A code that is not 6 digits, or none at all, is refused before the daemon hears of it,
+    // without repeating what was typed.
+    let out = env.cli(&["mfa", "mfa-base", "--code", "98765x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(!output_text(&out).contains("98765"), "{}", show(&out));
+    let out = env.cli(&["mfa", "mfa-base"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(output_text(&out).contains("stdin ended"), "{}", show(&out));
+
+    // A wrong code: refused with STS's reason, exit 1, still waiting for a code.
+    let wrong = wrong_code(SECRET);
+    let out = mfa(&env, "mfa-base", &wrong);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MultiFactorAuthentication failed with invalid MFA one time pass code"),
+        "{}",
+        show(&out)
+    );
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+
+    // The right code, given for the role: the session starts, then the role, at once.
+    let right = totp(SECRET, 0);
+    let out = mfa(&env, "app", &right);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("mfa-base", "fresh", WAIT);
+    daemon.wait_state("app", "fresh", WAIT);
+    assert!(env.section("mfa-base").is_some());
+
+    // The role rotates again and again on that one session.
+    let mut keys = vec![access_key(&env, "app").unwrap()];
+    while keys.len() < 4 {
+        let next = wait_for(WAIT, "the chained role to rotate", || {
+            access_key(&env, "app").filter(|k| !keys.contains(k))
+        });
+        keys.push(next);
+    }
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    assert_eq!(
+        gate.requests("GetSessionToken"),
+        2,
+        "one refused, one accepted"
+    );
+
+    // The same code again is refused: a code is good once.
+    let out = mfa(&env, "mfa-base", &right);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(gate.refused(), ["AccessDenied", "AccessDenied"]);
+    // The session it had keeps the role going.
+    let last = keys.last().cloned();
+    wait_until(WAIT, "the role to rotate after the refusal", || {
+        access_key(&env, "app") != last
+    });
+
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+    let places = [
+        ("the daemon's log", daemon.log()),
+        ("the status", daemon.status().to_string()),
+        (
+            "the CLI's output",
+            env.cli(&["status"])
+                .stdout
+                .iter()
+                .map(|&b| b as char)
+                .collect(),
+        ),
+    ];
+    assert_code_absent(&wrong, &places);
+    assert_code_absent(&right, &places);
+}
+
+#[test]
+fn mfa_process_gives_the_codes_and_one_code_is_never_spent_twice() {
+    let moto = Moto::start();
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/NeedsMfa");
+    let gate = MfaGate::start(&moto.endpoint(), &[&role]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let runs = env.root().join("helper-runs");
+    let helper = format!(
+        "{} {} {SECRET} {}",
+        ensure_venv().join("bin/python").display(),
+        repo_root().join("tests/py/totp.py").display(),
+        runs.display()
+    );
+    // Two profiles of one device need a code at the same moment: the session, and a role
+    // that demands MFA itself.
+    let extra = format!(
+        "mfa_process = \"{helper}\"\n\n[[profile]]\nname = \"strict\"\nkind = \"assume_role\"\nrole_arn = \"{role}\"\nsource_profile = \"{BASE_PROFILE}\"\nduration = \"1h\"\nmfa_serial = \"{SERIAL}\"\nmfa_process = \"{helper}\"\n"
+    );
+    session_config(&env, &extra, "1h");
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "fresh", Duration::from_secs(120));
+    daemon.wait_state("app", "fresh", Duration::from_secs(120));
+    daemon.wait_state("strict", "fresh", Duration::from_secs(120));
+    assert!(gate.refused().is_empty(), "refused: {:?}", gate.refused());
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    let helper_runs = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert!(helper_runs >= 2, "the helper ran {helper_runs} times");
+    // Its stderr is logged; its stdout (the code) is not.
+    let mut log = daemon.log();
+
+    // A restart takes both sessions over from the file: the helper is not asked again
+    // (a hardware key would want a touch), and only the plain role is assumed anew.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+    let assumed = gate.accepted("AssumeRole");
+    let daemon = Daemon::start(&env);
+    for name in ["mfa-base", "app", "strict"] {
+        daemon.wait_state(name, "fresh", WAIT);
+    }
+    let again = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(again, helper_runs, "the helper ran again after the restart");
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    assert_eq!(gate.accepted("AssumeRole"), assumed + 1);
+    log.push_str(&daemon.log());
+    assert!(log.contains("totp.py: touch your key"), "{log}");
+    for d in -4..=1 {
+        assert_code_absent(&totp(SECRET, d), &[("the daemon's log", log.clone())]);
+    }
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn reload_and_restart_keep_the_mfa_session() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    // The 15-minute session is refreshed 5 minutes and warned about a minute ahead (not the
+    // default 15 minutes and hour, which would ask for a code at once).
+    let table = env.daemon_table();
+    let text = session_config(&env, "", "1h").replacen(
+        &table,
+        &format!("{table}warn_before = \"1m\"\nrefresh_before = \"5m\"\n"),
+        1,
+    );
+    env.write_config_text(&text);
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app", "fresh", WAIT);
+    let base_key = access_key(&env, "mfa-base").unwrap();
+
+    // Refreshing everything while the session runs needs no code: it is handed out again.
+    let out = env.cli(&["refresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
+    assert_eq!(access_key(&env, "mfa-base").unwrap(), base_key);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
+    // A role added by a reload refreshes from the running session: no new code.
+    env.write_config_text(&format!(
+        "{text}\n[[profile]]\nname = \"app2\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App2\"\nsource_profile = \"mfa-base\"\n"
+    ));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app2", "fresh", WAIT);
+    assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
+
+    // A restart takes over the session the credentials file (0600) holds.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+    let before = gate.accepted("GetSessionToken");
+    let daemon = Daemon::start(&env);
+    let base = daemon.wait_state("mfa-base", "fresh", WAIT);
+    daemon.wait_state("app", "fresh", WAIT);
+    daemon.wait_state("app2", "fresh", WAIT);
+    assert_eq!(access_key(&env, "mfa-base").unwrap(), base_key);
+    assert_eq!(gate.accepted("GetSessionToken"), before);
+    assert_eq!(before, 1);
+    let expires = rfc3339(base["expires_at"].as_str().unwrap(), "expires_at");
+    assert!(
+        expires > std::time::SystemTime::now() + Duration::from_secs(600),
+        "{base}"
+    );
+
+    // A reload that makes the session another user's drops it: that user needs a code.
+    env.write_config_text(&text.replacen(
+        &format!("source_profile = \"{BASE_PROFILE}\""),
+        "source_profile = \"default\"",
+        1,
+    ));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    assert!(
+        base["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("credfresh mfa mfa-base"),
+        "{base}"
+    );
+    daemon.wait_state("app", "login_required", WAIT);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+}
+
+#[test]
+fn a_role_assumed_with_role_credentials_asks_for_an_hour_at_most() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let text = format!(
+        "{}\n[[profile]]\nname = \"outer\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/Outer\"\nsource_profile = \"{BASE_PROFILE}\"\nduration = \"2h\"\n\n\
+         [[profile]]\nname = \"inner\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/Inner\"\nsource_profile = \"outer\"\nduration = \"3h\"\n",
+        env.daemon_table()
+    );
+    env.write_config_text(&text);
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("assumes arn:aws:iam::123456789012:role/Inner for 1h"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("role chaining").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("profile \"inner\": `duration` = \"3h\" cut to 1h"),
+        "{stdout}"
+    );
+
+    let daemon = Daemon::start(&env);
+    let inner = daemon.wait_state("inner", "fresh", WAIT);
+    let outer = daemon.wait_state("outer", "fresh", WAIT);
+    let lifetime = |p: &serde_json::Value| {
+        rfc3339(p["expires_at"].as_str().unwrap(), "expires_at")
+            .duration_since(rfc3339(
+                p["last_refresh_at"].as_str().unwrap(),
+                "last_refresh_at",
+            ))
+            .unwrap()
+    };
+    assert!(lifetime(&inner) <= Duration::from_secs(3600 + 5), "{inner}");
+    assert!(lifetime(&outer) > Duration::from_secs(3600 + 60), "{outer}");
+    // The gate saw outer's role keys sign inner's AssumeRole, and had nothing to refuse.
+    assert!(gate.stats()["role_keys"].as_u64().unwrap() >= 2);
+    assert_eq!(gate.stats()["chain_refused"], 0);
+    let log = daemon.log();
+    assert_eq!(log.matches("cut to 1h").count(), 1, "{log}");
+}
+
+#[test]
+fn init_chains_mfa_roles_from_a_session_token_profile() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    std::fs::write(
+        &env.aws_config,
+        format!(
+            "[default]\nregion = us-east-1\n\n[profile admin]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/Admin\nsource_profile = {BASE_PROFILE}\nmfa_serial = {SERIAL}\n\n\
+             [profile ops]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/Ops\nsource_profile = {BASE_PROFILE}\nmfa_serial = {SERIAL}\n"
+        ),
+    )
+    .unwrap();
+    let out = env.cli(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("MFA session (GetSessionToken)").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("[base-mfa-fresh] MFA session"), "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("credentials of managed profile \"base-mfa-fresh\"")
+            .count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let text = session_config(&env, "", "1h");
+    // A 15-minute session, warned about 14m50s ahead: 10 s after it starts.
+    let table = env.daemon_table();
+    env.write_config_text(&text.replacen(&table, &format!("{table}warn_before = \"14m50s\"\n"), 1));
+    let shown = crate::sso::fake_notify_send(&env);
+    env.set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus");
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app", "fresh", WAIT);
+
+    // Ten seconds on: a code is needed before the session ends; the role stays fresh.
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    let error = base["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("the MFA session of \"mfa-base\" ends at")
+            && error.contains("credfresh mfa mfa-base"),
+        "{base}"
+    );
+    assert!(base["expires_at"].is_string(), "{base}");
+    assert_eq!(daemon.profile("app").unwrap()["state"], "fresh");
+    let notes = wait_for(Duration::from_secs(5), "a desktop notification", || {
+        std::fs::read_to_string(&shown).ok()
+    });
+    let warnings: Vec<String> = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("the MFA session of \"mfa-base\" ends at"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+    assert_eq!(notes.lines().count(), 1, "{notes}");
+    assert!(
+        notes.contains("the MFA session of \"mfa-base\" ends at"),
+        "{notes}"
+    );
+    // Asked again, it says the same and notifies no more.
+    let out = env.cli(&["refresh", "mfa-base"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        output_text(&out).contains("credfresh mfa mfa-base"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&shown).unwrap().lines().count(), 1);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
+    // The next code starts a new session.
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 1));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(gate.accepted("GetSessionToken"), 2);
+}
