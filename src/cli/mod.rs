@@ -54,7 +54,8 @@ pub struct Cli {
     /// Control socket [default: from the config, else $XDG_RUNTIME_DIR/credfresh/credfresh.sock]
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Log level of the daemon: error, warn, info, debug or trace [default: $RUST_LOG, else info]
+    /// Log level of `credfresh daemon` (other commands keep no log): error, warn, info, debug or
+    /// trace [default: $RUST_LOG, else info]
     #[arg(long, global = true, value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: Option<String>,
     /// What to do.
