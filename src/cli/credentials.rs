@@ -108,17 +108,17 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
 }
 
 /// The lines that keep the shared files' `default` profile from winning over the endpoint
-/// (as `credfresh exec` does): its keys in the credentials file hide that file; a credential
-/// source in the config file can only be pointed out.
+/// (as `credfresh exec` does): a credential source in the credentials file hides that file;
+/// one in the config file can only be pointed out.
 fn default_profile_lines(env: &Environment) -> String {
     let credentials = env.default_credentials_file();
-    let (keys, source) = super::exec::default_profile(&credentials, &env.aws_config_file());
+    let (hide, source) = super::exec::default_profile(&credentials, &env.aws_config_file());
     let mut out = String::new();
-    if keys {
+    if let Some((file, line, key)) = hide {
         out.push_str(&format!(
-            "# {}'s [default] holds keys, which the SDKs would take before the endpoint:\n\
-             export AWS_SHARED_CREDENTIALS_FILE=/dev/null\n",
-            credentials.display()
+            "# {}:{line}: the default profile sets `{key}`, which the SDKs would take before the \
+             endpoint:\nexport AWS_SHARED_CREDENTIALS_FILE=/dev/null\n",
+            file.display()
         ));
     }
     if let Some((file, line, key)) = source {

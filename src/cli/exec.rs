@@ -10,8 +10,9 @@
 //! container endpoint; web identity from the environment (`AWS_WEB_IDENTITY_TOKEN_FILE`,
 //! `AWS_ROLE_ARN`) comes before it in every SDK; and `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
 //! wins over the `FULL_URI` in botocore and the Rust SDK. The `default` profile of the shared
-//! files comes before the endpoint too: keys in the credentials file's `[default]` hide that
-//! file from the command; a credential source in the config file's `[default]` stops `exec`.
+//! files comes before the endpoint too: a credential source in the credentials file's
+//! `[default]` hides that file from the command; one in the config file's stops `exec`
+//! ([`SOURCE_KEYS`]).
 
 use super::exec_endpoint::PrivateEndpoint;
 use crate::client;
@@ -70,7 +71,8 @@ pub struct Endpoint {
 pub struct Extras {
     /// The profile's `region`, set as `AWS_REGION` and `AWS_DEFAULT_REGION` when neither is set.
     pub region: Option<String>,
-    /// Point `AWS_SHARED_CREDENTIALS_FILE` at an empty file (its `[default]` has keys).
+    /// Point `AWS_SHARED_CREDENTIALS_FILE` at an empty file (its `[default]` is a credential
+    /// source).
     pub hide_credentials_file: bool,
 }
 
@@ -133,39 +135,64 @@ fn profile_region(config: &Config, profile: &str) -> Option<String> {
     }
 }
 
-/// Keys of a config-file profile that give it credentials of its own.
-const CONFIG_SOURCES: &[&str] = &[
+/// Keys that make a profile a credential source (or break the SDK when they are there
+/// without the rest), in either shared file: botocore, aws-config (Rust), aws-sdk-js-v3 and
+/// aws-sdk-go-v2 merge the credentials file's sections into the config file's profiles, so
+/// each key counts in both. Keys, even partial (botocore raises `PartialCredentialsError`,
+/// aws-config an error); `role_arn` (assume role, or web identity with
+/// `web_identity_token_file`); `credential_source` (aws-config uses it even without
+/// `role_arn`); `credential_process`; SSO: botocore takes a profile with `sso_role_name` or
+/// `sso_account_id`, aws-config and the JS SDK one with any `sso_*` key and fail when the
+/// others are missing; `login_session` (`aws login`).
+const SOURCE_KEYS: &[&str] = &[
     "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
     "role_arn",
+    "credential_source",
     "credential_process",
-    // An SSO profile gives credentials only with an account (one used only to log in does not).
-    "sso_account_id",
     "web_identity_token_file",
+    "sso_account_id",
+    "sso_role_name",
+    "sso_session",
+    "sso_start_url",
+    "sso_region",
     "login_session",
 ];
 
-/// What the `default` profile of the command's shared files would do: whether the
-/// credentials file's `[default]` holds keys, and the config file's source key if any
-/// (file, line, key).
-pub(super) fn default_profile(
-    credentials_file: &Path,
-    config_file: &Path,
-) -> (bool, Option<(PathBuf, usize, String)>) {
-    let keys = crate::aws_files::read(credentials_file)
-        .unwrap_or_default()
-        .iter()
-        .any(|s| s.header == "default" && s.get("aws_access_key_id").is_some());
-    let source = crate::aws_files::read(config_file)
+/// Where the `default` profile of a shared file gets credentials: (file, line, key).
+pub(super) type DefaultSource = (PathBuf, usize, String);
+
+/// The first key of [`SOURCE_KEYS`] in `file`'s `default` profile (`is_default` picks its
+/// sections).
+fn default_source(
+    file: &Path,
+    is_default: impl Fn(&crate::aws_files::Section) -> bool,
+) -> Option<DefaultSource> {
+    crate::aws_files::read(file)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.profile_name() == Some("default"))
+        .filter(|s| is_default(s))
         .find_map(|s| {
             s.entries
                 .iter()
-                .find(|e| CONFIG_SOURCES.contains(&e.key.as_str()) && !e.value.is_empty())
-                .map(|e| (config_file.to_owned(), e.line, e.key.clone()))
-        });
-    (keys, source)
+                .find(|e| SOURCE_KEYS.contains(&e.key.as_str()) && !e.value.is_empty())
+                .map(|e| (file.to_owned(), e.line, e.key.clone()))
+        })
+}
+
+/// What the `default` profile of the command's shared files would do: a credential source
+/// in the credentials file's `[default]` (then the file is hidden from the command) and in
+/// the config file's (then `exec` stops: hiding that file would hide regions, endpoints,
+/// `sso-session` sections and every named profile too).
+pub(super) fn default_profile(
+    credentials_file: &Path,
+    config_file: &Path,
+) -> (Option<DefaultSource>, Option<DefaultSource>) {
+    (
+        default_source(credentials_file, |s| s.header == "default"),
+        default_source(config_file, |s| s.profile_name() == Some("default")),
+    )
 }
 
 /// Runs `credfresh exec`.
@@ -200,16 +227,17 @@ pub(super) async fn exec(
             file.display()
         )));
     }
-    if hide {
+    if let Some((file, line, key)) = &hide {
         eprintln!(
-            "credfresh exec: {}'s [default] holds keys, which every AWS SDK takes before the \
-             container endpoint: the command gets AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-            env.default_credentials_file().display()
+            "credfresh exec: {}:{line}: the `default` profile sets `{key}`, which every AWS SDK \
+             takes before the container endpoint: the command gets \
+             AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+            file.display()
         );
     }
     let extras = Extras {
         region: profile_region(&config, profile),
-        hide_credentials_file: hide,
+        hide_credentials_file: hide.is_some(),
     };
     match &config.daemon.container {
         Some(ep) => {
@@ -465,9 +493,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let creds = dir.path().join("credentials");
         let conf = dir.path().join("config");
+        let at = |f: &Path, line, key: &str| Some((f.to_owned(), line, key.to_owned()));
         std::fs::write(&creds, "[other]\naws_access_key_id = A\n").unwrap();
-        std::fs::write(&conf, "[default]\nregion = us-east-1\n").unwrap();
-        assert_eq!(default_profile(&creds, &conf), (false, None));
+        std::fs::write(&conf, "[default]\nregion = us-east-1\nsource_profile = x\n").unwrap();
+        assert_eq!(default_profile(&creds, &conf), (None, None));
         std::fs::write(&creds, "[default]\naws_access_key_id = A\n").unwrap();
         std::fs::write(
             &conf,
@@ -476,13 +505,31 @@ mod tests {
         .unwrap();
         assert_eq!(
             default_profile(&creds, &conf),
-            (true, Some((conf.clone(), 3, "role_arn".into())))
+            (at(&creds, 2, "aws_access_key_id"), at(&conf, 3, "role_arn"))
         );
         std::fs::write(&conf, "[profile default]\ncredential_process = x\n").unwrap();
         assert_eq!(default_profile(&creds, &conf).1.map(|s| s.1), Some(2));
         assert_eq!(
             default_profile(&dir.path().join("none"), &dir.path().join("none")),
-            (false, None)
+            (None, None)
         );
+    }
+
+    #[test]
+    fn every_credential_source_counts_in_either_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        let conf = dir.path().join("config");
+        for key in SOURCE_KEYS {
+            let text = format!("[default]\nregion = eu-west-1\n{key} = v\n");
+            std::fs::write(&creds, &text).unwrap();
+            std::fs::write(&conf, &text).unwrap();
+            let (c, f) = default_profile(&creds, &conf);
+            assert_eq!(c, Some((creds.clone(), 3, key.to_string())), "{key}");
+            assert_eq!(f, Some((conf.clone(), 3, key.to_string())), "{key}");
+        }
+        // Only `[default]` counts in the credentials file (no `profile ` prefix there).
+        std::fs::write(&creds, "[profile default]\ncredential_process = x\n").unwrap();
+        assert_eq!(default_profile(&creds, &conf).0, None);
     }
 }

@@ -409,3 +409,99 @@ fn exec_needs_the_daemon_and_the_profile_and_waits_for_its_credentials() {
     assert!(marker.exists(), "the command did not run");
     env.assert_secrets_never_logged(&daemon);
 }
+
+/// What boto3 under `exec` resolves: `METHOD ACCESS_KEY`, or the error.
+const WHO: &str = "import boto3\n\
+try:\n    c = boto3.Session().get_credentials()\n    print(c.method, c.access_key)\n\
+except Exception as e:\n    print('error', type(e).__name__, e)\n";
+
+/// A `[default]` in the credentials file that is a credential source of any kind (not only
+/// keys) would win over the endpoint: the file is hidden from the command, and `env` says so;
+/// a credential source in the config file's `[default]` (here an SSO one missing its account,
+/// which breaks boto3) stops `exec`, naming the line.
+#[test]
+fn exec_hides_any_default_credential_source_of_the_credentials_file() {
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    config(&env, "job", "1h", false);
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("job", "fresh", Duration::from_secs(30));
+    let hijack = "AKIAHIJACKEDBYDEFAULT";
+    let other = env.root().join("otherc");
+    let other_arg = other.display().to_string();
+    let python = python();
+    let who = ["job", "--", python.to_str().unwrap(), "-c", WHO];
+    for (what, default) in [
+        (
+            "credential_process",
+            format!(
+                "credential_process = sh -c 'echo \"{{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"{hijack}\\\", \\\"SecretAccessKey\\\": \\\"x\\\"}}\"'\n"
+            ),
+        ),
+        (
+            "role_arn",
+            "role_arn = arn:aws:iam::123456789012:role/Other\ncredential_source = Environment\n"
+                .to_owned(),
+        ),
+        (
+            "sso_account_id",
+            "sso_account_id = 123456789012\nsso_role_name = R\nsso_start_url = https://x.invalid/start\nsso_region = us-east-1\n"
+                .to_owned(),
+        ),
+    ] {
+        std::fs::write(&other, format!("[default]\n{default}[base]\nregion = us-east-1\n"))
+            .unwrap();
+        let out = exec_output(
+            &env,
+            &who,
+            &[("AWS_SHARED_CREDENTIALS_FILE", &other_arg)],
+            &[],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", show(&out));
+        assert!(
+            stdout.starts_with("container-role ") && !stdout.contains(hijack),
+            "{what}: boto3 did not use the endpoint: {}",
+            show(&out)
+        );
+        assert!(
+            stderr.contains(&format!("{other_arg}:2: the `default` profile sets `{what}`"))
+                && stderr.contains("AWS_SHARED_CREDENTIALS_FILE=/dev/null"),
+            "{what}: says why the file is hidden: {stderr}"
+        );
+    }
+
+    // `credfresh env` (with the daemon's endpoint) hides it the same way.
+    let shell = TestEnv::new(&moto);
+    config(&shell, "job", "1h", true);
+    shell.set_var("AWS_SHARED_CREDENTIALS_FILE", &other_arg);
+    let out = shell.cli(&["env", "job"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "{other_arg}:2: the default profile sets `sso_account_id`, which the SDKs would take before the endpoint:\nexport AWS_SHARED_CREDENTIALS_FILE=/dev/null\n"
+        )),
+        "{}",
+        show(&out)
+    );
+
+    // In the config file it cannot be hidden without its regions and profiles: exit 2.
+    let conf = env.root().join("otherconf");
+    let conf_arg = conf.display().to_string();
+    std::fs::write(
+        &conf,
+        "[default]\nregion = us-east-1\nsso_session = corp\nsso_role_name = R\n\n[sso-session corp]\nsso_start_url = https://x.invalid/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let out = exec_output(&env, &who, &[("AWS_CONFIG_FILE", &conf_arg)], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "{conf_arg}:3: the `default` profile sets `sso_session`"
+        )),
+        "{}",
+        show(&out)
+    );
+    env.assert_secrets_never_logged(&daemon);
+}
