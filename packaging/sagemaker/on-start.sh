@@ -14,6 +14,10 @@
 #      to S3 and set CREDFRESH_BINARY_S3 below; the execution role needs s3:GetObject on it.
 #      (`credfresh check` also needs credfresh-check beside the binary; the daemon does not.)
 #   2. Set TEAM_ROLE_ARN (its trust policy must allow the execution role) or remove that profile.
+#      The region (the daemon's STS calls use it) is the instance's, from the instance metadata
+#      service; set AWS_REGION below to choose another. When neither gives one, the script stops
+#      before installing anything, with the reason in the lifecycle log, rather than start a
+#      daemon with an empty AWS_REGION.
 #   3. SageMaker console > Lifecycle configurations > Notebook instance > Start notebook: paste
 #      this script; attach the configuration to the notebook instance.
 # Lifecycle scripts run as root and must finish within 5 minutes; credfresh runs on as a
@@ -22,11 +26,28 @@ set -euo pipefail
 
 CREDFRESH_BINARY_S3="${CREDFRESH_BINARY_S3:-s3://my-bucket/tools/credfresh-x86_64-linux}"
 TEAM_ROLE_ARN="${TEAM_ROLE_ARN:-arn:aws:iam::123456789012:role/TeamDataAccess}"
+AWS_REGION="${AWS_REGION:-}"
 NOTEBOOK_USER=ec2-user
 USER_HOME=/home/$NOTEBOOK_USER
 # /home/ec2-user/SageMaker survives restarts; the rest of the home directory does not.
 INSTALL_DIR=$USER_HOME/SageMaker/.credfresh
 CONFIG=$USER_HOME/.config/credfresh/config.toml
+
+# --- region ---
+# Looked up here, not inside the unit's here-document below: a failing command substitution
+# there would not stop the script (set -e does not see it) and the unit would get AWS_REGION=.
+REGION=$AWS_REGION
+if [[ -z $REGION ]]; then
+    IMDS=http://169.254.169.254/latest
+    if IMDS_TOKEN=$(curl -fsS --max-time 5 --retry 3 -X PUT -H 'x-aws-ec2-metadata-token-ttl-seconds: 60' "$IMDS/api/token"); then
+        REGION=$(curl -fsS --max-time 5 --retry 3 -H "x-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/meta-data/placement/region") || REGION=
+    fi
+fi
+if [[ ! $REGION =~ ^[a-z0-9-]+$ ]]; then
+    echo "on-start.sh: cannot tell this instance's region (the instance metadata service gave none): set AWS_REGION at the top of this script" >&2
+    exit 1
+fi
+# --- end region ---
 
 install -d -o "$NOTEBOOK_USER" -g "$NOTEBOOK_USER" -m 0755 "$INSTALL_DIR"
 if [[ ! -x $INSTALL_DIR/credfresh ]]; then
@@ -73,7 +94,7 @@ Type=notify
 NotifyAccess=main
 User=$NOTEBOOK_USER
 Environment=HOME=$USER_HOME
-Environment=AWS_REGION=$(curl -fsS -X PUT -H 'x-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token | xargs -I{} curl -fsS -H 'x-aws-ec2-metadata-token: {}' http://169.254.169.254/latest/meta-data/placement/region)
+Environment=AWS_REGION=$REGION
 ExecStart=/usr/local/bin/credfresh --config $CONFIG daemon
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=on-failure

@@ -544,3 +544,81 @@ fn every_command_a_manifest_or_unit_runs_exists_where_it_runs() {
         .collect();
     assert_credfresh_args_parse(&argv, "on-start.sh's wait");
 }
+
+/// The SageMaker script's region: looked up before anything is installed, never inside a
+/// here-document (where a failing `$(…)` goes unnoticed under `set -e`), and the script stops
+/// with a reason when there is none instead of writing `AWS_REGION=` into the unit.
+#[test]
+fn the_sagemaker_script_stops_without_a_region() {
+    let script = std::fs::read_to_string(repo_root().join("packaging/sagemaker/on-start.sh"))
+        .expect("read on-start.sh");
+    // No command substitution in any here-document of the script.
+    let lines: Vec<&str> = script.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(end) = l.split("<<").nth(1).map(str::trim) {
+            for body in lines[i + 1..].iter().take_while(|b| b.trim() != end) {
+                assert!(
+                    !body.contains("$(") && !body.contains('`'),
+                    "on-start.sh:{}: a command substitution in a here-document: {body}",
+                    i + 1
+                );
+            }
+        }
+    }
+    let region = here_document(&script, "# --- region ---", "# --- end region ---").join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let shim = |body: &str| {
+        let curl = dir.path().join("curl");
+        std::fs::write(&curl, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&curl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let run = |aws_region: &str| {
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -euo pipefail\nAWS_REGION=\"${{AWS_REGION:-}}\"\n{region}\necho \"region=$REGION\""
+            ))
+            .env("PATH", path)
+            .env("AWS_REGION", aws_region)
+            .output()
+            .expect("bash")
+    };
+    // The metadata service answers: its region.
+    shim("case \"$*\" in *PUT*) echo tok ;; *tok*placement/region*) echo eu-central-1 ;; *) exit 22 ;; esac");
+    let out = run("");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "region=eu-central-1"
+    );
+    // AWS_REGION set: the metadata service is not asked.
+    shim("exit 7");
+    let out = run("ap-south-1");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "region=ap-south-1",
+        "{out:?}"
+    );
+    // No token, no region, or an answer that is no region: the script stops, saying why.
+    for body in [
+        "exit 7",
+        "case \"$*\" in *PUT*) echo tok ;; *) exit 22 ;; esac",
+        "case \"$*\" in *PUT*) echo tok ;; *) printf '<html>\\nExecStart=/bin/x\\n' ;; esac",
+    ] {
+        shim(body);
+        let out = run("");
+        assert_eq!(out.status.code(), Some(1), "{body}: {out:?}");
+        assert!(out.stdout.is_empty(), "{body}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("set AWS_REGION at the top of this script"),
+            "{body}: {out:?}"
+        );
+    }
+}
