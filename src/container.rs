@@ -10,12 +10,13 @@
 use crate::api::{EndpointError, ProcessCredentials};
 use crate::config::ContainerEndpoint;
 use crate::control::{
-    lookup, next_connection, shaped_error, spawn_connection, CarriesSecrets, Slots, Throttle,
+    lookup, next_connection, path_name, shaped_error, spawn_connection, CarriesSecrets, Slots,
+    Throttle,
 };
 use crate::fsutil;
 use crate::scheduler::Vault;
 use crate::snapshot::ProfileSnapshot;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -186,13 +187,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for EndpointProfile {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Response> {
-        match UrlPath::<String>::from_request_parts(parts, state).await {
-            Ok(UrlPath(name)) => Ok(EndpointProfile(name)),
-            Err(e) => Err(error(
-                e.status(),
-                "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)",
-            )),
-        }
+        let name = path_name(parts, state, error_body).await.map_err(|mut r| {
+            r.extensions_mut().insert(Shaped);
+            r
+        })?;
+        Ok(EndpointProfile(name))
     }
 }
 

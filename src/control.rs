@@ -27,7 +27,7 @@ mod conn;
 mod mfa;
 
 pub(crate) use conn::{
-    next_connection, shaped_error, spawn_connection, CarriesSecrets, Slots, Throttle,
+    next_connection, shaped_error, spawn_connection, CarriesSecrets, ErrorShape, Slots, Throttle,
 };
 pub use conn::{MAX_CONNECTIONS, TOO_MANY_CONNECTIONS};
 
@@ -274,13 +274,25 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ProfileName {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Response> {
-        match UrlPath::<String>::from_request_parts(parts, state).await {
-            Ok(UrlPath(name)) => Ok(ProfileName(name)),
-            Err(e) => Err(error(
-                e.status(),
-                "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)".into(),
-            )),
-        }
+        path_name(parts, state, error_body).await.map(ProfileName)
+    }
+}
+
+/// The one `{…}` segment of `parts`' path, percent-decoded, or the error reply (in `shape`)
+/// that says it is not percent-encoded UTF-8: both servers' path names.
+pub(crate) async fn path_name<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+    shape: ErrorShape,
+) -> Result<String, Response> {
+    use axum::extract::FromRequestParts;
+    match UrlPath::<String>::from_request_parts(parts, state).await {
+        Ok(UrlPath(name)) => Ok(name),
+        Err(e) => Err(shaped_error(
+            shape,
+            e.status(),
+            "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)",
+        )),
     }
 }
 

@@ -109,6 +109,19 @@ fn every_fresh_profile_is_already_in_the_file() {
     env.assert_secrets_never_logged(&daemon);
 }
 
+/// Writes a config managing `all` whose credentials file is one botocore refuses (a section
+/// twice), which the writer will not touch; returns its path and the text that fixes it.
+fn refused_file(env: &TestEnv, all: &[AssumeRole]) -> (std::path::PathBuf, String) {
+    let file = env.root().join("shared-creds");
+    let good = format!(
+        "{}\n[r00]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n",
+        initial_credentials()
+    );
+    write_file(&file, &format!("{good}\n[r00]\nk = again\n"), 0o600);
+    env.write_config_with_file(&file, all);
+    (file, good)
+}
+
 /// `wait` without a daemon exits 3; with one whose file cannot be written it times out
 /// naming each profile, its state (`retrying`, not `fresh`) and the write error; once the
 /// file can be written it returns 0 with the credentials there. An unknown name is a usage
@@ -117,16 +130,8 @@ fn every_fresh_profile_is_already_in_the_file() {
 fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let file = env.root().join("shared-creds");
     let all = profiles(2);
-    let good = format!(
-        "{}\n[r00]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n",
-        initial_credentials()
-    );
-    // A file botocore refuses (a section twice): the writer will not touch it.
-    let bad = format!("{good}\n[r00]\nk = again\n");
-    write_file(&file, &bad, 0o600);
-    env.write_config_with_file(&file, &all);
+    let (file, good) = refused_file(&env, &all);
 
     let out = env.cli(&["wait", "--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -202,16 +207,7 @@ fn many_waiters_never_starve_credential_delivery() {
     use std::process::{Command, Stdio};
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let file = env.root().join("shared-creds");
-    let all = profiles(1);
-    let good = format!(
-        "{}\n[r00]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n",
-        initial_credentials()
-    );
-    // A section twice: botocore refuses the file, so the writer leaves it alone.
-    let bad = format!("{good}\n[r00]\nk = again\n");
-    write_file(&file, &bad, 0o600);
-    env.write_config_with_file(&file, &all);
+    let (file, good) = refused_file(&env, &profiles(1));
     let daemon = Daemon::start(&env);
     wait_until(T, "r00 fetched (held, not delivered)", || {
         daemon.profile("r00").unwrap()["expires_at"].is_string()
