@@ -140,7 +140,9 @@ pub fn endpoint_error_code(status: u16) -> &'static str {
         401 => "MissingAuthorizationToken",
         403 => "AccessDenied",
         404 => "NotFound",
+        405 => "MethodNotAllowed",
         408 => "RequestTimeout",
+        413 => "RequestTooLarge",
         503 => "CredentialsUnavailable",
         _ => "InternalError",
     }

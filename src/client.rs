@@ -21,10 +21,11 @@ pub enum ClientError {
     NotRunning(PathBuf),
     /// The daemon kept refusing the connection: all its connections are taken.
     #[error(
-        "the credfresh daemon on {} has all its {} connections taken and kept refusing new ones for {} s; some program is holding them open (the daemon's log names the refusals, and frees connections that send nothing within a few seconds); try again shortly",
+        "the credfresh daemon on {} has all its {} connections taken and kept refusing new ones for {} s; too many requests are open at once (waits count for at most {} of them; the daemon's log names the refusals, and closes connections that send nothing within a few seconds); try again shortly",
         .0.display(),
         crate::control::MAX_CONNECTIONS,
-        BUSY_RETRY.as_secs()
+        BUSY_RETRY.as_secs(),
+        crate::readiness::MAX_WAITERS
     )]
     Busy(PathBuf),
     /// The connection or the exchange failed.

@@ -9,11 +9,14 @@
 
 use crate::api::{EndpointError, ProcessCredentials};
 use crate::config::ContainerEndpoint;
-use crate::control::{lookup, next_connection, spawn_connection, CarriesSecrets, Slots, Throttle};
+use crate::control::{
+    lookup, next_connection, path_name, shaped_error, spawn_connection, CarriesSecrets, Slots,
+    Throttle,
+};
 use crate::fsutil;
 use crate::scheduler::Vault;
 use crate::snapshot::ProfileSnapshot;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -111,22 +114,90 @@ pub(crate) async fn serve_endpoint<H, T, S>(
                 "use GET /v1/container-credentials/{profile}",
             )
         })
-        .with_state(state);
-    let slots = Slots::new();
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint takes only GET (see the Allow header)",
+            )
+        })
+        .with_state(state)
+        .layer(axum::middleware::map_response(shape_errors));
+    let slots = Slots::new(error_body);
     while let Some((stream, _)) = next_connection(|| listener.accept(), &shutdown, server).await {
         let _ = stream.set_nodelay(true);
         spawn_connection(stream, &app, &slots, &shutdown, server);
     }
 }
 
+/// Marks a reply made by [`error`], which [`shape_errors`] leaves as it is.
+#[derive(Clone, Copy)]
+struct Shaped;
+
 /// An error reply in the shape the SDKs parse ([`EndpointError`]).
 pub(crate) fn error(code: StatusCode, message: &str) -> Response {
-    (code, Json(EndpointError::new(code.as_u16(), message))).into_response()
+    let mut reply = shaped_error(error_body, code, message);
+    reply.extensions_mut().insert(Shaped);
+    reply
+}
+
+/// The endpoints' error shape (see `Slots::new`): an [`EndpointError`].
+fn error_body(code: StatusCode, message: &str) -> serde_json::Value {
+    serde_json::to_value(EndpointError::new(code.as_u16(), message))
+        .unwrap_or_else(|_| serde_json::json!({ "error": message }))
+}
+
+/// The last stop of every reply of both endpoints: an error reply that [`error`] did not
+/// make (one axum or a layer answers by itself, in plain text or with no body) gets the
+/// [`EndpointError`] shape, its text (or the status's reason) as the message, its other
+/// headers (`Allow`) kept.
+async fn shape_errors(reply: Response) -> Response {
+    use http_body_util::BodyExt;
+    let code = reply.status();
+    if !(code.is_client_error() || code.is_server_error())
+        || reply.extensions().get::<Shaped>().is_some()
+    {
+        return reply;
+    }
+    let (mut parts, body) = reply.into_parts();
+    let text = match body.collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        code.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let shaped = error(code, &message);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in shaped.headers() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, shaped.into_body())
+}
+
+/// The `{profile}` of an endpoint's path, percent-decoded; a name that does not decode to
+/// UTF-8 is a `400` [`error`] (axum's own answer is plain text).
+pub(crate) struct EndpointProfile(pub(crate) String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for EndpointProfile {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let name = path_name(parts, state, error_body).await.map_err(|mut r| {
+            r.extensions_mut().insert(Shaped);
+            r
+        })?;
+        Ok(EndpointProfile(name))
+    }
 }
 
 async fn credentials(
     State(s): State<ContainerState>,
-    UrlPath(profile): UrlPath<String>,
+    EndpointProfile(profile): EndpointProfile,
     headers: HeaderMap,
 ) -> Response {
     let given = headers

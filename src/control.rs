@@ -26,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 mod conn;
 mod mfa;
 
-pub(crate) use conn::{next_connection, spawn_connection, CarriesSecrets, Slots, Throttle};
+pub(crate) use conn::{
+    next_connection, shaped_error, spawn_connection, CarriesSecrets, ErrorShape, Slots, Throttle,
+};
 pub use conn::{MAX_CONNECTIONS, TOO_MANY_CONNECTIONS};
 
 /// How long a refresh request waits for its outcome before answering 504.
@@ -57,6 +59,8 @@ pub struct ControlState {
     pub prunes: mpsc::Sender<crate::writer::PruneRequest>,
     /// Where `POST /v1/profiles/{name}/mfa` hands MFA codes to the fetcher.
     pub mfa: Arc<crate::mfa::MfaManager>,
+    /// The slots of `POST /v1/wait` long polls, fewer than the connections.
+    pub waits: crate::readiness::WaitSlots,
 }
 
 /// Facts about the daemon that do not change while it runs.
@@ -232,7 +236,7 @@ pub fn router(state: ControlState) -> Router {
 pub async fn serve(listener: UnixListener, state: ControlState, shutdown: CancellationToken) {
     let app = router(state);
     let uid = nix::unistd::getuid().as_raw();
-    let slots = Slots::new();
+    let slots = Slots::new(error_body);
     let strangers = Throttle::default();
     while let Some((stream, _)) =
         next_connection(|| listener.accept(), &shutdown, "control socket").await
@@ -252,8 +256,9 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
 async fn refuse(stream: UnixStream) {
     conn::reply_and_close(
         stream,
-        "403 Forbidden",
+        StatusCode::FORBIDDEN,
         "this socket serves only the user running credfresh",
+        error_body,
     )
     .await;
 }
@@ -269,18 +274,35 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ProfileName {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Response> {
-        match UrlPath::<String>::from_request_parts(parts, state).await {
-            Ok(UrlPath(name)) => Ok(ProfileName(name)),
-            Err(e) => Err(error(
-                e.status(),
-                "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)".into(),
-            )),
-        }
+        path_name(parts, state, error_body).await.map(ProfileName)
+    }
+}
+
+/// The one `{…}` segment of `parts`' path, percent-decoded, or the error reply (in `shape`)
+/// that says it is not percent-encoded UTF-8: both servers' path names.
+pub(crate) async fn path_name<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+    shape: ErrorShape,
+) -> Result<String, Response> {
+    use axum::extract::FromRequestParts;
+    match UrlPath::<String>::from_request_parts(parts, state).await {
+        Ok(UrlPath(name)) => Ok(name),
+        Err(e) => Err(shaped_error(
+            shape,
+            e.status(),
+            "the profile name in the path is not percent-encoded UTF-8 (encode it like ml%2Fteam%201)",
+        )),
     }
 }
 
 pub(crate) fn error(code: StatusCode, message: String) -> Response {
     (code, Json(ErrorReply { error: message })).into_response()
+}
+
+/// The control socket's [`ErrorShape`]: `{"error": message}`, as [`error`] answers.
+fn error_body(_: StatusCode, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": message })
 }
 
 async fn status(State(s): State<ControlState>) -> Json<Status> {
@@ -469,7 +491,7 @@ async fn refresh_many(State(s): State<ControlState>, body: Bytes) -> Response {
 async fn wait(State(s): State<ControlState>, body: Bytes) -> Response {
     use crate::readiness::{answer, WAIT_SHAPE};
     let answered = match parse_body(&body, WAIT_SHAPE) {
-        Ok(req) => answer(s.profiles.clone(), req).await,
+        Ok(req) => answer(s.profiles.clone(), &s.waits, req).await,
         Err(e) => Err((StatusCode::BAD_REQUEST, e)),
     };
     match answered {
@@ -582,6 +604,7 @@ mod tests {
                 desktop: false,
                 credentials_file: "/tmp/credentials".into(),
             })),
+            waits: Default::default(),
         };
         (router(state), prune_rx)
     }

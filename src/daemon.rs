@@ -127,6 +127,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         reloads: reloads_tx,
         prunes: prunes_tx,
         mfa: mfa.clone(),
+        waits: Default::default(),
     };
     if let Some(endpoint) = &config.daemon.container {
         let bound = crate::container::bind(

@@ -6,13 +6,34 @@ use crate::api::ProfileStatus;
 use crate::snapshot::ProfileSnapshot;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 /// The longest one `POST /v1/wait` waits (and how long it waits without `timeout_seconds`);
 /// `credfresh wait` asks again until its own `--timeout`, so a connection is never held
 /// for long.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits held open at once. Each holds one of the server's connections for up to
+/// [`MAX_WAIT`] and well-behaved clients ask again at once, so waiters are never freed by the
+/// slow-client deadlines: capped well below the connection cap, they cannot take the
+/// connections that `credential-process`, `status` and `exec`'s endpoint need.
+pub const MAX_WAITERS: usize = 16;
+
+/// How long a client whose wait was answered at once for want of a slot pauses before asking
+/// again (the reply's `retry_after_seconds`).
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The slots of [`MAX_WAITERS`] waits; shared by every clone.
+#[derive(Clone)]
+pub struct WaitSlots(Arc<Semaphore>);
+
+impl Default for WaitSlots {
+    fn default() -> Self {
+        WaitSlots(Arc::new(Semaphore::new(MAX_WAITERS)))
+    }
+}
 
 /// Body of `POST /v1/wait`: which profiles (all when `profiles` is absent) and how long to
 /// wait at most (capped at [`MAX_WAIT`]; 0 answers at once).
@@ -36,6 +57,10 @@ pub struct WaitReply {
     pub delivered: Vec<String>,
     /// The status of each profile that does not (empty when `ready`).
     pub waiting: Vec<ProfileStatus>,
+    /// Set when the request was answered at once, without waiting, because [`MAX_WAITERS`]
+    /// other waits are open: ask again after this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<f64>,
 }
 
 /// Why a wait could not be answered.
@@ -77,6 +102,7 @@ pub fn check(
         ready: waiting.is_empty(),
         delivered: done.iter().map(|p| p.name.clone()).collect(),
         waiting: waiting.iter().map(|p| p.to_wire()).collect(),
+        retry_after_seconds: None,
     })
 }
 
@@ -109,8 +135,11 @@ pub const WAIT_SHAPE: &str = "empty or {\"profiles\": [\"name\", ...], \"timeout
 
 /// Serves one `POST /v1/wait`: the reply, or the status and message of an error (`400` for
 /// a bad request, `404` naming unknown profiles, `503` when the daemon stops meanwhile).
+/// Without a free one of `slots`, answers at once with the state now and
+/// `retry_after_seconds`.
 pub async fn answer(
     profiles: watch::Receiver<Vec<ProfileSnapshot>>,
+    slots: &WaitSlots,
     req: WaitRequest,
 ) -> Result<WaitReply, (StatusCode, String)> {
     let bad = |why: String| {
@@ -128,7 +157,17 @@ pub async fn answer(
         }
         names => names.unwrap_or_default(),
     };
-    wait(profiles, &names, timeout).await.map_err(|e| match e {
+    let slot = slots.0.clone().try_acquire_owned().ok();
+    let busy = slot.is_none();
+    let timeout = if busy { Duration::ZERO } else { timeout };
+    let reply = wait(profiles, &names, timeout).await.map(|mut r| {
+        if busy && !r.ready {
+            r.retry_after_seconds = Some(RETRY_AFTER.as_secs_f64());
+        }
+        r
+    });
+    drop(slot);
+    reply.map_err(|e| match e {
         WaitError::Unknown(unknown) => {
             let names: Vec<String> = unknown.iter().map(|n| format!("\"{n}\"")).collect();
             (
@@ -245,15 +284,18 @@ mod tests {
             profiles: profiles.map(|v| v.into_iter().map(str::to_owned).collect()),
             timeout_seconds,
         };
-        let (code, why) = answer(rx.clone(), ask(Some(vec![]), None))
+        let slots = WaitSlots::default();
+        let (code, why) = answer(rx.clone(), &slots, ask(Some(vec![]), None))
             .await
             .unwrap_err();
         assert_eq!(code, StatusCode::BAD_REQUEST);
         assert!(why.contains("names no profile"), "{why}");
-        let (code, why) = answer(rx.clone(), ask(None, Some(-1.0))).await.unwrap_err();
+        let (code, why) = answer(rx.clone(), &slots, ask(None, Some(-1.0)))
+            .await
+            .unwrap_err();
         assert_eq!(code, StatusCode::BAD_REQUEST);
         assert!(why.contains("timeout_seconds"), "{why}");
-        let (code, why) = answer(rx.clone(), ask(Some(vec!["a", "x"]), Some(0.0)))
+        let (code, why) = answer(rx.clone(), &slots, ask(Some(vec!["a", "x"]), Some(0.0)))
             .await
             .unwrap_err();
         assert_eq!(
@@ -261,8 +303,38 @@ mod tests {
             (StatusCode::NOT_FOUND, "no managed profile named \"x\"")
         );
         // No expiry: not delivered; a zero timeout answers at once.
-        let reply = answer(rx, ask(None, Some(0.0))).await.unwrap();
+        let reply = answer(rx, &slots, ask(None, Some(0.0))).await.unwrap();
         assert!(!reply.ready && reply.waiting[0].name == "a");
+        assert_eq!(reply.retry_after_seconds, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_beyond_the_slots_are_answered_at_once_with_a_pause_to_take() {
+        let (tx, rx) = watch::channel(vec![p("a", ProfileState::Pending, false, None)]);
+        let slots = WaitSlots::default();
+        let held: Vec<_> = (0..MAX_WAITERS)
+            .map(|_| {
+                let (rx, slots) = (rx.clone(), slots.clone());
+                tokio::spawn(async move { answer(rx, &slots, WaitRequest::default()).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let started = tokio::time::Instant::now();
+        let reply = answer(rx.clone(), &slots, WaitRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert!(!reply.ready);
+        assert_eq!(reply.retry_after_seconds, Some(RETRY_AFTER.as_secs_f64()));
+        // The held waits end: a slot is free again and a wait waits.
+        tx.send_modify(|v| v[0] = p("a", ProfileState::Fresh, true, Some(60)));
+        for h in held {
+            assert!(h.await.unwrap().unwrap().ready);
+        }
+        tx.send_modify(|v| v[0] = p("a", ProfileState::Pending, false, None));
+        let reply = answer(rx, &slots, WaitRequest::default()).await.unwrap();
+        assert_eq!(started.elapsed(), MAX_WAIT);
+        assert_eq!(reply.retry_after_seconds, None);
     }
 
     #[test]

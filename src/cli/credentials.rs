@@ -60,15 +60,12 @@ pub(super) fn env_lines(
     Ok(0)
 }
 
-/// The text `credfresh env` prints for `profile`.
+/// The text `credfresh env` prints for `profile`: every path and argument in it is quoted
+/// for a POSIX shell ([`shell_word`]), so it works as printed whatever the paths hold.
 pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "credfresh".into());
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     match &config.daemon.container {
         Some(ep) if !process => {
-            let token_file = quote(&ep.token_file.display().to_string());
+            let token_file = shell_word(&ep.token_file.display().to_string());
             format!(
                 "# SDKs started from this shell fetch \"{profile}\" from credfresh's container endpoint and refresh by themselves.\n\
                  # The endpoint:\n\
@@ -81,7 +78,7 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
                  # Variables the SDKs would take before the endpoint:\n\
                  unset {}\n",
                 super::exec::FULL_URI,
-                quote(&format!(
+                shell_word(&format!(
                     "http://{}{}",
                     ep.addr,
                     client::url_path(&["v1", "container-credentials", profile])
@@ -92,19 +89,40 @@ pub fn env_text(config: &Config, profile: &str, process: bool) -> String {
             )
         }
         _ => {
-            let mut cmd = vec![exe, "credential-process".to_owned(), profile.to_owned()];
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "credfresh".into());
+            let mut cmd = vec![exe];
             if config.path != env_default_config(config) {
-                cmd.insert(1, format!("--config {}", config.path.display()));
+                let path =
+                    std::path::absolute(&config.path).unwrap_or_else(|_| config.path.clone());
+                cmd.extend(["--config".to_owned(), path.display().to_string()]);
             }
+            cmd.extend(["credential-process".to_owned(), profile.to_owned()]);
+            let words: Vec<String> = cmd.iter().map(|w| shell_word(w)).collect();
             format!(
                 "# Add to ~/.aws/config, then use AWS_PROFILE={profile}-live; SDKs call credfresh\n\
                  # whenever the credentials are about to expire.\n\
                  [profile {profile}-live]\n\
                  credential_process = {}\n",
-                cmd.join(" ")
+                words.join(" ")
             )
         }
     }
+}
+
+/// `word` as one word for a POSIX shell: as it is when it holds only characters no shell or
+/// splitter treats specially, else in single quotes (a `'` inside as `'\''`). Both readers
+/// of a `credential_process` line take that form: botocore (and the AWS CLI) split it with
+/// Python's `shlex.split`, the JS, Go, Rust and Java SDKs hand it to `sh -c`. A line break,
+/// which no config line can hold, becomes a space.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_owned();
+    }
+    let word = word.replace(['\n', '\r'], " ");
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// The lines that keep the shared files' `default` profile from winning over the endpoint
@@ -135,4 +153,28 @@ fn default_profile_lines(env: &Environment) -> String {
 fn env_default_config(config: &Config) -> PathBuf {
     let env = Environment::from_process();
     std::path::absolute(env.default_config_file()).unwrap_or_else(|_| config.path.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn words_are_quoted_only_when_needed_and_split_back_whole() {
+        assert_eq!(shell_word("/usr/bin/credfresh"), "/usr/bin/credfresh");
+        assert_eq!(shell_word("ml/team-1"), "ml/team-1");
+        for word in [
+            "/Users/a/Library/Application Support/credfresh",
+            "it's $HOME \"x\" `y` \\z",
+            "",
+            "'",
+        ] {
+            let quoted = shell_word(word);
+            assert_eq!(
+                shlex::split(&quoted),
+                Some(vec![word.to_owned()]),
+                "{quoted}"
+            );
+        }
+    }
 }

@@ -7,8 +7,10 @@
 
 use crate::api::{ErrorReply, ProcessCredentials};
 use crate::client;
-use crate::container::{constant_time_eq, credentials_reply, error, serve_endpoint};
-use axum::extract::{Path as UrlPath, State};
+use crate::container::{
+    constant_time_eq, credentials_reply, error, serve_endpoint, EndpointProfile,
+};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hyper::Method;
@@ -74,7 +76,7 @@ impl PrivateEndpoint {
 
 async fn credentials(
     State(s): State<Served>,
-    UrlPath(profile): UrlPath<String>,
+    EndpointProfile(profile): EndpointProfile,
     headers: HeaderMap,
 ) -> Response {
     match headers.get(axum::http::header::AUTHORIZATION) {

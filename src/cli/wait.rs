@@ -4,7 +4,7 @@
 
 use crate::client::{self, Reply};
 use crate::output::{short, CliError, CliResult, EXIT_FAILURE};
-use crate::readiness::MAX_WAIT;
+use crate::readiness::{MAX_WAIT, RETRY_AFTER};
 use crate::redact::scrub_str;
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +23,13 @@ pub(super) async fn wait(socket: &Path, profiles: &[String], timeout: Duration) 
             return Ok(0);
         }
         if Instant::now() < deadline {
+            if let Some(pause) = reply.retry_after_seconds {
+                // The daemon's wait slots are all taken: ask again shortly.
+                let pause = Duration::try_from_secs_f64(pause)
+                    .unwrap_or(RETRY_AFTER)
+                    .min(RETRY_AFTER * 5);
+                tokio::time::sleep_until(deadline.min(Instant::now() + pause)).await;
+            }
             continue;
         }
         let mut text = format!(

@@ -2,7 +2,6 @@
 //! headers, bodies and replies, a cap on open connections, and every reply but credentials
 //! scrubbed of secrets. The servers accept; this module serves what they accepted.
 
-use super::error;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;
@@ -60,19 +59,33 @@ impl Throttle {
     }
 }
 
-/// The connections one server has open, and the throttle for warnings about refusing more.
+/// The body of a server's error replies for a status and a message: every error one server
+/// answers, its handlers' and this module's alike (a refused connection, a slow or large
+/// body), has that server's shape.
+pub(crate) type ErrorShape = fn(StatusCode, &str) -> serde_json::Value;
+
+/// The connections one server has open, the throttle for warnings about refusing more, and
+/// the shape of its error replies.
 pub(crate) struct Slots {
     open: Arc<Semaphore>,
     refused: Throttle,
+    shape: ErrorShape,
 }
 
 impl Slots {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(shape: ErrorShape) -> Self {
         Slots {
             open: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             refused: Throttle::default(),
+            shape,
         }
     }
+}
+
+/// An error reply of `code` with the body `shape` makes of `message`.
+pub(crate) fn shaped_error(shape: ErrorShape, code: StatusCode, message: &str) -> Response {
+    use axum::response::IntoResponse;
+    (code, axum::Json(shape(code, message))).into_response()
 }
 
 /// The next connection `accept` yields, or `None` once `shutdown` is cancelled. A failed
@@ -124,13 +137,15 @@ pub(crate) fn spawn_connection<S>(
         }
         tokio::spawn(reply_and_close(
             stream,
-            "503 Service Unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
             TOO_MANY_CONNECTIONS,
+            slots.shape,
         ));
         return;
     };
     let app = app.clone();
-    let service = hyper::service::service_fn(move |req| read_body_then(app.clone(), req));
+    let shape = slots.shape;
+    let service = hyper::service::service_fn(move |req| read_body_then(app.clone(), shape, req));
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let _permit = permit;
@@ -149,9 +164,10 @@ pub(crate) fn spawn_connection<S>(
 
 /// Reads `req`'s body within [`BODY_TIMEOUT`] and hands the whole request to `app`; a body
 /// that is too slow (`408`) or too large (`413`) is answered without calling `app`, and the
-/// connection is closed.
+/// connection is closed. Errors have the body `shape` makes.
 async fn read_body_then(
     app: Router,
+    shape: ErrorShape,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Response, std::convert::Infallible> {
     use http_body_util::{BodyExt, Limited};
@@ -162,7 +178,7 @@ async fn read_body_then(
         Ok(Ok(body)) => {
             let req = hyper::Request::from_parts(parts, axum::body::Body::from(body.to_bytes()));
             let Ok(reply) = app.oneshot(req).await;
-            return Ok(scrub_reply(reply).await);
+            return Ok(scrub_reply(reply, shape).await);
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,7 +193,7 @@ async fn read_body_then(
             format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
         ),
     };
-    let mut reply = error(code, message);
+    let mut reply = shaped_error(shape, code, &message);
     reply.headers_mut().insert(
         axum::http::header::CONNECTION,
         axum::http::HeaderValue::from_static("close"),
@@ -193,7 +209,7 @@ pub(crate) struct CarriesSecrets;
 /// `reply` with every secret the process holds masked in its body (an error message can
 /// quote a remote error that echoed a token), unless it is marked [`CarriesSecrets`]. Every
 /// reply of both servers passes here; their bodies are small and already in memory.
-async fn scrub_reply(reply: Response) -> Response {
+async fn scrub_reply(reply: Response, shape: ErrorShape) -> Response {
     use http_body_util::BodyExt;
     if reply.extensions().get::<CarriesSecrets>().is_some() {
         return reply;
@@ -203,9 +219,10 @@ async fn scrub_reply(reply: Response) -> Response {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             tracing::debug!("building a reply failed: {e}");
-            return error(
+            return shaped_error(
+                shape,
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "the reply could not be built".into(),
+                "the reply could not be built",
             );
         }
     };
@@ -310,11 +327,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
 /// reply to a request it has sent rather than one it has not; then writes a complete JSON
 /// error reply, shuts its side down, and reads what the client sends until the client closes
 /// (at most 64 KiB, 500 ms) before closing: a socket closed with unread data is reset, and a
-/// reset can reach the client before the reply.
+/// reset can reach the client before the reply. Its body is the one `shape` makes.
 pub(super) async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    status: &str,
+    status: StatusCode,
     message: &str,
+    shape: ErrorShape,
 ) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -327,7 +345,7 @@ pub(super) async fn reply_and_close<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let _ = tokio::time::timeout(Duration::from_millis(500), read_head).await;
-    let body = serde_json::json!({ "error": message }).to_string();
+    let body = shape(status, message).to_string();
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -384,15 +402,17 @@ mod tests {
             let body = reply.into_body().collect().await.unwrap().to_bytes();
             String::from_utf8(body.to_vec()).unwrap()
         };
-        let refused = error(
+        let shape: ErrorShape = |_, m| serde_json::json!({ "error": m });
+        let refused = shaped_error(
+            shape,
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("STS refused: token {secret}"),
+            &format!("STS refused: token {secret}"),
         );
-        let body = text(scrub_reply(refused).await).await;
+        let body = text(scrub_reply(refused, shape).await).await;
         assert_eq!(body, r#"{"error":"STS refused: token ***"}"#);
         let mut creds = Json(serde_json::json!({ "SessionToken": secret })).into_response();
         creds.extensions_mut().insert(CarriesSecrets);
-        assert!(text(scrub_reply(creds).await).await.contains(secret));
+        assert!(text(scrub_reply(creds, shape).await).await.contains(secret));
     }
 
     #[tokio::test(start_paused = true)]

@@ -164,7 +164,7 @@ fn long_running_clients_survive_refreshes_through_process_and_endpoint_but_not_t
 }
 
 /// `credfresh ARGS…` whose stdout carries secrets by design (credential-process).
-fn secret_cli(env: &TestEnv, args: &[&str]) -> std::process::Output {
+pub(crate) fn secret_cli(env: &TestEnv, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_credfresh"));
     cmd.arg("--config").arg(&env.config).args(args);
     secret_output(env, &mut cmd, &format!("credfresh {}", args.join(" ")))

@@ -15,6 +15,8 @@ mod credential_process;
 mod credentials_file;
 mod delivery;
 mod docker;
+mod endpoint_errors;
+mod env_snippet;
 mod exec;
 mod fakes;
 mod faults;

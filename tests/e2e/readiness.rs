@@ -109,6 +109,19 @@ fn every_fresh_profile_is_already_in_the_file() {
     env.assert_secrets_never_logged(&daemon);
 }
 
+/// Writes a config managing `all` whose credentials file is one botocore refuses (a section
+/// twice), which the writer will not touch; returns its path and the text that fixes it.
+fn refused_file(env: &TestEnv, all: &[AssumeRole]) -> (std::path::PathBuf, String) {
+    let file = env.root().join("shared-creds");
+    let good = format!(
+        "{}\n[r00]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n",
+        initial_credentials()
+    );
+    write_file(&file, &format!("{good}\n[r00]\nk = again\n"), 0o600);
+    env.write_config_with_file(&file, all);
+    (file, good)
+}
+
 /// `wait` without a daemon exits 3; with one whose file cannot be written it times out
 /// naming each profile, its state (`retrying`, not `fresh`) and the write error; once the
 /// file can be written it returns 0 with the credentials there. An unknown name is a usage
@@ -117,16 +130,8 @@ fn every_fresh_profile_is_already_in_the_file() {
 fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let file = env.root().join("shared-creds");
     let all = profiles(2);
-    let good = format!(
-        "{}\n[r00]\nregion = x\nx_credfresh_expiration = 2026-01-01T00:00:00Z\n",
-        initial_credentials()
-    );
-    // A file botocore refuses (a section twice): the writer will not touch it.
-    let bad = format!("{good}\n[r00]\nk = again\n");
-    write_file(&file, &bad, 0o600);
-    env.write_config_with_file(&file, &all);
+    let (file, good) = refused_file(&env, &all);
 
     let out = env.cli(&["wait", "--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -189,5 +194,68 @@ fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
         show(&out)
     );
     env.record_secrets(&text);
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// 70 `credfresh wait` clients for a profile that never becomes ready (the file is one
+/// botocore refuses, so the writer leaves it) take at most a few of the control socket's 64
+/// connections: `credential-process` and `status` answer meanwhile, no waiter fails for want
+/// of a connection, and every one returns 0 once the file is fixed. (Each waiter used to hold
+/// a connection for 30 s at a time, so 64 of them starved everything else.)
+#[test]
+fn many_waiters_never_starve_credential_delivery() {
+    use std::process::{Command, Stdio};
+    let moto = Moto::start();
+    let env = TestEnv::new(&moto);
+    let (file, good) = refused_file(&env, &profiles(1));
+    let daemon = Daemon::start(&env);
+    wait_until(T, "r00 fetched (held, not delivered)", || {
+        daemon.profile("r00").unwrap()["expires_at"].is_string()
+    });
+
+    let mut waiters: Vec<std::process::Child> = (0..70)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_credfresh"))
+                .arg("--config")
+                .arg(&env.config)
+                .args(["wait", "r00", "--timeout", "120s"])
+                .env_clear()
+                .envs(env.vars())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start credfresh wait")
+        })
+        .collect();
+    // Setup, not an assertion: give the waiters time to connect.
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..3 {
+        for args in [&["credential-process", "r00"][..], &["status"][..]] {
+            let out = crate::delivery::secret_cli(&env, args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", show(&out));
+            if args[0] == "credential-process" {
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                env.record_secret(v["SecretAccessKey"].as_str().unwrap());
+                env.record_secret(v["SessionToken"].as_str().unwrap());
+            }
+        }
+    }
+    assert!(
+        waiters.iter_mut().all(|w| w.try_wait().unwrap().is_none()),
+        "a waiter gave up while nothing was ready"
+    );
+
+    write_file(&file, &good, 0o600);
+    for w in waiters {
+        let out = w.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("ready: r00"),
+            "{}",
+            show(&out)
+        );
+    }
+    env.record_secrets(&fs::read_to_string(&file).unwrap());
     env.assert_secrets_never_logged(&daemon);
 }
