@@ -33,6 +33,12 @@ pub use conn::{MAX_CONNECTIONS, TOO_MANY_CONNECTIONS};
 
 /// How long a refresh request waits for its outcome before answering 504.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Refreshes (and MFA codes) waiting for their outcome at once. One beyond is answered `503`
+/// at once, like a connection beyond the cap, so that requests held for up to
+/// [`REFRESH_TIMEOUT`] (a hung STS) never take the connections `credential-process`, `status`
+/// and the endpoints need; with [`crate::readiness::MAX_WAITERS`] they stay well below
+/// [`MAX_CONNECTIONS`].
+pub const MAX_REFRESHES: usize = 32;
 /// How long a prune request waits for the writer before answering 504: one write in flight
 /// (which waits at most `credentials_file::LOCK_TIMEOUT` for the lock) plus the prune itself.
 pub const PRUNE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,6 +67,18 @@ pub struct ControlState {
     pub mfa: Arc<crate::mfa::MfaManager>,
     /// The slots of `POST /v1/wait` long polls, fewer than the connections.
     pub waits: crate::readiness::WaitSlots,
+    /// The slots of [`MAX_REFRESHES`] refreshes waiting for their outcome; shared by every clone.
+    pub refreshes: RefreshSlots,
+}
+
+/// The slots of [`MAX_REFRESHES`] refreshes waiting for their outcome.
+#[derive(Clone)]
+pub struct RefreshSlots(Arc<tokio::sync::Semaphore>);
+
+impl Default for RefreshSlots {
+    fn default() -> Self {
+        RefreshSlots(Arc::new(tokio::sync::Semaphore::new(MAX_REFRESHES)))
+    }
 }
 
 /// Facts about the daemon that do not change while it runs.
@@ -394,6 +412,12 @@ async fn profile(State(s): State<ControlState>, ProfileName(name): ProfileName) 
 }
 
 async fn refresh(s: &ControlState, names: Vec<String>) -> Result<Vec<ProfileStatus>, Response> {
+    let Ok(_slot) = s.refreshes.0.try_acquire() else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            TOO_MANY_CONNECTIONS.into(),
+        ));
+    };
     let (reply, rx) = oneshot::channel();
     s.commands
         .send(Command::Refresh { names, reply })
@@ -580,7 +604,13 @@ mod tests {
     /// A router whose writer takes prune requests and never answers them (a write stuck on
     /// the file's lock), and the receiving end that keeps them pending.
     fn stuck_writer() -> (Router, mpsc::Receiver<crate::writer::PruneRequest>) {
-        let (commands, _) = mpsc::channel(1);
+        stuck_writer_with(mpsc::channel(1).0)
+    }
+
+    /// [`stuck_writer`] sending scheduler commands on `commands`.
+    fn stuck_writer_with(
+        commands: mpsc::Sender<Command>,
+    ) -> (Router, mpsc::Receiver<crate::writer::PruneRequest>) {
         let (reloads, _) = mpsc::channel(1);
         let (prunes, prune_rx) = mpsc::channel(1);
         let state = ControlState {
@@ -605,8 +635,42 @@ mod tests {
                 credentials_file: "/tmp/credentials".into(),
             })),
             waits: Default::default(),
+            refreshes: Default::default(),
         };
         (router(state), prune_rx)
+    }
+
+    /// Refreshes held open for their outcome (a hung STS) take at most `MAX_REFRESHES`
+    /// connections: one beyond is answered `503` at once, as a full server is, so the CLI
+    /// retries it and `credential-process` and `status` keep connections to use.
+    #[tokio::test(start_paused = true)]
+    async fn refreshes_waiting_for_their_outcome_hold_at_most_their_share_of_connections() {
+        let (commands, mut scheduler) = mpsc::channel(2 * MAX_REFRESHES);
+        let (app, _held) = stuck_writer_with(commands);
+        let mut pending = Vec::new();
+        for _ in 0..MAX_REFRESHES {
+            let app = app.clone();
+            pending.push(tokio::spawn(async move {
+                let req = Request::post("/v1/profiles/p/refresh").body(Body::empty());
+                app.oneshot(req.unwrap()).await.unwrap().status()
+            }));
+        }
+        for _ in 0..MAX_REFRESHES {
+            assert!(scheduler.recv().await.is_some());
+        }
+        let started = tokio::time::Instant::now();
+        let req = Request::post("/v1/refresh").body(Body::empty()).unwrap();
+        let reply = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        use http_body_util::BodyExt;
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        let body: ErrorReply = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.error, TOO_MANY_CONNECTIONS);
+        drop(scheduler);
+        for p in pending {
+            assert_eq!(p.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+        }
     }
 
     #[tokio::test]

@@ -128,6 +128,7 @@ pub async fn run(config: Config, socket: Option<PathBuf>, env: Environment) -> a
         prunes: prunes_tx,
         mfa: mfa.clone(),
         waits: Default::default(),
+        refreshes: Default::default(),
     };
     if let Some(endpoint) = &config.daemon.container {
         let bound = crate::container::bind(
