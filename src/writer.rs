@@ -1,5 +1,6 @@
 //! The one task that writes the shared credentials file. Updates arriving close together are
-//! batched into one rewrite; a failed write keeps the old file and is retried with backoff.
+//! batched into one rewrite; a failed write keeps the old file and is retried with backoff,
+//! or at once when new credentials (or the file watch's hand-over after a change) arrive.
 
 use crate::clock::Clock;
 use crate::credentials_file::{
