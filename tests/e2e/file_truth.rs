@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,20 @@ fn refused_and_good() -> (String, String) {
         initial_credentials()
     );
     (format!("{good}\n[f0]\nk = again\n"), good)
+}
+
+/// A daemon (with `vars`) for profile `f0` whose credentials file botocore refuses, once
+/// `f0` shows the write error; the file and the text that repairs it.
+fn daemon_with_refused_file(env: &TestEnv, vars: &[(&str, &str)]) -> (Daemon, PathBuf, String) {
+    let file = env.root().join("shared-creds");
+    let (bad, good) = refused_and_good();
+    write_file(&file, &bad, 0o600);
+    env.write_config_with_file(&file, &profiles(1, "1h"));
+    let daemon = Daemon::start_with(env, vars);
+    wait_until(T, "f0 retrying with the write error", || {
+        all_show_the_write_error(&daemon)
+    });
+    (daemon, file, good)
 }
 
 #[test]
@@ -106,14 +120,7 @@ fn a_file_replaced_by_a_directory_shows_in_status_and_wait_until_it_is_written()
 fn a_new_fetch_while_the_file_cannot_be_written_keeps_showing_the_write_error() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let file = env.root().join("shared-creds");
-    let (bad, good) = refused_and_good();
-    write_file(&file, &bad, 0o600);
-    env.write_config_with_file(&file, &profiles(1, "1h"));
-    let daemon = Daemon::start_with(&env, &[("RUST_LOG", "trace")]);
-    wait_until(T, "f0 retrying with the write error", || {
-        all_show_the_write_error(&daemon)
-    });
+    let (daemon, file, good) = daemon_with_refused_file(&env, &[("RUST_LOG", "trace")]);
     // Let the writer's backoff grow: four failed attempts, the next one seconds away.
     wait_until(T, "four failed writes", || {
         daemon.get("/metrics").body.lines().any(|l| {
@@ -188,14 +195,7 @@ fn post_wait(socket: &Path, body: &str) -> String {
 fn a_wait_in_flight_at_shutdown_gets_503_and_credfresh_wait_outlives_a_restart() {
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
-    let file = env.root().join("shared-creds");
-    let (bad, good) = refused_and_good();
-    write_file(&file, &bad, 0o600);
-    env.write_config_with_file(&file, &profiles(1, "1h"));
-    let mut daemon = Daemon::start(&env);
-    wait_until(T, "f0 retrying with the write error", || {
-        all_show_the_write_error(&daemon)
-    });
+    let (mut daemon, file, good) = daemon_with_refused_file(&env, &[]);
     let waiter = |timeout: &str| {
         Command::new(env!("CARGO_BIN_EXE_credfresh"))
             .arg("--config")

@@ -33,16 +33,28 @@ fn last(h: &mut Harness) -> Delivery {
     newest(h, None)
 }
 
+/// The writer reports `d` in the file: `a` is fresh and counts.
+async fn lands(h: &Harness, d: &Delivery) {
+    h.report(d, Ok(()));
+    advance(1).await;
+    assert_eq!(shown(h, "a"), (ProfileState::Fresh, None));
+    assert!(ready(h));
+}
+
+/// A harness whose one profile `a` (credentials valid for `lifetime`) is fresh, its
+/// credentials in the file; and the delivery that put them there.
+async fn fresh(lifetime: Duration) -> (Harness, Delivery) {
+    let mut h = Harness::start_writing(vec![profile("a", None)], lifetime, false);
+    advance(1).await;
+    let d = last(&mut h);
+    lands(&h, &d).await;
+    (h, d)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_write_shows_through_new_fetches_until_the_file_copy_lapses() {
     const FULL: &str = "No space left on device (os error 28)";
-    let mut h = Harness::start_writing(vec![profile("a", None)], Duration::from_secs(30), false);
-    advance(1).await;
-    let d1 = last(&mut h);
-    h.report(&d1, Ok(()));
-    advance(1).await;
-    assert_eq!(h.state("a").state, ProfileState::Fresh);
-    assert!(ready(&h));
+    let (mut h, d1) = fresh(Duration::from_secs(30)).await;
     // A forced refresh whose write fails.
     let asked = ask_refresh(&h, &["a"]).await;
     advance(1).await;
@@ -79,44 +91,27 @@ async fn a_failed_write_shows_through_new_fetches_until_the_file_copy_lapses() {
     assert!(!ready(&h));
     // A write lands: fresh.
     let d = newest(&mut h, Some(d));
-    h.report(&d, Ok(()));
-    advance(1).await;
-    assert_eq!(shown(&h, "a"), (ProfileState::Fresh, None));
-    assert!(ready(&h));
+    lands(&h, &d).await;
     h.shutdown.cancel();
 }
 
 #[tokio::test(start_paused = true)]
 async fn credentials_lost_from_the_file_show_until_written_again() {
     const DIR: &str = "failed to read /h/.aws/credentials: not a regular file";
-    let mut h = Harness::start_writing(vec![profile("a", None)], Duration::from_secs(3600), false);
-    advance(1).await;
-    let d = last(&mut h);
-    h.report(&d, Ok(()));
-    advance(1).await;
-    assert_eq!(shown(&h, "a"), (ProfileState::Fresh, None));
-    assert!(ready(&h));
+    let (h, d) = fresh(Duration::from_secs(3600)).await;
     // The file watch found the file replaced by a directory; the writer cannot put the
     // credentials back.
     h.report(&d, Err(DIR));
     advance(1).await;
     assert_eq!(shown(&h, "a"), (ProfileState::Retrying, not_written(DIR)));
     assert!(!ready(&h));
-    h.report(&d, Ok(()));
-    advance(1).await;
-    assert_eq!(shown(&h, "a"), (ProfileState::Fresh, None));
-    assert!(ready(&h));
+    lands(&h, &d).await;
     h.shutdown.cancel();
 }
 
 #[tokio::test(start_paused = true)]
 async fn earlier_credentials_in_the_file_count_while_new_ones_are_written() {
-    let mut h = Harness::start_writing(vec![profile("a", None)], Duration::from_secs(3600), false);
-    advance(1).await;
-    let d = last(&mut h);
-    h.report(&d, Ok(()));
-    advance(1).await;
-    assert!(ready(&h));
+    let (mut h, _) = fresh(Duration::from_secs(3600)).await;
     let asked = ask_refresh(&h, &["a"]).await;
     advance(1).await;
     // Fetched, not written yet: `refreshing`, and the earlier credentials in the file count.
