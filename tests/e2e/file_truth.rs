@@ -176,19 +176,53 @@ fn a_new_fetch_while_the_file_cannot_be_written_keeps_showing_the_write_error() 
     env.assert_secrets_never_logged(&daemon);
 }
 
-/// `POST /v1/wait` with a body, on a raw connection; returns the reply's status line.
-fn post_wait(socket: &Path, body: &str) -> String {
+/// `POST path` with a JSON `body`, on a raw connection; the whole reply (empty when the
+/// connection is closed without one).
+fn post(socket: &Path, path: &str, body: &str) -> String {
     let mut s = UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     write!(
         s,
-        "POST /v1/wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut raw = String::new();
     let _ = s.read_to_string(&mut raw);
     raw
+}
+
+/// With STS hanging (the profile stays `refreshing`), a `POST /v1/wait` and a refresh in
+/// flight at SIGTERM both get their answers before the daemon exits (before the fix: the
+/// connections were closed with no reply).
+#[test]
+fn requests_in_flight_at_shutdown_are_answered() {
+    let sts = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = TestEnv::with_sts(&format!("http://{}", sts.local_addr().unwrap()));
+    env.write_config(&profiles(1, "1h"));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("f0", "refreshing", T);
+    let ask = |path: &'static str, body: &'static str| {
+        let socket = env.socket.clone();
+        std::thread::spawn(move || post(&socket, path, body))
+    };
+    let wait = ask("/v1/wait", "{}");
+    let refresh = ask("/v1/profiles/f0/refresh", "");
+    // Both are waiting on the daemon (nothing can finish while STS hangs).
+    std::thread::sleep(Duration::from_millis(1500));
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait_exit(T).success());
+    let reply = wait.join().unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 503") && reply.contains("shutting down"),
+        "{reply:?}"
+    );
+    let reply = refresh.join().unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200")
+            && reply.contains("the daemon stopped before the refresh finished"),
+        "{reply:?}"
+    );
 }
 
 #[test]
@@ -212,7 +246,7 @@ fn a_wait_in_flight_at_shutdown_gets_503_and_credfresh_wait_outlives_a_restart()
     let short = waiter("5s");
     let long = waiter("60s");
     let socket = env.socket.clone();
-    let raw = std::thread::spawn(move || post_wait(&socket, r#"{"timeout_seconds": 25}"#));
+    let raw = std::thread::spawn(move || post(&socket, "/v1/wait", r#"{"timeout_seconds": 25}"#));
     // All three are waiting on the daemon (nothing there to count yet).
     std::thread::sleep(Duration::from_millis(1500));
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
