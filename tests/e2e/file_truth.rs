@@ -192,6 +192,17 @@ fn post(socket: &Path, path: &str, body: &str) -> String {
     raw
 }
 
+/// Stops `daemon` with SIGTERM (exit 0); the `POST /v1/wait` in flight on `wait` gets `503`.
+fn stopped_answering_503(daemon: &mut Daemon, wait: std::thread::JoinHandle<String>) {
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait_exit(T).success());
+    let reply = wait.join().unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 503") && reply.contains("shutting down"),
+        "{reply:?}"
+    );
+}
+
 /// With STS hanging (the profile stays `refreshing`), a `POST /v1/wait` and a refresh in
 /// flight at SIGTERM both get their answers before the daemon exits (before the fix: the
 /// connections were closed with no reply).
@@ -210,13 +221,7 @@ fn requests_in_flight_at_shutdown_are_answered() {
     let refresh = ask("/v1/profiles/f0/refresh", "");
     // Both are waiting on the daemon (nothing can finish while STS hangs).
     std::thread::sleep(Duration::from_millis(1500));
-    daemon.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(daemon.wait_exit(T).success());
-    let reply = wait.join().unwrap();
-    assert!(
-        reply.starts_with("HTTP/1.1 503") && reply.contains("shutting down"),
-        "{reply:?}"
-    );
+    stopped_answering_503(&mut daemon, wait);
     let reply = refresh.join().unwrap();
     assert!(
         reply.starts_with("HTTP/1.1 200")
@@ -249,13 +254,7 @@ fn a_wait_in_flight_at_shutdown_gets_503_and_credfresh_wait_outlives_a_restart()
     let raw = std::thread::spawn(move || post(&socket, "/v1/wait", r#"{"timeout_seconds": 25}"#));
     // All three are waiting on the daemon (nothing there to count yet).
     std::thread::sleep(Duration::from_millis(1500));
-    daemon.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(daemon.wait_exit(T).success());
-    let reply = raw.join().unwrap();
-    assert!(
-        reply.starts_with("HTTP/1.1 503") && reply.contains("shutting down"),
-        "{reply:?}"
-    );
+    stopped_answering_503(&mut daemon, raw);
 
     // No daemon comes back within 5 s: exit 3, saying so.
     let out = short.wait_with_output().unwrap();
