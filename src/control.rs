@@ -269,6 +269,7 @@ pub async fn serve(listener: UnixListener, state: ControlState, shutdown: Cancel
         }
         spawn_connection(stream, &app, &slots, &shutdown, "control");
     }
+    slots.drained().await;
 }
 
 async fn refuse(stream: UnixStream) {

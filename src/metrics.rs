@@ -265,7 +265,7 @@ mod tests {
             last_refresh_at: Some(now),
             last_error: None,
             account_id: None,
-            delivered: true,
+            in_file_until: None,
         };
         let text = m.render(&[p], now);
         assert!(

@@ -72,11 +72,12 @@ pub enum WaitError {
     Stopped,
 }
 
-/// Whether `p`'s credentials are delivered at `now`: the ones it holds are in the file and
-/// still valid. A profile being refreshed whose earlier credentials are in the file and valid
-/// is delivered; `fresh` implies delivered.
+/// Whether `p`'s credentials are delivered at `now`: the file holds valid credentials of the
+/// profile and its last write did not fail. A profile being refreshed (or whose new
+/// credentials are being written) while its earlier credentials are in the file and valid is
+/// delivered; `fresh` implies delivered.
 pub fn delivered(p: &ProfileSnapshot, now: SystemTime) -> bool {
-    p.delivered && p.expires_at.is_some_and(|e| e > now)
+    p.in_file_until.is_some_and(|e| e > now)
 }
 
 /// The reply for `names` (all profiles when empty) in `profiles` at `now`.
@@ -209,16 +210,17 @@ mod tests {
         expires_in: Option<u64>,
     ) -> ProfileSnapshot {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let expires_at = expires_in.map(|s| now + Duration::from_secs(s));
         ProfileSnapshot {
             name: name.into(),
             kind: "assume_role".into(),
             state,
-            expires_at: expires_in.map(|s| now + Duration::from_secs(s)),
+            expires_at,
             next_refresh_at: None,
             last_refresh_at: None,
             last_error: None,
             account_id: None,
-            delivered,
+            in_file_until: expires_at.filter(|_| delivered),
         }
     }
 

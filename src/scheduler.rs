@@ -106,8 +106,15 @@ struct Entry {
     last_refresh: Option<SystemTime>,
     last_error: Option<String>,
     failures: u32,
-    /// The credentials held are in the credentials file (the writer said so).
+    /// The credentials held reached the credentials file (the writer said so; counted once
+    /// in the metrics).
     delivered: bool,
+    /// Expiry of this profile's credentials the writer last reported in the file (the ones
+    /// held, or earlier ones while newer ones wait to be written).
+    in_file: Option<SystemTime>,
+    /// The writer's last attempt to write the credentials held failed, and why: the file
+    /// cannot be vouched for until a write lands (see `delivery`).
+    file_error: Option<String>,
     /// A fetch succeeded and its credentials wait for the writer: the profile turns `fresh`
     /// once they are in the file (see `delivery`).
     awaiting: bool,
@@ -130,6 +137,8 @@ impl Entry {
             last_error: None,
             failures: 0,
             delivered: false,
+            in_file: None,
+            file_error: None,
             awaiting: false,
             waiters: Vec::new(),
         }
@@ -139,18 +148,19 @@ impl Entry {
         self.creds.as_ref().filter(|c| c.valid_at(now))
     }
 
-    fn status(&self) -> ProfileSnapshot {
+    fn status(&self, now: SystemTime) -> ProfileSnapshot {
+        let (state, last_error) = self.shown(now);
         ProfileSnapshot {
             name: self.profile.name.clone(),
             kind: self.profile.source.kind().to_owned(),
-            state: self.state,
+            state,
             expires_at: self.creds.as_ref().map(|c| c.expiration),
             next_refresh_at: (!self.in_flight && self.state != ProfileState::LoginRequired)
                 .then_some(self.next_refresh),
             last_refresh_at: self.last_refresh,
-            last_error: self.last_error.clone(),
+            last_error,
             account_id: self.creds.as_ref().and_then(|c| c.account_id.clone()),
-            delivered: self.delivered,
+            in_file_until: self.in_file.filter(|_| self.file_error.is_none()),
         }
     }
 }
@@ -288,7 +298,7 @@ impl Scheduler {
         if waiters.is_empty() {
             return;
         }
-        let mut status = e.status();
+        let mut status = e.status(self.clock.now());
         if let Some(note) = note {
             status.last_error = Some(note.to_owned());
         }
@@ -298,8 +308,9 @@ impl Scheduler {
     }
 
     fn publish(&self) {
+        let now = self.clock.now();
         self.status
-            .send_replace(self.entries.iter().map(Entry::status).collect());
+            .send_replace(self.entries.iter().map(|e| e.status(now)).collect());
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -315,6 +326,10 @@ impl Scheduler {
             let held = saturated && e.next_refresh <= now;
             if !e.in_flight && !held && !self.waits_for_source(e, now) {
                 wake = wake.min(e.next_refresh);
+            }
+            // A file that cannot be written: its copy's expiry turns the profile `expired`.
+            if let Some(t) = e.in_file.filter(|&t| t > now && e.file_error.is_some()) {
+                wake = wake.min(t);
             }
             if let Some(c) = e.valid_creds(now) {
                 wake = wake.min(c.expiration);
@@ -689,7 +704,7 @@ impl Scheduler {
             // No outcome will come: the profile is no longer managed.
             e.state = ProfileState::Error;
             e.in_flight = false;
-            let mut status = e.status();
+            let mut status = e.status(now);
             status.last_error = Some("removed from the config by a reload".into());
             status.next_refresh_at = None;
             for w in e.waiters {

@@ -290,7 +290,7 @@ mod tests {
             last_refresh_at: None,
             last_error: None,
             account_id: None,
-            delivered: true,
+            in_file_until: None,
         }
     }
 

@@ -24,9 +24,10 @@ pub struct ProfileSnapshot {
     pub last_error: Option<String>,
     /// The account of the credentials held.
     pub account_id: Option<String>,
-    /// The credentials held are in the credentials file (for `credfresh wait`; `fresh` also
-    /// means this, but a profile being refreshed may still have its earlier ones there).
-    pub delivered: bool,
+    /// Until when the profile's credentials in the credentials file are valid: the ones held,
+    /// or earlier ones while newer ones are being written (for `credfresh wait`). `None` when
+    /// the file holds none of them or the last write of the ones held failed.
+    pub in_file_until: Option<SystemTime>,
 }
 
 impl ProfileSnapshot {
@@ -62,7 +63,7 @@ mod tests {
             last_refresh_at: Some(t),
             last_error: Some("x".into()),
             account_id: Some("123456789012".into()),
-            delivered: true,
+            in_file_until: Some(t),
         };
         let w = s.to_wire();
         assert_eq!(w.expires_at.as_deref(), Some("2027-01-15T08:00:00Z"));

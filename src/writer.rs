@@ -1,5 +1,6 @@
 //! The one task that writes the shared credentials file. Updates arriving close together are
-//! batched into one rewrite; a failed write keeps the old file and is retried with backoff.
+//! batched into one rewrite; a failed write keeps the old file and is retried with backoff,
+//! or at once when new credentials (or the file watch's hand-over after a change) arrive.
 
 use crate::clock::Clock;
 use crate::credentials_file::{
@@ -186,10 +187,15 @@ pub async fn run(
                 }
             }
         }
-        if retry_at.is_some() {
-            // A failed write waits for its retry; what arrives meanwhile joins it.
+        if retry_at.is_some() && !delivered {
+            // A failed write waits for its retry; a prune or the check after a write does
+            // not end the wait.
             continue;
         }
+        // New credentials, or the file watch handing them over again after a change to the
+        // file, end the wait at once: a freed disk or a repaired file is written now, not at
+        // the end of a backoff of up to RETRY_CAP (the count of failures stays).
+        retry_at = None;
         let next_write = w
             .last_write
             .filter(|(_, updates)| *updates >= BURST)
@@ -767,6 +773,25 @@ mod tests {
             "{text}"
         );
         assert_eq!(h.writes(), 1);
+        assert!(h.errors.borrow().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_credentials_end_the_wait_after_failed_writes() {
+        let h = start(true);
+        assert!(h.send("a", HOUR).await.unwrap().is_err());
+        // Failures over 40 s: the next retry is seconds away.
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert!(h.errors.borrow().is_some());
+        let dir = h.path.parent().unwrap();
+        std::fs::remove_file(dir).unwrap();
+        std::fs::create_dir(dir).unwrap();
+        // New credentials (or the file watch handing them over again) are written at once.
+        let started = Instant::now();
+        h.send("b", HOUR).await.unwrap().unwrap();
+        assert!(started.elapsed() < BATCH_MAX * 2, "{:?}", started.elapsed());
+        let text = h.text();
+        assert!(text.contains("[a]") && text.contains("[b]"), "{text}");
         assert!(h.errors.borrow().is_none());
     }
 

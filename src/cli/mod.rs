@@ -95,7 +95,8 @@ pub enum Cmd {
     },
     /// Wait until the profiles' current credentials are in the credentials file (all
     /// profiles when none is named): exit 0 then; on timeout exit 1 naming each profile that
-    /// is not there with its state and last error; exit 3 when no daemon runs.
+    /// is not there with its state and last error; exit 3 when no daemon runs (a daemon that
+    /// stops after answering, as in a restart, is asked again until the timeout).
     #[command(
         after_help = "For whatever must not start before the credentials are there: a systemd
 ExecStartPre=, a SageMaker on-start script, a Kubernetes startup probe, a CI step.

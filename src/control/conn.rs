@@ -80,6 +80,14 @@ impl Slots {
             shape,
         }
     }
+
+    /// Waits until every connection has closed, at most [`DRAIN`]: at shutdown, requests
+    /// in flight (a `POST /v1/wait` answered `503`, a refresh answered with "the daemon
+    /// stopped …") get their replies before the process exits.
+    pub(crate) async fn drained(&self) {
+        let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(DRAIN, self.open.acquire_many(all)).await;
+    }
 }
 
 /// An error reply of `code` with the body `shape` makes of `message`.
@@ -87,6 +95,9 @@ pub(crate) fn shaped_error(shape: ErrorShape, code: StatusCode, message: &str) -
     use axum::response::IntoResponse;
     (code, axum::Json(shape(code, message))).into_response()
 }
+
+/// How long a stopping server waits for the replies in flight.
+pub const DRAIN: Duration = Duration::from_secs(3);
 
 /// The next connection `accept` yields, or `None` once `shutdown` is cancelled. A failed
 /// accept (out of file descriptors, say) is logged and tried again 100 ms later.
@@ -155,9 +166,17 @@ pub(crate) fn spawn_connection<S>(
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(WriteDeadline::new(stream)), service);
         tokio::pin!(conn);
-        tokio::select! {
-            r = conn.as_mut() => if let Err(e) = r { tracing::debug!(server, "connection: {e}") },
-            _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+        let r = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = stop.cancelled() => {
+                // The request in flight is answered (the server waits at most DRAIN), then
+                // the connection closes.
+                conn.as_mut().graceful_shutdown();
+                conn.as_mut().await
+            }
+        };
+        if let Err(e) = r {
+            tracing::debug!(server, "connection: {e}");
         }
     });
 }

@@ -926,7 +926,7 @@ async fn fresh_only_once_the_writer_has_the_credentials_in_the_file() {
     let d = h.deliveries.recv().await.unwrap();
     let a = h.state("a");
     assert_eq!(a.state, ProfileState::Refreshing);
-    assert!(a.expires_at.is_some() && !a.delivered, "{a:?}");
+    assert!(a.expires_at.is_some() && a.in_file_until.is_none(), "{a:?}");
     let refreshes = |h: &Harness| {
         h.metrics
             .render(&[], SystemTime::now())
@@ -957,7 +957,7 @@ async fn fresh_only_once_the_writer_has_the_credentials_in_the_file() {
     advance(1).await;
     let a = h.state("a");
     assert_eq!(a.state, ProfileState::Fresh);
-    assert!(a.delivered && a.last_error.is_none(), "{a:?}");
+    assert!(a.in_file_until.is_some() && a.last_error.is_none(), "{a:?}");
     assert!(refreshes(&h));
     h.report(&d, Ok(()));
     advance(1).await;
@@ -969,11 +969,12 @@ async fn fresh_only_once_the_writer_has_the_credentials_in_the_file() {
     assert!(asked.try_recv().is_err(), "answered before the write");
     let a = h.state("a");
     assert_eq!(a.state, ProfileState::Refreshing);
-    assert!(!a.delivered);
+    // The earlier credentials are still in the file.
+    assert_eq!(a.in_file_until, Some(d.creds.expiration));
     h.report(&d2, Ok(()));
     let out = answered(asked, 2).await;
     assert_eq!(out[0].state, ProfileState::Fresh);
-    assert!(out[0].delivered);
+    assert_eq!(out[0].in_file_until, Some(d2.creds.expiration));
     h.shutdown.cancel();
 }
 
@@ -997,3 +998,5 @@ async fn credentials_never_written_expire_as_such() {
     assert_ne!(h.state("a").state, ProfileState::Fresh);
     h.shutdown.cancel();
 }
+
+mod file;

@@ -22,6 +22,7 @@ mod fakes;
 mod faults;
 mod file_guard;
 mod file_safety;
+mod file_truth;
 mod filewatch;
 mod instance;
 mod log_loops;
