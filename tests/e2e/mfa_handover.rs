@@ -133,6 +133,9 @@ fn a_code_handed_over_while_mfa_process_waits_is_used_at_once() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!output_text(&out).contains("mfa_process"), "{}", show(&out));
     assert_eq!(state_of(&daemon, "mfa-base"), "fresh");
+    // Used while the helper waited, not after its 60 s ran out.
+    let log = daemon.log();
+    assert!(!log.contains("gave no code within"), "{log}");
     assert_eq!(gate.accepted("GetSessionToken"), 1);
     // With its children: the whole process group is stopped.
     wait_for(
