@@ -4,15 +4,15 @@
 //! the whole chain; the profile is checked before a code is read; a helper that echoes its
 //! code on stderr never puts it in the log.
 
-use crate::support::mfa_gate::{assert_code_absent, totp, MfaGate, SECRET, SERIAL};
+use crate::support::mfa_gate::{
+    assert_code_absent, mfa, mfa_with_stdin, record_issued, totp, MfaGate, SECRET, SERIAL,
+};
 use crate::support::{
     ensure_venv, output_text, repo_root, show, wait_for, Daemon, Moto, TestEnv, ACCOUNT,
     BASE_PROFILE,
 };
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -25,30 +25,6 @@ fn config(env: &TestEnv, extra: &str, more: &str) {
          [[profile]]\nname = \"app\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App\"\nsource_profile = \"mfa-base\"\nduration = \"1h\"\n{more}",
         env.daemon_table()
     ));
-}
-
-/// `credfresh mfa PROFILE` with `stdin` as its standard input.
-fn mfa_with_stdin(env: &TestEnv, profile: &str, stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["mfa", profile])
-        .env_clear()
-        .envs(env.vars())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run credfresh mfa");
-    // The command may exit before reading (an unknown profile): ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let out = child.wait_with_output().expect("wait for credfresh mfa");
-    env.note(&format!("credfresh mfa {profile} (stdin given)"), &out);
-    out
-}
-
-fn mfa(env: &TestEnv, profile: &str, code: &str) -> Output {
-    mfa_with_stdin(env, profile, format!("{code}\n").as_bytes())
 }
 
 /// An executable shell script at `path`.
@@ -74,12 +50,6 @@ fn state_of(daemon: &Daemon, name: &str) -> String {
         .cloned()
         .unwrap_or_default();
     profile["state"].as_str().unwrap_or_default().to_owned()
-}
-
-fn record_issued(env: &TestEnv, gate: &MfaGate) {
-    for s in gate.issued_secrets() {
-        env.record_secret(&s);
-    }
 }
 
 #[test]
