@@ -412,6 +412,30 @@ mod tests {
         assert!(m.take_handed("mfa").is_none());
     }
 
+    #[tokio::test]
+    async fn a_waiting_attempt_gets_the_code_handed_for_its_profile() {
+        let m = Arc::new(manager());
+        // Handed before the wait: taken at once.
+        m.hand("base", MfaCode::parse("111111").unwrap());
+        assert_eq!(m.handed_wait("base").await.expose(), "111111");
+        // Handed during the wait; a code for another profile does not end it.
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.handed_wait("base").await }
+        });
+        tokio::task::yield_now().await;
+        m.hand("other", MfaCode::parse("333333").unwrap());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        m.hand("base", MfaCode::parse("222222").unwrap());
+        let code = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(code.expose(), "222222");
+        assert!(!m.is_handed("base") && m.is_handed("other"));
+    }
+
     #[test]
     fn a_refused_code_asks_for_a_new_one_unless_a_helper_gives_them() {
         let err = SourceError::permanent(
