@@ -94,7 +94,7 @@ pub(super) async fn hand_code(
     let target = names.first().cloned().unwrap_or_else(|| name.clone());
     s.mfa.hand(&target, code);
     let mut outcome = refresh(&s, names.clone()).await;
-    if s.mfa.is_handed(&target) {
+    if outcome.is_ok() && s.mfa.is_handed(&target) {
         // The attempt in flight ended without the code (it had already passed the point
         // where a code is taken): the next one takes it.
         outcome = refresh(&s, names).await;
