@@ -91,6 +91,16 @@ pub async fn mfa(
     success_reply(code, body)
 }
 
+/// `GET /v1/profiles/{name}/mfa`: which profile a code for `profile` is for.
+pub async fn mfa_target(
+    socket: &Path,
+    profile: &str,
+) -> Result<Reply<crate::control::MfaTarget>, ClientError> {
+    let path = url_path(&["v1", "profiles", profile, "mfa"]);
+    let (code, body) = request(socket, Method::GET, &path, None).await?;
+    success_reply(code, body)
+}
+
 /// `POST` of a JSON body.
 async fn post_json(
     socket: &Path,

@@ -30,6 +30,7 @@ pub(crate) use conn::{
     next_connection, shaped_error, spawn_connection, CarriesSecrets, ErrorShape, Slots, Throttle,
 };
 pub use conn::{MAX_CONNECTIONS, TOO_MANY_CONNECTIONS};
+pub use mfa::MfaTarget;
 
 /// How long a refresh request waits for its outcome before answering 504.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -228,7 +229,10 @@ pub fn router(state: ControlState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/profiles/{name}", get(profile))
         .route("/v1/profiles/{name}/refresh", post(refresh_one))
-        .route("/v1/profiles/{name}/mfa", post(mfa::hand_code))
+        .route(
+            "/v1/profiles/{name}/mfa",
+            post(mfa::hand_code).get(mfa::code_for),
+        )
         .route("/v1/refresh", post(refresh_many))
         .route("/v1/wait", post(wait))
         .route("/v1/reload", post(reload))

@@ -4,6 +4,8 @@
 use crate::client::{self, Reply};
 use crate::mfa::MfaCode;
 use crate::output::{CliError, CliResult};
+use hyper::body::Bytes;
+use hyper::StatusCode;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -13,7 +15,14 @@ pub(super) async fn mfa(socket: &Path, profile: &str, code: Option<String>) -> C
         Some(c) => {
             MfaCode::parse(&c).map_err(|e| CliError::Usage(format!("credfresh: --code: {e}")))?
         }
-        None => read_code(profile)?,
+        None => {
+            // The name is checked before anyone types a code for it.
+            let target = match client::mfa_target(socket, profile).await? {
+                Reply::Ok(t) => t,
+                Reply::Refused(status, body) => return Err(refused(status, body)),
+            };
+            read_code(&target)?
+        }
     };
     match client::mfa(socket, profile, &code).await? {
         Reply::Ok(reply) => {
@@ -27,12 +36,28 @@ pub(super) async fn mfa(socket: &Path, profile: &str, code: Option<String>) -> C
             }
             Ok(code)
         }
-        Reply::Refused(status, body) => Err(CliError::Refused(status, body)),
+        Reply::Refused(status, body) => Err(refused(status, body)),
     }
 }
 
+/// The daemon's refusal: a usage error (exit 2) for a profile that uses no MFA device (400)
+/// as for an unknown one (404).
+fn refused(status: StatusCode, body: Bytes) -> CliError {
+    if status != StatusCode::BAD_REQUEST {
+        return CliError::Refused(status, body);
+    }
+    let msg = serde_json::from_slice::<crate::api::ErrorReply>(&body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+    CliError::Usage(format!("credfresh: {msg}"))
+}
+
 /// A code from the terminal (`/dev/tty`) when stdin is one, else one line of stdin.
-fn read_code(profile: &str) -> Result<MfaCode, CliError> {
+fn read_code(target: &crate::control::MfaTarget) -> Result<MfaCode, CliError> {
+    let profile = match target.code_for == target.profile {
+        true => target.profile.clone(),
+        false => format!("{} (the device of {})", target.profile, target.code_for),
+    };
     let mut line = String::new();
     let read = if std::io::stdin().is_terminal() {
         std::fs::OpenOptions::new()
@@ -52,6 +77,10 @@ fn read_code(profile: &str) -> Result<MfaCode, CliError> {
             "credfresh: no MFA code: stdin ended before a line; pass --code or type it".into(),
         )),
         Ok(_) => MfaCode::parse(&line).map_err(|e| CliError::Usage(format!("credfresh: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(CliError::Usage(format!(
+            "credfresh: the MFA code read is not UTF-8 text: {}",
+            MfaCode::parse("").err().unwrap_or_default()
+        ))),
         Err(e) => Err(CliError::Failed(format!(
             "credfresh: cannot read the MFA code: {e}"
         ))),

@@ -1,5 +1,8 @@
 //! `POST /v1/profiles/{name}/mfa`: a code for the profile (or the MFA profile up its chain),
-//! used at once; answered with the outcome like a refresh.
+//! used at once (a running `mfa_process` gives way to it); answered with the outcome like a
+//! refresh, once every profile from the MFA profile down to `{name}` has settled.
+//! `GET` of the same path says which profile a code for `{name}` is for, so the CLI checks
+//! the name before it asks for a code.
 
 use super::{error, refresh, ControlState, ProfileName, RefreshReply};
 use axum::body::Bytes;
@@ -10,6 +13,23 @@ use axum::Json;
 
 /// The body's shape, for errors (which never quote the body: it holds a code).
 const SHAPE: &str = "body must be {\"code\": \"<the 6 digits>\"}";
+
+/// The body, read a second time to refuse a duplicate `code` key (which `Value` would hide).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    #[allow(dead_code)]
+    code: String,
+}
+
+/// Which profile a code for `profile` is for (`GET /v1/profiles/{name}/mfa`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct MfaTarget {
+    /// The profile asked about.
+    pub profile: String,
+    /// The profile with the MFA device: `profile` or one up its `source_profile` chain.
+    pub code_for: String,
+}
 
 /// Reads the code from `{"code": "123456"}`; errors never quote the body.
 fn read_code(body: &[u8]) -> Result<crate::mfa::MfaCode, String> {
@@ -26,7 +46,34 @@ fn read_code(body: &[u8]) -> Result<crate::mfa::MfaCode, String> {
         .get("code")
         .and_then(|c| c.as_str())
         .ok_or_else(|| format!("{SHAPE}: `code` must be a string"))?;
-    crate::mfa::MfaCode::parse(code).map_err(|e| format!("{SHAPE}: {e}"))
+    let code = crate::mfa::MfaCode::parse(code).map_err(|e| format!("{SHAPE}: {e}"))?;
+    serde_json::from_slice::<Body>(body).map_err(|_| format!("{SHAPE}: `code` given twice"))?;
+    Ok(code)
+}
+
+/// The chain a code for `name` refreshes, or why not (404 unknown, 400 no MFA device).
+fn chain(s: &ControlState, name: &str) -> Result<Vec<String>, (StatusCode, String)> {
+    s.mfa.chain(name).map_err(|e| {
+        if e.starts_with("no managed profile") {
+            (StatusCode::NOT_FOUND, e)
+        } else {
+            (StatusCode::BAD_REQUEST, e)
+        }
+    })
+}
+
+pub(super) async fn code_for(
+    State(s): State<ControlState>,
+    ProfileName(name): ProfileName,
+) -> Response {
+    match chain(&s, &name) {
+        Ok(chain) => Json(MfaTarget {
+            code_for: chain.first().cloned().unwrap_or_else(|| name.clone()),
+            profile: name,
+        })
+        .into_response(),
+        Err((status, e)) => error(status, e),
+    }
 }
 
 pub(super) async fn hand_code(
@@ -38,18 +85,21 @@ pub(super) async fn hand_code(
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let target = match s.mfa.target(&name) {
-        Ok(t) => t,
-        Err(e) if e.starts_with("no managed profile") => return error(StatusCode::NOT_FOUND, e),
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    // From the MFA profile down to `name`, so a role two links below the session answers
+    // with its own outcome, not its source's stale error.
+    let names = match chain(&s, &name) {
+        Ok(c) => c,
+        Err((status, e)) => return error(status, e),
     };
+    let target = names.first().cloned().unwrap_or_else(|| name.clone());
     s.mfa.hand(&target, code);
-    let mut names = vec![target.clone()];
-    if name != target {
-        names.push(name);
+    let mut outcome = refresh(&s, names.clone()).await;
+    if outcome.is_ok() && s.mfa.is_handed(&target) {
+        // The attempt in flight ended without the code (it had already passed the point
+        // where a code is taken): the next one takes it.
+        outcome = refresh(&s, names).await;
     }
-    let outcome = refresh(&s, names).await;
-    // A code no attempt took (the profile was mid-refresh) is forgotten: it lives seconds.
+    // A code no attempt took is forgotten: it lives seconds.
     s.mfa.discard(&target);
     match outcome {
         Ok(profiles) => Json(RefreshReply { profiles }).into_response(),
@@ -71,6 +121,7 @@ mod tests {
             &br#"{"code": 123456}"#[..],
             br#"{"code": "12345"}"#,
             br#"{"code": "123456", "x": 1}"#,
+            br#"{"code": "123456", "code": "654321"}"#,
             br#"["123456"]"#,
             b"123456",
             b"",

@@ -80,6 +80,8 @@ struct ProfileInfo {
 pub struct MfaManager {
     settings: Mutex<MfaSettings>,
     handed: Mutex<HashMap<String, MfaCode>>,
+    /// Woken when a code is handed over, so a running `mfa_process` gives way to it.
+    handed_notify: tokio::sync::Notify,
     devices: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Device>>>>,
     profiles: Mutex<HashMap<String, ProfileInfo>>,
     /// Access key ids of the credentials this process obtained or took over: a section of
@@ -103,6 +105,7 @@ impl MfaManager {
         MfaManager {
             settings: Mutex::new(settings),
             handed: Mutex::default(),
+            handed_notify: tokio::sync::Notify::new(),
             devices: Mutex::default(),
             profiles: Mutex::default(),
             known_keys: Mutex::default(),
@@ -140,14 +143,24 @@ impl MfaManager {
     /// The profile a code for `name` is meant for: `name` itself when it has an MFA device,
     /// else the nearest profile up its `source_profile` chain that has one.
     pub fn target(&self, name: &str) -> Result<String, String> {
+        let chain = self.chain(name)?;
+        Ok(chain.first().cloned().unwrap_or_else(|| name.to_owned()))
+    }
+
+    /// The profiles from the one a code for `name` is meant for ([`MfaManager::target`])
+    /// down to `name`, sources first: everything a code for `name` refreshes.
+    pub fn chain(&self, name: &str) -> Result<Vec<String>, String> {
         let profiles = lock(&self.profiles);
+        let mut chain = Vec::new();
         let mut at = name;
         for _ in 0..=profiles.len() {
             let Some(info) = profiles.get(at) else {
                 return Err(format!("no managed profile named \"{name}\""));
             };
+            chain.push(at.to_owned());
             if info.mfa {
-                return Ok(at.to_owned());
+                chain.reverse();
+                return Ok(chain);
             }
             match &info.source {
                 Some(src) => at = src,
@@ -162,6 +175,27 @@ impl MfaManager {
     /// Keeps `code` for the next attempt of profile `name` (`credfresh mfa`).
     pub fn hand(&self, name: &str, code: MfaCode) {
         lock(&self.handed).insert(name.to_owned(), code);
+        self.handed_notify.notify_waiters();
+    }
+
+    /// Waits until a code is handed for `name` and takes it: a running `mfa_process` gives
+    /// way to it.
+    pub async fn handed_wait(&self, name: &str) -> MfaCode {
+        loop {
+            let notified = self.handed_notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a code handed in between is not missed.
+            notified.as_mut().enable();
+            if let Some(code) = self.take_handed(name) {
+                return code;
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether a code handed for `name` is still waiting for an attempt to take it.
+    pub fn is_handed(&self, name: &str) -> bool {
+        lock(&self.handed).contains_key(name)
     }
 
     /// Forgets a code handed for `name` that no attempt used: a code is good for seconds.
@@ -256,14 +290,16 @@ impl MfaManager {
 }
 
 /// The refusal of a code, said so that the user knows what to do: `login_required` when a
-/// person must type the next code, kept as it is when a helper gives codes.
-pub fn refused(name: &str, mfa: &Mfa, err: SourceError) -> SourceError {
+/// person must type the next code, kept as it is when a helper gave the code.
+///
+/// `handed` says the code was given with `credfresh mfa` (even when a helper is set).
+pub fn refused(name: &str, mfa: &Mfa, handed: bool, err: SourceError) -> SourceError {
     let about_code = err.message.contains("MultiFactorAuthentication")
         || err.message.contains("one time pass code");
     if !about_code {
         return err;
     }
-    if mfa.process.is_some() {
+    if mfa.process.is_some() && !handed {
         let msg = format!("{} (the code came from `mfa_process`)", err.message);
         return SourceError::new(err.kind, &err.reason, msg);
     }
@@ -361,6 +397,8 @@ mod tests {
         m.set_profiles(&config);
         assert_eq!(m.target("mfa").unwrap(), "mfa");
         assert_eq!(m.target("b").unwrap(), "mfa");
+        assert_eq!(m.chain("b").unwrap(), ["mfa", "a", "b"]);
+        assert_eq!(m.chain("mfa").unwrap(), ["mfa"]);
         assert!(m
             .target("plain")
             .unwrap_err()
@@ -374,6 +412,30 @@ mod tests {
         assert!(m.take_handed("mfa").is_none());
     }
 
+    #[tokio::test]
+    async fn a_waiting_attempt_gets_the_code_handed_for_its_profile() {
+        let m = Arc::new(manager());
+        // Handed before the wait: taken at once.
+        m.hand("base", MfaCode::parse("111111").unwrap());
+        assert_eq!(m.handed_wait("base").await.expose(), "111111");
+        // Handed during the wait; a code for another profile does not end it.
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.handed_wait("base").await }
+        });
+        tokio::task::yield_now().await;
+        m.hand("other", MfaCode::parse("333333").unwrap());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        m.hand("base", MfaCode::parse("222222").unwrap());
+        let code = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(code.expose(), "222222");
+        assert!(!m.is_handed("base") && m.is_handed("other"));
+    }
+
     #[test]
     fn a_refused_code_asks_for_a_new_one_unless_a_helper_gives_them() {
         let err = SourceError::permanent(
@@ -384,7 +446,7 @@ mod tests {
             serial: "arn:aws:iam::123456789012:mfa/alice".into(),
             process: None,
         };
-        let e = refused("base", &mfa, err.clone());
+        let e = refused("base", &mfa, false, err.clone());
         assert_eq!(e.kind, crate::source_error::FailureKind::LoginRequired);
         assert!(
             e.message.contains("invalid MFA one time pass code")
@@ -392,8 +454,13 @@ mod tests {
         );
         mfa.process = Some(vec!["helper".into()]);
         assert_eq!(
-            refused("base", &mfa, err).kind,
+            refused("base", &mfa, false, err.clone()).kind,
             crate::source_error::FailureKind::Permanent
+        );
+        // A code typed by a person while a helper is set: the person is asked again.
+        assert_eq!(
+            refused("base", &mfa, true, err).kind,
+            crate::source_error::FailureKind::LoginRequired
         );
     }
 }

@@ -17,16 +17,13 @@ pub(super) async fn fetch(
 ) -> Result<TempCredentials, SourceError> {
     let region = super::sts_region(sdk, spec.region.as_ref());
     // A role that demands MFA: a code for every call, one call per device at a time.
-    let mut device = match &spec.mfa {
-        Some(mfa) => Some((mfa, mfa_manager.device(&mfa.serial).lock_owned().await)),
-        None => None,
-    };
-    let code = match &device {
-        Some((mfa, d)) => {
+    let mut spend = match &spec.mfa {
+        Some(mfa) => {
             let owner = Owner::Role(&spec.role_arn);
-            match start(sdk, mfa_manager, name, mfa, owner, &region, d).await? {
+            let device = mfa_manager.device(&mfa.serial);
+            match start(sdk, mfa_manager, name, mfa, owner, &region, device).await? {
                 Start::Held(c) => return Ok(c),
-                Start::Code(code) => Some(code),
+                Start::Code(spend) => Some(spend),
             }
         }
         None => None,
@@ -50,17 +47,18 @@ pub(super) async fn fetch(
         .duration_seconds(super::duration_seconds(spec.duration))
         .set_external_id(spec.external_id.clone())
         .set_serial_number(spec.mfa.as_ref().map(|m| m.serial.clone()))
-        .set_token_code(code.as_ref().map(|c| c.expose().to_owned()))
+        .set_token_code(spend.as_ref().map(|s| s.code.expose().to_owned()))
         .send()
         .await;
-    if let (Some((_, d)), Some(code)) = (device.as_mut(), code) {
-        d.last_code = Some(code);
+    let handed = spend.as_ref().is_some_and(|s| s.handed);
+    if let Some(s) = spend.as_mut() {
+        s.device.last_code = Some(s.code.clone());
     }
     let out = sent.map_err(|e| {
         let mut err = describe("STS", &e);
         err.message = format!("assume {} for \"{name}\": {}", spec.role_arn, err.message);
         match &spec.mfa {
-            Some(mfa) => crate::mfa::refused(name, mfa, err),
+            Some(mfa) => crate::mfa::refused(name, mfa, handed, err),
             None => err,
         }
     })?;

@@ -7,7 +7,9 @@ use crate::config::{Mfa, SessionToken};
 use crate::creds::TempCredentials;
 use crate::mfa::{Device, MfaCode, MfaManager};
 use aws_config::SdkConfig;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::OwnedMutexGuard;
 
 /// Who the credentials of a session belong to: a section of the file must belong to the
 /// same before it is taken over, a running session before it is handed out again.
@@ -24,15 +26,27 @@ pub(super) enum Start {
     /// With this session, no code needed: the one running, or the one the credentials file
     /// held at a restart.
     Held(TempCredentials),
-    /// With this code, to spend on one STS call.
-    Code(MfaCode),
+    /// With a code, to spend on one STS call.
+    Code(Spend),
 }
 
-/// How profile `name` of device `mfa` goes on, under the device's lock: a code handed over
-/// by `credfresh mfa` first (the user asked for a new session); else its running session
-/// while no code is due yet (`credfresh refresh`, a dependent pulling it forward); else,
-/// after a restart, the session the credentials file holds; else a code from `mfa_process`
-/// (a new one if it repeats the code spent last); else `login_required`.
+/// A code to spend, with the device's lock held from here to the STS call.
+pub(super) struct Spend {
+    /// The code.
+    pub code: MfaCode,
+    /// Whether a person gave it (`credfresh mfa`) rather than `mfa_process`.
+    pub handed: bool,
+    /// The device, locked: two profiles of one device never send codes at once.
+    pub device: OwnedMutexGuard<Device>,
+}
+
+/// How profile `name` of device `mfa` goes on: a code handed over by `credfresh mfa` first
+/// (the user asked for a new session); else its running session while no code is due yet
+/// (`credfresh refresh`, a dependent pulling it forward); else, after a restart, the
+/// session the credentials file holds; else a code from `mfa_process` (a new one if it
+/// repeats the code spent last), unless a code is handed over while it runs; else
+/// `login_required`. The device's lock is taken only to spend a code, never while a helper
+/// waits (for a touch, a PIN), so the device's other profiles are not held up by it.
 pub(super) async fn start(
     sdk: &SdkConfig,
     mfa_manager: &MfaManager,
@@ -40,10 +54,17 @@ pub(super) async fn start(
     mfa: &Mfa,
     owner: Owner<'_>,
     region: &str,
-    device: &Device,
+    device: Arc<tokio::sync::Mutex<Device>>,
 ) -> Result<Start, SourceError> {
+    let spend = |code, handed, device| {
+        Ok(Start::Code(Spend {
+            code,
+            handed,
+            device,
+        }))
+    };
     if let Some(code) = mfa_manager.take_handed(name) {
-        return Ok(Start::Code(code));
+        return spend(code, true, device.lock_owned().await);
     }
     if let Some(c) = mfa_manager.running(name, &session_identity(&owner, mfa), crate::skew::now()) {
         return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
@@ -54,26 +75,48 @@ pub(super) async fn start(
     let Some(argv) = &mfa.process else {
         return Err(no_code(mfa_manager, name, mfa));
     };
-    let timeout = crate::mfa::process::TIMEOUT;
-    let code = crate::mfa::process::run(argv, name, timeout).await?;
-    if device.last_code.as_ref() != Some(&code) {
-        return Ok(Start::Code(code));
+    let (code, handed) = helper_code(mfa_manager, name, argv).await?;
+    let guard = device.clone().lock_owned().await;
+    if handed || guard.last_code.as_ref() != Some(&code) {
+        return spend(code, handed, guard);
     }
+    drop(guard);
     // The code of this 30-second step was spent already: wait for the next one.
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
     tracing::info!(profile = %name, "mfa_process repeated the code spent last; waiting for the next one");
-    tokio::time::sleep(Duration::from_secs(30 - now % 30 + 1)).await;
-    let code = crate::mfa::process::run(argv, name, timeout).await?;
-    if device.last_code.as_ref() == Some(&code) {
+    let step = Duration::from_secs(30 - now % 30 + 1);
+    tokio::select! {
+        code = mfa_manager.handed_wait(name) => return spend(code, true, device.lock_owned().await),
+        () = tokio::time::sleep(step) => {}
+    }
+    let (code, handed) = helper_code(mfa_manager, name, argv).await?;
+    let guard = device.lock_owned().await;
+    if !handed && guard.last_code.as_ref() == Some(&code) {
         return Err(SourceError::transient(
             "mfa_process",
             format!("mfa_process of \"{name}\" printed the code spent last again"),
         ));
     }
-    Ok(Start::Code(code))
+    spend(code, handed, guard)
+}
+
+/// A code from `mfa_process`, or the one handed over with `credfresh mfa` while it runs
+/// (then the helper is stopped, with its process group): `(code, handed)`.
+async fn helper_code(
+    mfa_manager: &MfaManager,
+    name: &str,
+    argv: &[String],
+) -> Result<(MfaCode, bool), SourceError> {
+    tokio::select! {
+        code = mfa_manager.handed_wait(name) => {
+            tracing::info!(profile = %name, "a code was given with `credfresh mfa`; mfa_process stopped");
+            Ok((code, true))
+        }
+        code = crate::mfa::process::run(argv, name, crate::mfa::process::TIMEOUT) => Ok((code?, false)),
+    }
 }
 
 /// The error for profile `name` that has no code (the scheduler logs it), shown on the
@@ -113,25 +156,24 @@ pub(super) async fn fetch(
 ) -> Result<TempCredentials, SourceError> {
     let region = super::sts_region(sdk, spec.region.as_ref());
     let device = mfa_manager.device(&spec.mfa.serial);
-    let mut device = device.lock().await;
     let owner = Owner::User(&spec.source_profile);
-    let code = match start(sdk, mfa_manager, name, &spec.mfa, owner, &region, &device).await? {
+    let mut spend = match start(sdk, mfa_manager, name, &spec.mfa, owner, &region, device).await? {
         Start::Held(c) => return Ok(c),
-        Start::Code(code) => code,
+        Start::Code(spend) => spend,
     };
     let base = super::aws_profile::resolve(sdk, &spec.source_profile, &region).await?;
     let sent = super::sts_client(sdk, &region, base)
         .get_session_token()
         .serial_number(&spec.mfa.serial)
-        .token_code(code.expose())
+        .token_code(spend.code.expose())
         .duration_seconds(super::duration_seconds(spec.duration))
         .send()
         .await;
-    device.last_code = Some(code);
+    spend.device.last_code = Some(spend.code);
     let out = sent.map_err(|e| {
         let mut err = describe("STS", &e);
         err.message = format!("GetSessionToken for \"{name}\": {}", err.message);
-        crate::mfa::refused(name, &spec.mfa, err)
+        crate::mfa::refused(name, &spec.mfa, spend.handed, err)
     })?;
     let mut creds = super::from_sts("GetSessionToken", out.credentials(), None)?;
     creds.account_id = crate::creds::account_from_arn(&spec.mfa.serial);

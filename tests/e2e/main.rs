@@ -27,6 +27,7 @@ mod filewatch;
 mod instance;
 mod log_loops;
 mod mfa;
+mod mfa_handover;
 mod outage;
 mod packaging;
 mod peer_uid;

@@ -2,13 +2,13 @@
 //! roles that demand MFA, the 1 h role-chaining cap, reload and restart, against moto behind
 //! an STS gate that checks codes as AWS does (`tests/py/mfa_gate.py`).
 
-use crate::support::mfa_gate::{assert_code_absent, totp, wrong_code, MfaGate, SECRET, SERIAL};
+use crate::support::mfa_gate::{
+    assert_code_absent, mfa, record_issued, totp, wrong_code, MfaGate, SECRET, SERIAL,
+};
 use crate::support::{
     ensure_venv, output_text, repo_root, rfc3339, show, wait_for, wait_until, Daemon, Moto,
     TestEnv, ACCOUNT, BASE_PROFILE,
 };
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -24,35 +24,9 @@ fn session_config(env: &TestEnv, extra: &str, role_duration: &str) -> String {
     text
 }
 
-/// `credfresh mfa PROFILE` with the code on stdin (not on the command line, which the
-/// transcript records).
-fn mfa(env: &TestEnv, profile: &str, code: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["mfa", profile])
-        .env_clear()
-        .envs(env.vars())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run credfresh mfa");
-    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
-    let out = child.wait_with_output().expect("wait for credfresh mfa");
-    env.note(&format!("credfresh mfa {profile} (code on stdin)"), &out);
-    out
-}
-
 fn access_key(env: &TestEnv, section: &str) -> Option<String> {
     env.section(section)
         .and_then(|s| s.get("aws_access_key_id").cloned())
-}
-
-fn record_issued(env: &TestEnv, gate: &MfaGate) {
-    for s in gate.issued_secrets() {
-        env.record_secret(&s);
-    }
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! TOTP) and the 1 h role-chaining cap as AWS does; and the TOTP codes the tests type.
 
 use super::fault_proxy::{control_request, spawn_python_fake, strings};
+use super::TestEnv;
 use serde_json::Value;
-use std::process::Child;
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::SystemTime;
 
 /// The MFA device of the tests' IAM user.
@@ -107,6 +109,39 @@ fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
         .chain_update(inner)
         .finalize()
         .into()
+}
+
+/// `credfresh mfa PROFILE` with `stdin` as its standard input (a code there, not on the
+/// command line, which the transcript records).
+pub fn mfa_with_stdin(env: &TestEnv, profile: &str, stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["mfa", profile])
+        .env_clear()
+        .envs(env.vars())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run credfresh mfa");
+    // The command may exit before reading (an unknown profile): ignore a broken pipe.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let out = child.wait_with_output().expect("wait for credfresh mfa");
+    env.note(&format!("credfresh mfa {profile} (stdin given)"), &out);
+    out
+}
+
+/// `credfresh mfa PROFILE` with `code` on stdin.
+pub fn mfa(env: &TestEnv, profile: &str, code: &str) -> Output {
+    mfa_with_stdin(env, profile, format!("{code}\n").as_bytes())
+}
+
+/// Records every secret the gate issued, for the secret scans.
+pub fn record_issued(env: &TestEnv, gate: &MfaGate) {
+    for s in gate.issued_secrets() {
+        env.record_secret(&s);
+    }
 }
 
 /// The RFC 6238 code (SHA-1, 30 s, 6 digits) of `secret` for the step `offset` steps from now.
