@@ -140,15 +140,9 @@ impl MfaManager {
         *lock(&self.profiles) = map;
     }
 
-    /// The profile a code for `name` is meant for: `name` itself when it has an MFA device,
-    /// else the nearest profile up its `source_profile` chain that has one.
-    pub fn target(&self, name: &str) -> Result<String, String> {
-        let chain = self.chain(name)?;
-        Ok(chain.first().cloned().unwrap_or_else(|| name.to_owned()))
-    }
-
-    /// The profiles from the one a code for `name` is meant for ([`MfaManager::target`])
-    /// down to `name`, sources first: everything a code for `name` refreshes.
+    /// The profiles from the one a code for `name` is meant for (`name` itself when it has an
+    /// MFA device, else the nearest profile up its `source_profile` chain that has one) down to
+    /// `name`, sources first: everything a code for `name` refreshes.
     pub fn chain(&self, name: &str) -> Result<Vec<String>, String> {
         let profiles = lock(&self.profiles);
         let mut chain = Vec::new();
@@ -395,16 +389,11 @@ mod tests {
         let config = crate::config::parse(&dir.path().join("c.toml"), text, &env).unwrap();
         let m = manager();
         m.set_profiles(&config);
-        assert_eq!(m.target("mfa").unwrap(), "mfa");
-        assert_eq!(m.target("b").unwrap(), "mfa");
         assert_eq!(m.chain("b").unwrap(), ["mfa", "a", "b"]);
         assert_eq!(m.chain("mfa").unwrap(), ["mfa"]);
+        assert!(m.chain("plain").unwrap_err().contains("uses no MFA device"));
         assert!(m
-            .target("plain")
-            .unwrap_err()
-            .contains("uses no MFA device"));
-        assert!(m
-            .target("nope")
+            .chain("nope")
             .unwrap_err()
             .starts_with("no managed profile"));
         m.hand("mfa", MfaCode::parse("123456").unwrap());
