@@ -18,23 +18,8 @@ cargo bench --quiet --bench status_socket --no-run 2>/dev/null
 bin="$PWD/target/release/credfresh"
 orig_home="$HOME"
 
-work="$(mktemp -d /tmp/credfresh-bench.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
-export HOME="$work/home" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$port" AWS_REGION=us-east-1
-unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE
-mkdir -p "$HOME/.aws"
-printf '[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n' >"$HOME/.aws/credentials"
+# shellcheck source=scripts/bench-sts.sh
+. scripts/bench-sts.sh
 printf '[default]\nregion = us-east-1\n' >"$HOME/.aws/config"
 
 # Starts a daemon managing $1 profiles and waits until all are fresh; sets $daemon_pid.
