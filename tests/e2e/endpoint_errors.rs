@@ -8,7 +8,7 @@ use crate::support::{show, wait_until, AssumeRole, Daemon, Moto, TestEnv, BASE_P
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// A reply read off the wire: status, headers (lowercase names), body.
@@ -201,15 +201,9 @@ fn every_error_of_the_exec_endpoint_has_the_sdk_shape() {
         "printf '%s\\n%s\\n' \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" > '{}.tmp' && mv '{0}.tmp' '{0}' && {{ read line || true; }}",
         report.display()
     );
-    let mut exec = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["exec", "box", "--", "sh", "-c", &script])
-        .env_clear()
-        .envs(env.vars())
+    let mut exec = env
+        .command(&["exec", "box", "--", "sh", "-c", &script])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start credfresh exec");
     let text = crate::support::wait_for(Duration::from_secs(30), "the exec'd command", || {

@@ -14,7 +14,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
@@ -236,15 +235,7 @@ fn a_wait_in_flight_at_shutdown_gets_503_and_credfresh_wait_outlives_a_restart()
     let env = TestEnv::new(&moto);
     let (mut daemon, file, good) = daemon_with_refused_file(&env, &[]);
     let waiter = |timeout: &str| {
-        Command::new(env!("CARGO_BIN_EXE_credfresh"))
-            .arg("--config")
-            .arg(&env.config)
-            .args(["wait", "f0", "--timeout", timeout])
-            .env_clear()
-            .envs(env.vars())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        env.command(&["wait", "f0", "--timeout", timeout])
             .spawn()
             .unwrap()
     };

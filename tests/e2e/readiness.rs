@@ -204,7 +204,6 @@ fn wait_needs_a_daemon_times_out_naming_what_is_missing_and_succeeds() {
 /// a connection for 30 s at a time, so 64 of them starved everything else.)
 #[test]
 fn many_waiters_never_starve_credential_delivery() {
-    use std::process::{Command, Stdio};
     let moto = Moto::start();
     let env = TestEnv::new(&moto);
     let (file, good) = refused_file(&env, &profiles(1));
@@ -215,15 +214,7 @@ fn many_waiters_never_starve_credential_delivery() {
 
     let mut waiters: Vec<std::process::Child> = (0..70)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_credfresh"))
-                .arg("--config")
-                .arg(&env.config)
-                .args(["wait", "r00", "--timeout", "120s"])
-                .env_clear()
-                .envs(env.vars())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+            env.command(&["wait", "r00", "--timeout", "120s"])
                 .spawn()
                 .expect("start credfresh wait")
         })

@@ -5,7 +5,7 @@ use super::fault_proxy::{control_request, spawn_python_fake, strings};
 use super::TestEnv;
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::SystemTime;
 
 /// The MFA device of the tests' IAM user.
@@ -114,15 +114,9 @@ fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
 /// `credfresh mfa PROFILE` with `stdin` as its standard input (a code there, not on the
 /// command line, which the transcript records).
 pub fn mfa_with_stdin(env: &TestEnv, profile: &str, stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["mfa", profile])
-        .env_clear()
-        .envs(env.vars())
+    let mut child = env
+        .command(&["mfa", profile])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("run credfresh mfa");
     // The command may exit before reading (an unknown profile): ignore a broken pipe.

@@ -631,17 +631,24 @@ impl TestEnv {
         self.secrets.lock().unwrap().insert(secret.to_owned());
     }
 
-    /// `credfresh --config CONFIG ARGS…` with the controlled environment.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_credfresh"))
-            .arg("--config")
+    /// `credfresh --config CONFIG ARGS…` with the controlled environment, stdin closed and
+    /// the output piped, to spawn (or change first).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_credfresh"));
+        cmd.arg("--config")
             .arg(&self.config)
             .args(args)
             .env_clear()
             .envs(self.vars())
             .stdin(Stdio::null())
-            .output()
-            .expect("run credfresh");
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// `credfresh --config CONFIG ARGS…` with the controlled environment.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run credfresh");
         self.note(&format!("credfresh {}", args.join(" ")), &out);
         out
     }
