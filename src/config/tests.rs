@@ -785,3 +785,31 @@ fn roles_assumed_with_role_credentials_are_cut_to_an_hour() {
     assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
     assert!(c.notes[0].contains("profile \"b\"") || c.notes[1].contains("profile \"b\""));
 }
+
+/// GetSessionToken needs an IAM user's long-term keys: a role, SSO or self-referencing
+/// profile, or a credentials section with a session token, is refused, naming file:line.
+#[test]
+fn session_token_sources_must_be_iam_user_keys() {
+    let f = fixture(
+        "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/X\nsource_profile = base\n\n\
+         [profile sso]\nsso_start_url = https://x.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 123456789012\nsso_role_name = R\n\n\
+         [profile selfref]\nrole_arn = arn:aws:iam::123456789012:role/S\nsource_profile = selfref\n",
+        "[base]\naws_access_key_id = AKIA\n\n[temp]\naws_access_key_id = ASIA\naws_secret_access_key = s\naws_session_token = t\n",
+    );
+    for (src, want) in [
+        ("role", "config:2 defines [profile role] with `role_arn`"),
+        ("sso", "config:6 defines [profile sso] with `sso_start_url`"),
+        (
+            "selfref",
+            "config:12 defines [profile selfref] with `role_arn`",
+        ),
+        ("temp", "credentials:7 gives [temp] an `aws_session_token`"),
+    ] {
+        let e = one_error(
+            &f,
+            &format!("[[profile]]\nname = \"mfa\"\nkind = \"session_token\"\nsource_profile = \"{src}\"\nmfa_serial = \"{SERIAL}\"\n"),
+        );
+        assert!(e.message.contains(want), "{src}: {e}");
+        assert!(e.message.contains("long-term keys"), "{e}");
+    }
+}

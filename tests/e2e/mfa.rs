@@ -352,6 +352,76 @@ fn init_chains_mfa_roles_from_a_session_token_profile() {
     );
 }
 
+/// Only roles with `mfa_serial` move to the MFA session, and only an IAM user's keys open
+/// one: a role with `mfa_serial` whose source is a role or SSO profile is assumed with a code,
+/// one that names itself is commented out; `validate` refuses a hand-written session of a
+/// role profile, naming the AWS config's line.
+#[test]
+fn init_and_validate_open_mfa_sessions_only_with_iam_user_keys() {
+    let env = TestEnv::with_sts(&format!("http://127.0.0.1:{}", crate::support::free_port()));
+    let role = |name: &str, src: &str, mfa: bool| {
+        let serial = if mfa {
+            format!("mfa_serial = {SERIAL}\n")
+        } else {
+            String::new()
+        };
+        format!("[profile {name}]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/{name}\nsource_profile = {src}\n{serial}\n")
+    };
+    std::fs::write(
+        &env.aws_config,
+        format!(
+            "[default]\nregion = us-east-1\n\n{}{}{}[profile sso-ish]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = {ACCOUNT}\nsso_role_name = Power\n\n{}{}",
+            role("nomfa", BASE_PROFILE, false),
+            role("admin", BASE_PROFILE, true),
+            role("chain2", "admin", true),
+            role("fromsso", "sso-ish", true),
+            role("selfref", "selfref", true),
+        ),
+    )
+    .unwrap();
+    let out = env.cli(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let written = std::fs::read_to_string(&env.config).unwrap();
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{written}\n{}", show(&out));
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(v.matches("MFA session (GetSessionToken)").count(), 1, "{v}");
+    assert!(v.contains("[base-mfa-fresh] MFA session"), "{v}");
+    for (role, src) in [
+        ("nomfa-fresh", "AWS profile \"base\""),
+        ("admin-fresh", "managed profile \"base-mfa-fresh\""),
+        ("chain2-fresh", "managed profile \"admin-fresh\""),
+        ("fromsso-fresh", "managed profile \"sso-ish-fresh\""),
+    ] {
+        let line = v
+            .lines()
+            .find(|l| l.contains(&format!("[{role}]")))
+            .unwrap_or_else(|| panic!("no {role} in {v}"));
+        assert!(line.contains(&format!("credentials of {src}")), "{line}");
+    }
+    assert!(
+        written.contains("# name = \"selfref-fresh\"") && written.contains("names itself"),
+        "{written}"
+    );
+
+    // A hand-written session of a role profile is refused, naming where the role is defined.
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"s\"\nkind = \"session_token\"\nsource_profile = \"admin\"\nmfa_serial = \"{SERIAL}\"\n",
+        env.daemon_table()
+    ));
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let text = output_text(&out);
+    let at = format!(
+        "{}:9 defines [profile admin] with `role_arn`",
+        env.aws_config.display()
+    );
+    assert!(
+        text.contains(&at) && text.contains("long-term keys"),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
     let moto = Moto::start();

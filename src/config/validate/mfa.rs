@@ -127,6 +127,11 @@ impl Validator<'_> {
                     "source_profile \"{src}\" is a [[profile]]: GetSessionToken needs an IAM user's long-term keys, so name the AWS profile that holds them"
                 );
                 self.error(span, Some(name), msg);
+            } else if let Some(why) = not_long_term_keys(src, aws_config, credentials) {
+                let msg = format!(
+                    "source_profile \"{src}\": {why}, and GetSessionToken needs an IAM user's long-term keys; name the AWS profile that holds them (a role with `mfa_serial` is an assume_role profile instead)"
+                );
+                self.error(span, Some(name), msg);
             } else if !aws_config.has_profile(src) && !credentials.has_section(src) {
                 let msg = format!(
                     "source_profile \"{src}\" is not a profile in {} or {}; name the AWS profile with the IAM user's long-term keys",
@@ -149,6 +154,36 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Why the AWS profile `src` cannot hold an IAM user's long-term keys, where the AWS files
+/// tell: a role, SSO or web identity profile gives role credentials, and a credentials file
+/// section with `aws_session_token` holds temporary ones.
+fn not_long_term_keys(
+    src: &str,
+    aws_config: &AwsConfigIndex,
+    credentials: &AwsConfigIndex,
+) -> Option<String> {
+    if aws_config.is_role(src) {
+        let (key, line) = aws_config.credential_key(src).unwrap_or((
+            "credential_source",
+            aws_config.header_line(&format!("profile {src}")),
+        ));
+        return Some(format!(
+            "{}:{line} defines [profile {src}] with `{key}`, so its credentials are a role's",
+            aws_config.path.display()
+        ));
+    }
+    let token = credentials
+        .section(src)?
+        .entries
+        .iter()
+        .find(|e| e.key == "aws_session_token")?;
+    Some(format!(
+        "{}:{} gives [{src}] an `aws_session_token`, so its keys are temporary",
+        credentials.path.display(),
+        token.line
+    ))
 }
 
 /// Cuts `duration` to the role-chaining limit (1 h) for roles assumed with role credentials,
