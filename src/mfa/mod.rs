@@ -247,11 +247,33 @@ impl MfaManager {
         }
     }
 
-    /// When to look at profile `name` again to warn that its session ends at `end`
-    /// (`warn_before` ahead), when that is still to come.
-    pub fn warn_at(&self, end: SystemTime, now: SystemTime) -> Option<SystemTime> {
-        let warn_before = lock(&self.settings).warn_before;
-        end.checked_sub(warn_before).filter(|&at| at > now)
+    /// When to look at a session that ends at `end` again, to warn that a code is due:
+    /// [`warn_lead`] ahead of its end, or at once (a second from `now`, as the scheduler
+    /// takes only later times) when that has passed, e.g. a session taken over at a restart
+    /// inside the warning window. `None` once the session has ended.
+    pub fn warn_at(
+        &self,
+        end: SystemTime,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Option<SystemTime> {
+        if end <= now {
+            return None;
+        }
+        let lead = warn_lead(lock(&self.settings).warn_before, lifetime);
+        let soonest = now + Duration::from_secs(1);
+        Some(end.checked_sub(lead).map_or(soonest, |at| at.max(soonest)))
+    }
+}
+
+/// How long before the end of a session lasting `lifetime` (its `duration`) the code is asked
+/// for: `warn_before`, or a third of the session when `warn_before` is not shorter than it
+/// (the session would need a code from its start), as `refresh_before` does for credentials.
+pub fn warn_lead(warn_before: Duration, lifetime: Duration) -> Duration {
+    if warn_before < lifetime {
+        warn_before
+    } else {
+        lifetime / 3
     }
 }
 
@@ -340,6 +362,26 @@ mod tests {
             "ASIA1"
         );
         assert!(m.running("base", "bob", now).is_none(), "another identity");
+    }
+
+    #[test]
+    fn the_warning_is_warn_before_ahead_or_at_once_or_at_two_thirds() {
+        let m = manager();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let min = |n: u64| Duration::from_secs(n * 60);
+        // A 12 h session: an hour ahead.
+        assert_eq!(
+            m.warn_at(now + min(720), now, min(720)),
+            Some(now + min(660))
+        );
+        // Taken over with 9 minutes left: at once.
+        assert_eq!(
+            m.warn_at(now + min(9), now, min(720)),
+            Some(now + Duration::from_secs(1))
+        );
+        // A 15-minute session, shorter than warn_before: after two thirds.
+        assert_eq!(m.warn_at(now + min(15), now, min(15)), Some(now + min(10)));
+        assert_eq!(m.warn_at(now, now, min(15)), None);
     }
 
     #[test]

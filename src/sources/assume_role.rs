@@ -24,7 +24,18 @@ pub(super) async fn fetch(
     let code = match &device {
         Some((mfa, d)) => {
             let owner = Owner::Role(&spec.role_arn);
-            match start(sdk, mfa_manager, name, mfa, owner, &region, d).await? {
+            match start(
+                sdk,
+                mfa_manager,
+                name,
+                mfa,
+                owner,
+                &region,
+                d,
+                spec.duration,
+            )
+            .await?
+            {
                 Start::Held(c) => return Ok(c),
                 Start::Code(code) => Some(code),
             }
@@ -69,7 +80,7 @@ pub(super) async fn fetch(
     Ok(match &spec.mfa {
         Some(mfa) => {
             let owner = Owner::Role(&spec.role_arn);
-            super::session_token::held(mfa_manager, name, mfa, &owner, creds)
+            super::session_token::held(mfa_manager, name, mfa, &owner, creds, spec.duration)
         }
         None => creds,
     })

@@ -422,6 +422,71 @@ fn init_and_validate_open_mfa_sessions_only_with_iam_user_keys() {
     );
 }
 
+/// A restart takes a session over as it is: inside the warning window the code is asked for
+/// at once, and an expiry no GetSessionToken of this `duration` can grant is not trusted.
+#[test]
+fn a_restart_warns_at_once_and_trusts_no_impossible_expiry() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let text = session_config(&env, "", "1h");
+    let table = env.daemon_table();
+    let with_warn = |w: &str| text.replacen(&table, &format!("{table}warn_before = \"{w}\"\n"), 1);
+    env.write_config_text(&with_warn("1m"));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app", "fresh", WAIT);
+    let base = daemon.profile("mfa-base").unwrap();
+    let end = rfc3339(base["expires_at"].as_str().unwrap(), "expires_at");
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+
+    // Restarted with less than warn_before left: taken over, and a code is asked for at once
+    // (not after two thirds of what is left, minutes later).
+    wait_until(WAIT, "the session to run 6 s", || {
+        std::time::SystemTime::now() + Duration::from_secs(14 * 60 + 54) > end
+    });
+    env.write_config_text(&with_warn("14m57s"));
+    let mut daemon = Daemon::start(&env);
+    let base = daemon.wait_state("mfa-base", "login_required", Duration::from_secs(30));
+    let error = base["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("the MFA session of \"mfa-base\" ends at"),
+        "{base}"
+    );
+    assert!(base["expires_at"].is_string(), "{base}");
+    daemon.wait_state("app", "fresh", WAIT);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+
+    // An expiry in 2099 is no session STS granted for 15 minutes: not taken over.
+    let file = std::fs::read_to_string(&env.credentials).unwrap();
+    let end = env.section("mfa-base").unwrap()["x_credfresh_expiration"].clone();
+    assert_eq!(file.matches(end.as_str()).count(), 1, "{file}");
+    std::fs::write(&env.credentials, file.replace(&end, "2099-01-01T00:00:00Z")).unwrap();
+    env.write_config_text(&with_warn("1m"));
+    let daemon = Daemon::start(&env);
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    assert!(
+        base["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a code"),
+        "{base}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("lasts longer than its `duration` allows"),
+        "{log}"
+    );
+    assert!(!log.contains("took over"), "{log}");
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+}
+
 #[test]
 fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
     let moto = Moto::start();
