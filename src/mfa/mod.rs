@@ -91,6 +91,9 @@ pub struct MfaManager {
     /// out again when it is asked for before any code is due (`credfresh refresh`, a
     /// dependent pulling its source forward) by a profile of the same identity.
     sessions: Mutex<HashMap<String, (String, TempCredentials)>>,
+    /// Profiles whose session a reload dropped (their user, role or device changed), until
+    /// they hold a new one: what they need is said so.
+    dropped: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,6 +111,7 @@ impl MfaManager {
             known_keys: Mutex::default(),
             ends: Mutex::default(),
             sessions: Mutex::default(),
+            dropped: Mutex::default(),
         }
     }
 
@@ -194,6 +198,7 @@ impl MfaManager {
         lock(&self.known_keys).insert(creds.access_key_id.clone());
         let session = (identity.to_owned(), creds.clone());
         lock(&self.sessions).insert(name.to_owned(), session);
+        lock(&self.dropped).remove(name);
         let mut ends = lock(&self.ends);
         let warned = ends.get(name).is_some_and(|&(e, w)| e == end && w);
         ends.insert(name.to_owned(), (end, warned));
@@ -201,11 +206,19 @@ impl MfaManager {
 
     /// The session profile `name` holds as `identity`, while no code is due for it yet: it
     /// ends later than `warn_before` and `refresh_before` from `now`. A profile whose user,
-    /// role or device a reload changed has none.
+    /// role or device a reload changed has none: that session is dropped (forgotten with
+    /// its end, so nothing says it still runs).
     pub fn running(&self, name: &str, identity: &str, now: SystemTime) -> Option<TempCredentials> {
         let settings = self.settings();
         let lead = settings.warn_before.max(settings.refresh_before);
-        lock(&self.sessions)
+        let mut sessions = lock(&self.sessions);
+        if sessions.get(name).is_some_and(|(id, _)| id != identity) {
+            sessions.remove(name);
+            lock(&self.ends).remove(name);
+            lock(&self.dropped).insert(name.to_owned());
+            return None;
+        }
+        sessions
             .get(name)
             .filter(|(id, _)| id == identity)
             .map(|(_, c)| c)
@@ -235,6 +248,14 @@ impl MfaManager {
                 );
                 let warn = (!std::mem::replace(warned, true)).then(|| msg.clone());
                 (SourceError::login_required(msg), warn)
+            }
+            None if lock(&self.dropped).contains(name) => {
+                let msg = format!(
+                    "a reload changed the user, role or MFA device of \"{name}\", so its MFA session was dropped; run `{}` with a code from {}",
+                    mfa_command(name),
+                    mfa.serial
+                );
+                (SourceError::login_required(msg), None)
             }
             None => {
                 let msg = format!(

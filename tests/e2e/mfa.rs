@@ -237,6 +237,20 @@ fn reload_and_restart_keep_the_mfa_session() {
     daemon.wait_state("app2", "fresh", WAIT);
     assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
 
+    // A reload that changes the session's duration, helper or region keeps the session
+    // (they apply from the next one): no code asked for, the roles stay fresh.
+    let longer = text.replacen("duration = \"15m\"", "duration = \"16m\"", 1);
+    env.write_config_text(&format!(
+        "{longer}\n[[profile]]\nname = \"app2\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App2\"\nsource_profile = \"mfa-base\"\n"
+    ));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = env.cli(&["wait", "mfa-base", "app", "app2", "--timeout", "30s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
+    assert_eq!(access_key(&env, "mfa-base").unwrap(), base_key);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
     // A restart takes over the session the credentials file (0600) holds.
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     daemon.wait_exit(WAIT);
@@ -263,14 +277,17 @@ fn reload_and_restart_keep_the_mfa_session() {
     let out = env.cli(&["reload"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    let error = base["last_error"].as_str().unwrap();
     assert!(
-        base["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("credfresh mfa mfa-base"),
+        error.contains("credfresh mfa mfa-base") && error.contains("session was dropped"),
         "{base}"
     );
-    daemon.wait_state("app", "login_required", WAIT);
+    assert!(!error.contains("before then"), "{base}");
+    // The roles keep serving their still-valid credentials until they expire.
+    let app = daemon.wait_state("app", "login_required", WAIT);
+    assert!(app["expires_at"].is_string(), "{app}");
+    let out = env.cli(&["wait", "app", "--timeout", "10s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(gate.accepted("GetSessionToken"), 1);
     record_issued(&env, &gate);
     env.assert_secrets_never_logged(&daemon);
