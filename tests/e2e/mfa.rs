@@ -437,6 +437,24 @@ fn init_and_validate_open_mfa_sessions_only_with_iam_user_keys() {
         text.contains(&at) && text.contains("long-term keys"),
         "{text}"
     );
+
+    // Valid, but noted: a session not longer than warn_before, a helper that cannot run.
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"s\"\nkind = \"session_token\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}\"\nduration = \"15m\"\n\n\
+         [[profile]]\nname = \"h\"\nkind = \"session_token\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}-2\"\nmfa_process = \"/nonexistent/helper\"\n",
+        env.daemon_table()
+    ));
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("not longer than warn_before (1h), so the next code is asked for after two thirds of it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`mfa_process` program \"/nonexistent/helper\" does not exist"),
+        "{text}"
+    );
 }
 
 /// A restart takes a session over as it is: inside the warning window the code is asked for
