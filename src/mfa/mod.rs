@@ -301,6 +301,13 @@ pub fn warn_lead(warn_before: Duration, lifetime: Duration) -> Duration {
 /// The refusal of a code, said so that the user knows what to do: `login_required` when a
 /// person must type the next code, kept as it is when a helper gives codes.
 pub fn refused(name: &str, mfa: &Mfa, err: SourceError) -> SourceError {
+    // STS says the device is not this user's: no code can help, the config must change.
+    if err.message.contains("verify your MFA serial number") {
+        return SourceError::login_required(format!(
+            "{}; a new code cannot help: check `mfa_serial` = \"{}\" of \"{name}\" (the device's ARN as IAM lists it for this user), then `credfresh reload`",
+            err.message, mfa.serial
+        ));
+    }
     let about_code = err.message.contains("MultiFactorAuthentication")
         || err.message.contains("one time pass code");
     if !about_code {
@@ -458,5 +465,14 @@ mod tests {
             refused("base", &mfa, err).kind,
             crate::source_error::FailureKind::Permanent
         );
+        // A device that is not the user's: the serial is named, no new code suggested.
+        let err = SourceError::permanent(
+            "AccessDenied",
+            "STS refused: AccessDenied: MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.",
+        );
+        let e = refused("base", &mfa, err);
+        assert_eq!(e.kind, crate::source_error::FailureKind::LoginRequired);
+        assert!(e.message.contains("check `mfa_serial`"), "{}", e.message);
+        assert!(!e.message.contains("with a new code"), "{}", e.message);
     }
 }

@@ -518,6 +518,18 @@ fn a_restart_warns_at_once_and_trusts_no_impossible_expiry() {
         "{log}"
     );
     assert!(!log.contains("took over"), "{log}");
+
+    // A device that is not the user's: the answer names mfa_serial, not a new code.
+    env.write_config_text(&with_warn("1m").replace(SERIAL, &format!("{SERIAL}-nobody")));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("check `mfa_serial`") && !text.contains("with a new code"),
+        "{text}"
+    );
     record_issued(&env, &gate);
     env.assert_secrets_never_logged(&daemon);
 }
