@@ -554,6 +554,14 @@ impl Scheduler {
             e.state = ProfileState::LoginRequired;
             e.failures = 0;
             e.next_refresh = now + PARKED;
+            // Credentials still held (an MFA session warned about ahead of its end, a role
+            // chained from it): look again when they expire, so the error says what is due
+            // then rather than "before then". No STS call: without a code the look is local.
+            if !matches!(e.profile.source, ProfileSource::Sso(_)) {
+                if let Some(c) = e.valid_creds(now) {
+                    e.next_refresh = e.next_refresh.min(c.expiration);
+                }
+            }
             self.metrics.failed(&e.profile.name, &err.reason);
             e.last_error = Some(err.message);
             return;

@@ -534,6 +534,41 @@ fn a_restart_warns_at_once_and_trusts_no_impossible_expiry() {
     env.assert_secrets_never_logged(&daemon);
 }
 
+/// Once a session warned about has ended, its error no longer says "before then".
+#[test]
+fn an_ended_mfa_session_no_longer_says_before_then() {
+    let moto = Moto::start();
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/Short");
+    let gate = MfaGate::start(&moto.endpoint(), &[&role]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let table = env.daemon_table();
+    env.write_config_text(&format!(
+        "{table}warn_before = \"25s\"\n\n[[profile]]\nname = \"r\"\nkind = \"assume_role\"\nrole_arn = \"{role}\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}\"\nduration = \"20s\"\n"
+    ));
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("r", "login_required", WAIT);
+    let out = mfa(&env, "r", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let r = daemon.wait_state("r", "login_required", WAIT);
+    assert!(
+        r["last_error"].as_str().unwrap().contains("before then"),
+        "{r}"
+    );
+    let end = rfc3339(r["expires_at"].as_str().unwrap(), "expires_at");
+    let r = wait_for(WAIT, "the ended session's error to change", || {
+        let r = daemon.profile("r").unwrap();
+        let error = r["last_error"].as_str().unwrap_or_default().to_owned();
+        (!error.contains("before then")).then_some(r)
+    });
+    assert!(std::time::SystemTime::now() >= end, "{r}");
+    assert!(
+        r["last_error"].as_str().unwrap().contains("needs a code"),
+        "{r}"
+    );
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+}
+
 #[test]
 fn the_end_of_an_mfa_session_is_warned_about_once_ahead() {
     let moto = Moto::start();
