@@ -49,17 +49,12 @@ pub(super) async fn start(
     if let Some(code) = mfa_manager.take_handed(name) {
         return Ok(Start::Code(code));
     }
-    if let Some(c) = mfa_manager.running(name, &session_identity(&owner, mfa), crate::skew::now()) {
-        return Ok(Start::Held(held(
-            mfa_manager,
-            name,
-            mfa,
-            &owner,
-            c,
-            lifetime,
-        )));
-    }
-    if let Some(c) = take_over(sdk, mfa_manager, name, &owner, region, lifetime).await {
+    let now = crate::skew::now();
+    let session = match mfa_manager.running(name, &session_identity(&owner, mfa), now) {
+        Some(c) => Some(c),
+        None => take_over(sdk, mfa_manager, name, &owner, region, lifetime).await,
+    };
+    if let Some(c) = session {
         return Ok(Start::Held(held(
             mfa_manager,
             name,
