@@ -93,7 +93,24 @@ pub fn generate(
             None => unmanaged.push(from.to_owned()),
         }
     }
-    add_mfa_sessions(&mut blocks, &mut taken);
+    // Profiles whose credentials are not an IAM user's long-term keys: GetSessionToken
+    // refuses role (SSO, web identity, credential_source/_process) and temporary credentials.
+    let not_user_keys: HashSet<String> = sections
+        .iter()
+        .filter(|s| {
+            NOT_USER_KEYS
+                .iter()
+                .any(|k| s.entries.iter().any(|e| e.key == *k))
+        })
+        .filter_map(|s| s.profile_name().map(str::to_owned))
+        .chain(
+            credentials
+                .iter()
+                .filter(|s| s.get("aws_session_token").is_some())
+                .map(|s| s.header.clone()),
+        )
+        .collect();
+    add_mfa_sessions(&mut blocks, &mut taken, &not_user_keys);
     let absolute = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
     // Validate as `credfresh validate` would; comment out what it rejects, until it passes.
     loop {
@@ -258,7 +275,7 @@ fn block(s: &Section, from: &str, name: &str) -> Option<Block> {
                 if missing.len() > 1 { "them" } else { "it" }
             ));
         }
-    } else if let Some(serial) = s.get("mfa_serial") {
+    } else if let (Some(serial), None) = (s.get("mfa_serial"), s.get("credential_process")) {
         // An IAM user whose policies demand MFA: its keys open an MFA session.
         b.kind = "session_token";
         b.comment = session_comment(from, name);
@@ -290,9 +307,29 @@ fn session_comment(from: &str, name: &str) -> Vec<String> {
     ]
 }
 
+/// Keys of a `~/.aws/config` profile that make its credentials something other than an IAM
+/// user's long-term keys.
+const NOT_USER_KEYS: &[&str] = &[
+    "role_arn",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+    "web_identity_token_file",
+    "credential_source",
+    "credential_process",
+];
+
 /// Chains each role with `mfa_serial` from a `session_token` profile of its source profile
-/// and device, adding that profile where there is none yet.
-fn add_mfa_sessions(blocks: &mut Vec<Block>, taken: &mut HashSet<String>) {
+/// and device, adding that profile where there is none yet. Only a source with an IAM user's
+/// long-term keys can open an MFA session: a role whose source is a role, SSO or
+/// self-referencing profile (`not_user_keys`, or itself) stays an `assume_role` that spends a
+/// code on each AssumeRole, or is written commented out.
+fn add_mfa_sessions(
+    blocks: &mut Vec<Block>,
+    taken: &mut HashSet<String>,
+    not_user_keys: &HashSet<String>,
+) {
     let key = |b: &Block, k: &str| {
         b.keys
             .iter()
@@ -306,6 +343,27 @@ fn add_mfa_sessions(blocks: &mut Vec<Block>, taken: &mut HashSet<String>) {
             i += 1;
             continue;
         };
+        if source == blocks[i].from {
+            blocks[i].disabled = Some(format!(
+                "[profile {source}] names itself as its source_profile, a loop the AWS CLI refuses too; set source_profile to the profile with the keys that assume the role"
+            ));
+            i += 1;
+            continue;
+        }
+        if not_user_keys.contains(&source) {
+            let b = &mut blocks[i];
+            b.comment.pop();
+            b.comment.push(format!(
+                "mfa_serial: [profile {source}] holds role or temporary credentials, which cannot open an"
+            ));
+            b.comment.push(format!(
+                "MFA session (GetSessionToken), so each AssumeRole takes a code: `credfresh mfa {}`.",
+                b.name
+            ));
+            b.keys.push(("mfa_serial", serial));
+            i += 1;
+            continue;
+        }
         let existing = blocks.iter().find(|o| {
             o.kind == "session_token"
                 && key(o, "source_profile").as_deref() == Some(source.as_str())
@@ -404,7 +462,8 @@ fn render(blocks: &[Block], unmanaged: &[String], env: &Environment, found: bool
             b.source.as_ref().map(|src| {
                 blocks
                     .iter()
-                    .find(|o| &o.from == src && o.disabled.is_none())
+                    // Not the MFA session of `src`: only a role with `mfa_serial` uses it.
+                    .find(|o| &o.from == src && o.disabled.is_none() && o.kind != "session_token")
                     .map(|o| o.name.clone())
                     .unwrap_or_else(|| src.clone())
             })
@@ -721,6 +780,118 @@ source_profile = base
             ),
             "{}",
             g.text
+        );
+    }
+
+    /// Only roles with `mfa_serial` move to the MFA session, and only a source with an IAM
+    /// user's long-term keys gets one (not a role, SSO or self-referencing profile).
+    #[test]
+    fn mfa_sessions_only_for_mfa_roles_of_iam_user_keys() {
+        const AWS: &str = "\
+[profile iam-user]
+region = us-east-1
+
+[profile nomfa]
+role_arn = arn:aws:iam::123456789012:role/NoMfa
+source_profile = iam-user
+
+[profile admin]
+role_arn = arn:aws:iam::123456789012:role/Admin
+source_profile = iam-user
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile chain2]
+role_arn = arn:aws:iam::123456789012:role/Chain2
+source_profile = admin
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile sso-ish]
+sso_start_url = https://acme.awsapps.com/start
+sso_region = eu-west-1
+sso_account_id = 123456789012
+sso_role_name = Power
+
+[profile fromsso]
+role_arn = arn:aws:iam::123456789012:role/FromSso
+source_profile = sso-ish
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile selfref]
+role_arn = arn:aws:iam::123456789012:role/Self
+source_profile = selfref
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+";
+        let dir = tempfile::tempdir().unwrap();
+        let aws = dir.path().join("aws-config");
+        std::fs::write(&aws, AWS).unwrap();
+        let creds = dir.path().join("credentials");
+        std::fs::write(
+            &creds,
+            "[iam-user]\naws_access_key_id = A\naws_secret_access_key = B\n",
+        )
+        .unwrap();
+        let env = Environment::new(
+            dir.path(),
+            &[
+                ("AWS_CONFIG_FILE", aws.to_str().unwrap()),
+                ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+            ],
+        );
+        let path = dir.path().join("config.toml");
+        let g = generate(&path, &env, Some(AWS)).unwrap();
+        let c = config::parse(&path, &g.text, &env).unwrap_or_else(|e| panic!("{e}\n{}", g.text));
+        let find = |name: &str| {
+            c.profiles
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("no {name}\n{}", g.text))
+        };
+        let sessions: Vec<(&str, &str)> = c
+            .profiles
+            .iter()
+            .filter_map(|p| match &p.source {
+                config::ProfileSource::SessionToken(st) => {
+                    Some((p.name.as_str(), st.source_profile.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sessions, [("iam-user-mfa-fresh", "iam-user")], "{}", g.text);
+        assert_eq!(
+            find("nomfa-fresh").source.managed_source(),
+            None,
+            "{}",
+            g.text
+        );
+        assert!(
+            g.text.contains("source_profile = \"iam-user\"\n"),
+            "{}",
+            g.text
+        );
+        assert_eq!(
+            find("admin-fresh").source.managed_source(),
+            Some("iam-user-mfa-fresh")
+        );
+        for (role, src) in [
+            ("chain2-fresh", "admin-fresh"),
+            ("fromsso-fresh", "sso-ish-fresh"),
+        ] {
+            let p = find(role);
+            assert_eq!(p.source.managed_source(), Some(src), "{}", g.text);
+            let config::ProfileSource::AssumeRole(ar) = &p.source else {
+                panic!("{role} is not assume_role");
+            };
+            assert_eq!(
+                ar.mfa.as_ref().map(|m| m.serial.as_str()),
+                Some("arn:aws:iam::123456789012:mfa/alice")
+            );
+        }
+        assert!(
+            g.disabled
+                .iter()
+                .any(|d| d.starts_with("selfref-fresh:") && d.contains("names itself")),
+            "{:?}",
+            g.disabled
         );
     }
 

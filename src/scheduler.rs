@@ -9,7 +9,7 @@
 use crate::api::{rfc3339, ProfileState};
 use crate::backoff::backoff;
 use crate::clock::Clock;
-use crate::config::{Config, Profile};
+use crate::config::{Config, Profile, ProfileSource};
 use crate::creds::TempCredentials;
 use crate::metrics::Metrics;
 use crate::snapshot::ProfileSnapshot;
@@ -569,6 +569,14 @@ impl Scheduler {
             e.state = ProfileState::LoginRequired;
             e.failures = 0;
             e.next_refresh = now + PARKED;
+            // Credentials still held (an MFA session warned about ahead of its end, a role
+            // chained from it): look again when they expire, so the error says what is due
+            // then rather than "before then". No STS call: without a code the look is local.
+            if !matches!(e.profile.source, ProfileSource::Sso(_)) {
+                if let Some(c) = e.valid_creds(now) {
+                    e.next_refresh = e.next_refresh.min(c.expiration);
+                }
+            }
             self.metrics.failed(&e.profile.name, &err.reason);
             e.last_error = Some(err.message);
             return;
@@ -686,6 +694,14 @@ impl Scheduler {
                     let e = old.swap_remove(j);
                     let g = self.generation();
                     let mut fresh = Entry::new(p.clone(), g, now);
+                    // Still the same identity (only a profile up its chain changed, or an MFA
+                    // session's duration, helper or region): its valid credentials keep being
+                    // served until the new fetch replaces them or they expire.
+                    if same_identity(&e.profile.source, &p.source) {
+                        fresh.creds = e.creds.filter(|c| c.valid_at(now));
+                        fresh.delivered = e.delivered && fresh.creds.is_some();
+                        fresh.last_refresh = e.last_refresh.filter(|_| fresh.creds.is_some());
+                    }
                     fresh.waiters = e.waiters;
                     self.entries.push(fresh);
                     changed.push(p.name.clone());
@@ -728,6 +744,18 @@ impl Scheduler {
             list(&removed),
         );
         summary
+    }
+}
+
+/// Whether credentials of `old` are still credentials of `new`: the same settings, or the
+/// same MFA session (user and device; `duration`, `mfa_process` and `region` do not change
+/// whose it is).
+fn same_identity(old: &ProfileSource, new: &ProfileSource) -> bool {
+    match (old, new) {
+        (ProfileSource::SessionToken(a), ProfileSource::SessionToken(b)) => {
+            a.source_profile == b.source_profile && a.mfa.serial == b.mfa.serial
+        }
+        _ => old == new,
     }
 }
 

@@ -719,7 +719,11 @@ fn session_token_profiles_take_a_user_and_a_device() {
         panic!("{c:?}")
     };
     assert_eq!(ar.duration, Duration::from_secs(4 * 3600));
-    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    assert!(
+        c.notes.iter().all(|n| !n.contains("cut to 1h")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -784,4 +788,88 @@ fn roles_assumed_with_role_credentials_are_cut_to_an_hour() {
     assert_eq!(duration("d"), ROLE_CHAINING_MAX);
     assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
     assert!(c.notes[0].contains("profile \"b\"") || c.notes[1].contains("profile \"b\""));
+}
+
+/// GetSessionToken needs an IAM user's long-term keys: a role, SSO or self-referencing
+/// profile, or a credentials section with a session token, is refused, naming file:line.
+#[test]
+fn session_token_sources_must_be_iam_user_keys() {
+    let f = fixture(
+        "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/X\nsource_profile = base\n\n\
+         [profile sso]\nsso_start_url = https://x.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 123456789012\nsso_role_name = R\n\n\
+         [profile selfref]\nrole_arn = arn:aws:iam::123456789012:role/S\nsource_profile = selfref\n",
+        "[base]\naws_access_key_id = AKIA\n\n[temp]\naws_access_key_id = ASIA\naws_secret_access_key = s\naws_session_token = t\n",
+    );
+    for (src, want) in [
+        ("role", "config:2 defines [profile role] with `role_arn`"),
+        ("sso", "config:6 defines [profile sso] with `sso_start_url`"),
+        (
+            "selfref",
+            "config:12 defines [profile selfref] with `role_arn`",
+        ),
+        ("temp", "credentials:7 gives [temp] an `aws_session_token`"),
+    ] {
+        let e = one_error(
+            &f,
+            &format!("[[profile]]\nname = \"mfa\"\nkind = \"session_token\"\nsource_profile = \"{src}\"\nmfa_serial = \"{SERIAL}\"\n"),
+        );
+        assert!(e.message.contains(want), "{src}: {e}");
+        assert!(e.message.contains("long-term keys"), "{e}");
+    }
+}
+
+/// `validate` notes a session not longer than warn_before, and an `mfa_process` that cannot
+/// run (missing, not executable, not on PATH).
+#[test]
+fn mfa_notes_name_short_sessions_and_unusable_helpers() {
+    let f = base();
+    let not_exec = f.dir.path().join("helper.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\necho 123456\n").unwrap();
+    let missing = f.dir.path().join("nope.sh");
+    let st = |name: &str, extra: &str| {
+        format!("[[profile]]\nname = \"{name}\"\nkind = \"session_token\"\nsource_profile = \"base\"\nmfa_serial = \"{SERIAL}-{name}\"\n{extra}\n")
+    };
+    let text = [
+        st("short", "duration = \"15m\"\n"),
+        st("long", "duration = \"12h\"\n"),
+        st(
+            "gone",
+            &format!("mfa_process = \"{}\"\n", missing.display()),
+        ),
+        st(
+            "noexec",
+            &format!("mfa_process = \"{}\"\n", not_exec.display()),
+        ),
+        st("nopath", "mfa_process = \"credfresh-no-such-helper --x\"\n"),
+    ]
+    .concat();
+    let c = parse(&f.dir.path().join("c.toml"), &text, &f.env).unwrap();
+    let note = |name: &str| {
+        c.notes
+            .iter()
+            .find(|n| n.starts_with(&format!("profile \"{name}\"")))
+            .cloned()
+    };
+    assert!(
+        note("short").is_some_and(|n| n.contains("after two thirds of it, 5m before it ends")),
+        "{:?}",
+        c.notes
+    );
+    assert!(note("long").is_none(), "{:?}", c.notes);
+    assert!(
+        note("gone").is_some_and(|n| n.contains("does not exist")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        note("noexec").is_some_and(|n| n.contains("not an executable file")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        note("nopath").is_some_and(|n| n.contains("not found on PATH")),
+        "{:?}",
+        c.notes
+    );
+    assert_eq!(c.notes.len(), 4, "{:?}", c.notes);
 }

@@ -93,6 +93,9 @@ pub struct MfaManager {
     /// out again when it is asked for before any code is due (`credfresh refresh`, a
     /// dependent pulling its source forward) by a profile of the same identity.
     sessions: Mutex<HashMap<String, (String, TempCredentials)>>,
+    /// Profiles whose session a reload dropped (their user, role or device changed), until
+    /// they hold a new one: what they need is said so.
+    dropped: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -111,6 +114,7 @@ impl MfaManager {
             known_keys: Mutex::default(),
             ends: Mutex::default(),
             sessions: Mutex::default(),
+            dropped: Mutex::default(),
         }
     }
 
@@ -222,6 +226,7 @@ impl MfaManager {
         lock(&self.known_keys).insert(creds.access_key_id.clone());
         let session = (identity.to_owned(), creds.clone());
         lock(&self.sessions).insert(name.to_owned(), session);
+        lock(&self.dropped).remove(name);
         let mut ends = lock(&self.ends);
         let warned = ends.get(name).is_some_and(|&(e, w)| e == end && w);
         ends.insert(name.to_owned(), (end, warned));
@@ -229,11 +234,19 @@ impl MfaManager {
 
     /// The session profile `name` holds as `identity`, while no code is due for it yet: it
     /// ends later than `warn_before` and `refresh_before` from `now`. A profile whose user,
-    /// role or device a reload changed has none.
+    /// role or device a reload changed has none: that session is dropped (forgotten with
+    /// its end, so nothing says it still runs).
     pub fn running(&self, name: &str, identity: &str, now: SystemTime) -> Option<TempCredentials> {
         let settings = self.settings();
         let lead = settings.warn_before.max(settings.refresh_before);
-        lock(&self.sessions)
+        let mut sessions = lock(&self.sessions);
+        if sessions.get(name).is_some_and(|(id, _)| id != identity) {
+            sessions.remove(name);
+            lock(&self.ends).remove(name);
+            lock(&self.dropped).insert(name.to_owned());
+            return None;
+        }
+        sessions
             .get(name)
             .filter(|(id, _)| id == identity)
             .map(|(_, c)| c)
@@ -264,6 +277,14 @@ impl MfaManager {
                 let warn = (!std::mem::replace(warned, true)).then(|| msg.clone());
                 (SourceError::login_required(msg), warn)
             }
+            None if lock(&self.dropped).contains(name) => {
+                let msg = format!(
+                    "a reload changed the user, role or MFA device of \"{name}\", so its MFA session was dropped; run `{}` with a code from {}",
+                    mfa_command(name),
+                    mfa.serial
+                );
+                (SourceError::login_required(msg), None)
+            }
             None => {
                 let msg = format!(
                     "profile \"{name}\" needs a code from MFA device {}: run `{}`",
@@ -275,11 +296,33 @@ impl MfaManager {
         }
     }
 
-    /// When to look at profile `name` again to warn that its session ends at `end`
-    /// (`warn_before` ahead), when that is still to come.
-    pub fn warn_at(&self, end: SystemTime, now: SystemTime) -> Option<SystemTime> {
-        let warn_before = lock(&self.settings).warn_before;
-        end.checked_sub(warn_before).filter(|&at| at > now)
+    /// When to look at a session that ends at `end` again, to warn that a code is due:
+    /// [`warn_lead`] ahead of its end, or at once (a second from `now`, as the scheduler
+    /// takes only later times) when that has passed, e.g. a session taken over at a restart
+    /// inside the warning window. `None` once the session has ended.
+    pub fn warn_at(
+        &self,
+        end: SystemTime,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Option<SystemTime> {
+        if end <= now {
+            return None;
+        }
+        let lead = warn_lead(lock(&self.settings).warn_before, lifetime);
+        let soonest = now + Duration::from_secs(1);
+        Some(end.checked_sub(lead).map_or(soonest, |at| at.max(soonest)))
+    }
+}
+
+/// How long before the end of a session lasting `lifetime` (its `duration`) the code is asked
+/// for: `warn_before`, or a third of the session when `warn_before` is not shorter than it
+/// (the session would need a code from its start), as `refresh_before` does for credentials.
+pub fn warn_lead(warn_before: Duration, lifetime: Duration) -> Duration {
+    if warn_before < lifetime {
+        warn_before
+    } else {
+        lifetime / 3
     }
 }
 
@@ -288,6 +331,13 @@ impl MfaManager {
 ///
 /// `handed` says the code was given with `credfresh mfa` (even when a helper is set).
 pub fn refused(name: &str, mfa: &Mfa, handed: bool, err: SourceError) -> SourceError {
+    // STS says the device is not this user's: no code can help, the config must change.
+    if err.message.contains("verify your MFA serial number") {
+        return SourceError::login_required(format!(
+            "{}; a new code cannot help: check `mfa_serial` = \"{}\" of \"{name}\" (the device's ARN as IAM lists it for this user), then `credfresh reload`",
+            err.message, mfa.serial
+        ));
+    }
     let about_code = err.message.contains("MultiFactorAuthentication")
         || err.message.contains("one time pass code");
     if !about_code {
@@ -373,6 +423,26 @@ mod tests {
     }
 
     #[test]
+    fn the_warning_is_warn_before_ahead_or_at_once_or_at_two_thirds() {
+        let m = manager();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let min = |n: u64| Duration::from_secs(n * 60);
+        // A 12 h session: an hour ahead.
+        assert_eq!(
+            m.warn_at(now + min(720), now, min(720)),
+            Some(now + min(660))
+        );
+        // Taken over with 9 minutes left: at once.
+        assert_eq!(
+            m.warn_at(now + min(9), now, min(720)),
+            Some(now + Duration::from_secs(1))
+        );
+        // A 15-minute session, shorter than warn_before: after two thirds.
+        assert_eq!(m.warn_at(now + min(15), now, min(15)), Some(now + min(10)));
+        assert_eq!(m.warn_at(now, now, min(15)), None);
+    }
+
+    #[test]
     fn a_code_for_a_chained_role_goes_to_its_mfa_session() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
@@ -451,5 +521,14 @@ mod tests {
             refused("base", &mfa, true, err).kind,
             crate::source_error::FailureKind::LoginRequired
         );
+        // A device that is not the user's: the serial is named, no new code suggested.
+        let err = SourceError::permanent(
+            "AccessDenied",
+            "STS refused: AccessDenied: MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.",
+        );
+        let e = refused("base", &mfa, false, err);
+        assert_eq!(e.kind, crate::source_error::FailureKind::LoginRequired);
+        assert!(e.message.contains("check `mfa_serial`"), "{}", e.message);
+        assert!(!e.message.contains("with a new code"), "{}", e.message);
     }
 }

@@ -21,7 +21,18 @@ pub(super) async fn fetch(
         Some(mfa) => {
             let owner = Owner::Role(&spec.role_arn);
             let device = mfa_manager.device(&mfa.serial);
-            match start(sdk, mfa_manager, name, mfa, owner, &region, device).await? {
+            match start(
+                sdk,
+                mfa_manager,
+                name,
+                mfa,
+                owner,
+                &region,
+                device,
+                spec.duration,
+            )
+            .await?
+            {
                 Start::Held(c) => return Ok(c),
                 Start::Code(spend) => Some(spend),
             }
@@ -67,7 +78,7 @@ pub(super) async fn fetch(
     Ok(match &spec.mfa {
         Some(mfa) => {
             let owner = Owner::Role(&spec.role_arn);
-            super::session_token::held(mfa_manager, name, mfa, &owner, creds)
+            super::session_token::held(mfa_manager, name, mfa, &owner, creds, spec.duration)
         }
         None => creds,
     })

@@ -47,6 +47,9 @@ pub(super) struct Spend {
 /// repeats the code spent last), unless a code is handed over while it runs; else
 /// `login_required`. The device's lock is taken only to spend a code, never while a helper
 /// waits (for a touch, a PIN), so the device's other profiles are not held up by it.
+/// `lifetime` is the longest session the profile's `duration` gives: a file's session said
+/// to last longer is not taken over.
+#[allow(clippy::too_many_arguments)] // the parts of one attempt, each borrowed from the caller
 pub(super) async fn start(
     sdk: &SdkConfig,
     mfa_manager: &MfaManager,
@@ -55,6 +58,7 @@ pub(super) async fn start(
     owner: Owner<'_>,
     region: &str,
     device: Arc<tokio::sync::Mutex<Device>>,
+    lifetime: Duration,
 ) -> Result<Start, SourceError> {
     let spend = |code, handed, device| {
         Ok(Start::Code(Spend {
@@ -66,11 +70,20 @@ pub(super) async fn start(
     if let Some(code) = mfa_manager.take_handed(name) {
         return spend(code, true, device.lock_owned().await);
     }
-    if let Some(c) = mfa_manager.running(name, &session_identity(&owner, mfa), crate::skew::now()) {
-        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
-    }
-    if let Some(c) = take_over(sdk, mfa_manager, name, &owner, region).await {
-        return Ok(Start::Held(held(mfa_manager, name, mfa, &owner, c)));
+    let now = crate::skew::now();
+    let session = match mfa_manager.running(name, &session_identity(&owner, mfa), now) {
+        Some(c) => Some(c),
+        None => take_over(sdk, mfa_manager, name, &owner, region, lifetime).await,
+    };
+    if let Some(c) = session {
+        return Ok(Start::Held(held(
+            mfa_manager,
+            name,
+            mfa,
+            &owner,
+            c,
+            lifetime,
+        )));
     }
     let Some(argv) = &mfa.process else {
         return Err(no_code(mfa_manager, name, mfa));
@@ -132,17 +145,21 @@ fn no_code(mfa_manager: &MfaManager, name: &str, mfa: &Mfa) -> SourceError {
 }
 
 /// Remembers the session profile `name` now holds, and asks to be looked at again in time
-/// to warn before it ends when only a person can give the next code.
+/// to warn before it ends when only a person can give the next code (at once when that time
+/// has passed: a session taken over at a restart inside the warning window). `lifetime` is
+/// the profile's `duration`.
 pub(super) fn held(
     mfa_manager: &MfaManager,
     name: &str,
     mfa: &Mfa,
     owner: &Owner<'_>,
     mut creds: TempCredentials,
+    lifetime: Duration,
 ) -> TempCredentials {
     mfa_manager.holds(name, &session_identity(owner, mfa), &creds);
     if mfa.process.is_none() {
-        creds.check_again_at = mfa_manager.warn_at(creds.expiration, crate::skew::now());
+        let now = crate::skew::now();
+        creds.check_again_at = mfa_manager.warn_at(creds.expiration, now, lifetime);
     }
     creds
 }
@@ -157,7 +174,18 @@ pub(super) async fn fetch(
     let region = super::sts_region(sdk, spec.region.as_ref());
     let device = mfa_manager.device(&spec.mfa.serial);
     let owner = Owner::User(&spec.source_profile);
-    let mut spend = match start(sdk, mfa_manager, name, &spec.mfa, owner, &region, device).await? {
+    let mut spend = match start(
+        sdk,
+        mfa_manager,
+        name,
+        &spec.mfa,
+        owner,
+        &region,
+        device,
+        spec.duration,
+    )
+    .await?
+    {
         Start::Held(c) => return Ok(c),
         Start::Code(spend) => spend,
     };
@@ -179,18 +207,28 @@ pub(super) async fn fetch(
     creds.account_id = crate::creds::account_from_arn(&spec.mfa.serial);
     tracing::info!(profile = %name, "MFA session started");
     let owner = Owner::User(&spec.source_profile);
-    Ok(held(mfa_manager, name, &spec.mfa, &owner, creds))
+    Ok(held(
+        mfa_manager,
+        name,
+        &spec.mfa,
+        &owner,
+        creds,
+        spec.duration,
+    ))
 }
 
 /// The credentials the file holds in section `name` when this process did not write them
 /// (a restart) and they are still valid and belong to `owner` (checked with
-/// `GetCallerIdentity`), so a restart does not need a new code.
+/// `GetCallerIdentity`), so a restart does not need a new code. An expiry further ahead than
+/// `lifetime` (the configured `duration`, at most GetSessionToken's 36 h) cannot be a session
+/// STS granted: a hand-edited or copied file is not trusted, a code is asked for.
 async fn take_over(
     sdk: &SdkConfig,
     mfa_manager: &MfaManager,
     name: &str,
     owner: &Owner<'_>,
     region: &str,
+    lifetime: Duration,
 ) -> Option<TempCredentials> {
     let path = mfa_manager.settings().credentials_file;
     let text = tokio::fs::read_to_string(&path).await.ok()?;
@@ -201,7 +239,12 @@ async fn take_over(
     }
     let expiry =
         humantime::parse_rfc3339(section.get(crate::credentials_file::EXPIRATION_KEY)?).ok()?;
-    if expiry <= crate::skew::now() + Duration::from_secs(60) {
+    let now = crate::skew::now();
+    if expiry <= now + Duration::from_secs(60) {
+        return None;
+    }
+    if !plausible_expiry(expiry, now, lifetime) {
+        tracing::warn!(profile = %name, expires_at = %humantime::format_rfc3339_seconds(expiry), "the credentials file says the MFA session lasts longer than its `duration` allows; not taking it over");
         return None;
     }
     let creds = TempCredentials {
@@ -240,6 +283,13 @@ async fn take_over(
     })
 }
 
+/// Whether a session said to end at `expiry` can be one STS granted by `now` for at most
+/// `lifetime` (capped at GetSessionToken's 36 h), allowing 5 minutes of clock difference.
+fn plausible_expiry(expiry: SystemTime, now: SystemTime, lifetime: Duration) -> bool {
+    let longest = lifetime.min(crate::config::SESSION_TOKEN_DURATIONS.1);
+    expiry <= now + longest + Duration::from_secs(300)
+}
+
 /// Whose a session of `owner` with device `mfa` is, as the `MfaManager` compares them.
 fn session_identity(owner: &Owner<'_>, mfa: &Mfa) -> String {
     format!("{owner:?} {}", mfa.serial)
@@ -257,4 +307,20 @@ async fn identity(
         .await
         .ok()?;
     out.arn().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_longer_than_its_duration_or_36h_is_not_plausible() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert!(plausible_expiry(now + h(12), now, h(12)));
+        assert!(plausible_expiry(now + h(1), now, h(12)));
+        assert!(!plausible_expiry(now + h(13), now, h(12)));
+        assert!(!plausible_expiry(now + h(37), now, h(48)));
+        assert!(!plausible_expiry(now + h(650_000), now, h(36)));
+    }
 }

@@ -211,6 +211,20 @@ fn reload_and_restart_keep_the_mfa_session() {
     daemon.wait_state("app2", "fresh", WAIT);
     assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
 
+    // A reload that changes the session's duration, helper or region keeps the session
+    // (they apply from the next one): no code asked for, the roles stay fresh.
+    let longer = text.replacen("duration = \"15m\"", "duration = \"16m\"", 1);
+    env.write_config_text(&format!(
+        "{longer}\n[[profile]]\nname = \"app2\"\nkind = \"assume_role\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/App2\"\nsource_profile = \"mfa-base\"\n"
+    ));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = env.cli(&["wait", "mfa-base", "app", "app2", "--timeout", "30s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(daemon.profile("mfa-base").unwrap()["state"], "fresh");
+    assert_eq!(access_key(&env, "mfa-base").unwrap(), base_key);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+
     // A restart takes over the session the credentials file (0600) holds.
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     daemon.wait_exit(WAIT);
@@ -237,14 +251,17 @@ fn reload_and_restart_keep_the_mfa_session() {
     let out = env.cli(&["reload"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    let error = base["last_error"].as_str().unwrap();
     assert!(
-        base["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("credfresh mfa mfa-base"),
+        error.contains("credfresh mfa mfa-base") && error.contains("session was dropped"),
         "{base}"
     );
-    daemon.wait_state("app", "login_required", WAIT);
+    assert!(!error.contains("before then"), "{base}");
+    // The roles keep serving their still-valid credentials until they expire.
+    let app = daemon.wait_state("app", "login_required", WAIT);
+    assert!(app["expires_at"].is_string(), "{app}");
+    let out = env.cli(&["wait", "app", "--timeout", "10s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(gate.accepted("GetSessionToken"), 1);
     record_issued(&env, &gate);
     env.assert_secrets_never_logged(&daemon);
@@ -324,6 +341,206 @@ fn init_chains_mfa_roles_from_a_session_token_profile() {
         2,
         "{stdout}"
     );
+}
+
+/// Only roles with `mfa_serial` move to the MFA session, and only an IAM user's keys open
+/// one: a role with `mfa_serial` whose source is a role or SSO profile is assumed with a code,
+/// one that names itself is commented out; `validate` refuses a hand-written session of a
+/// role profile, naming the AWS config's line.
+#[test]
+fn init_and_validate_open_mfa_sessions_only_with_iam_user_keys() {
+    let env = TestEnv::with_sts(&format!("http://127.0.0.1:{}", crate::support::free_port()));
+    let role = |name: &str, src: &str, mfa: bool| {
+        let serial = if mfa {
+            format!("mfa_serial = {SERIAL}\n")
+        } else {
+            String::new()
+        };
+        format!("[profile {name}]\nrole_arn = arn:aws:iam::{ACCOUNT}:role/{name}\nsource_profile = {src}\n{serial}\n")
+    };
+    std::fs::write(
+        &env.aws_config,
+        format!(
+            "[default]\nregion = us-east-1\n\n{}{}{}[profile sso-ish]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = {ACCOUNT}\nsso_role_name = Power\n\n{}{}",
+            role("nomfa", BASE_PROFILE, false),
+            role("admin", BASE_PROFILE, true),
+            role("chain2", "admin", true),
+            role("fromsso", "sso-ish", true),
+            role("selfref", "selfref", true),
+        ),
+    )
+    .unwrap();
+    let out = env.cli(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let written = std::fs::read_to_string(&env.config).unwrap();
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{written}\n{}", show(&out));
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(v.matches("MFA session (GetSessionToken)").count(), 1, "{v}");
+    assert!(v.contains("[base-mfa-fresh] MFA session"), "{v}");
+    for (role, src) in [
+        ("nomfa-fresh", "AWS profile \"base\""),
+        ("admin-fresh", "managed profile \"base-mfa-fresh\""),
+        ("chain2-fresh", "managed profile \"admin-fresh\""),
+        ("fromsso-fresh", "managed profile \"sso-ish-fresh\""),
+    ] {
+        let line = v
+            .lines()
+            .find(|l| l.contains(&format!("[{role}]")))
+            .unwrap_or_else(|| panic!("no {role} in {v}"));
+        assert!(line.contains(&format!("credentials of {src}")), "{line}");
+    }
+    assert!(
+        written.contains("# name = \"selfref-fresh\"") && written.contains("names itself"),
+        "{written}"
+    );
+
+    // A hand-written session of a role profile is refused, naming where the role is defined.
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"s\"\nkind = \"session_token\"\nsource_profile = \"admin\"\nmfa_serial = \"{SERIAL}\"\n",
+        env.daemon_table()
+    ));
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let text = output_text(&out);
+    let at = format!(
+        "{}:9 defines [profile admin] with `role_arn`",
+        env.aws_config.display()
+    );
+    assert!(
+        text.contains(&at) && text.contains("long-term keys"),
+        "{text}"
+    );
+
+    // Valid, but noted: a session not longer than warn_before, a helper that cannot run.
+    env.write_config_text(&format!(
+        "{}\n[[profile]]\nname = \"s\"\nkind = \"session_token\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}\"\nduration = \"15m\"\n\n\
+         [[profile]]\nname = \"h\"\nkind = \"session_token\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}-2\"\nmfa_process = \"/nonexistent/helper\"\n",
+        env.daemon_table()
+    ));
+    let out = env.cli(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("not longer than warn_before (1h), so the next code is asked for after two thirds of it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`mfa_process` program \"/nonexistent/helper\" does not exist"),
+        "{text}"
+    );
+}
+
+/// A restart takes a session over as it is: inside the warning window the code is asked for
+/// at once, and an expiry no GetSessionToken of this `duration` can grant is not trusted.
+#[test]
+fn a_restart_warns_at_once_and_trusts_no_impossible_expiry() {
+    let moto = Moto::start();
+    let gate = MfaGate::start(&moto.endpoint(), &[]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let text = session_config(&env, "", "1h");
+    let table = env.daemon_table();
+    let with_warn = |w: &str| text.replacen(&table, &format!("{table}warn_before = \"{w}\"\n"), 1);
+    env.write_config_text(&with_warn("1m"));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_state("mfa-base", "login_required", WAIT);
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    daemon.wait_state("app", "fresh", WAIT);
+    let base = daemon.profile("mfa-base").unwrap();
+    let end = rfc3339(base["expires_at"].as_str().unwrap(), "expires_at");
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+
+    // Restarted with less than warn_before left: taken over, and a code is asked for at once
+    // (not after two thirds of what is left, minutes later).
+    wait_until(WAIT, "the session to run 6 s", || {
+        std::time::SystemTime::now() + Duration::from_secs(14 * 60 + 54) > end
+    });
+    env.write_config_text(&with_warn("14m57s"));
+    let mut daemon = Daemon::start(&env);
+    let base = daemon.wait_state("mfa-base", "login_required", Duration::from_secs(30));
+    let error = base["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("the MFA session of \"mfa-base\" ends at"),
+        "{base}"
+    );
+    assert!(base["expires_at"].is_string(), "{base}");
+    daemon.wait_state("app", "fresh", WAIT);
+    assert_eq!(gate.accepted("GetSessionToken"), 1);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(WAIT);
+
+    // An expiry in 2099 is no session STS granted for 15 minutes: not taken over.
+    let file = std::fs::read_to_string(&env.credentials).unwrap();
+    let end = env.section("mfa-base").unwrap()["x_credfresh_expiration"].clone();
+    assert_eq!(file.matches(end.as_str()).count(), 1, "{file}");
+    std::fs::write(&env.credentials, file.replace(&end, "2099-01-01T00:00:00Z")).unwrap();
+    env.write_config_text(&with_warn("1m"));
+    let daemon = Daemon::start(&env);
+    let base = daemon.wait_state("mfa-base", "login_required", WAIT);
+    assert!(
+        base["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a code"),
+        "{base}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("lasts longer than its `duration` allows"),
+        "{log}"
+    );
+    assert!(!log.contains("took over"), "{log}");
+
+    // A device that is not the user's: the answer names mfa_serial, not a new code.
+    env.write_config_text(&with_warn("1m").replace(SERIAL, &format!("{SERIAL}-nobody")));
+    let out = env.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = mfa(&env, "mfa-base", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = output_text(&out);
+    assert!(
+        text.contains("check `mfa_serial`") && !text.contains("with a new code"),
+        "{text}"
+    );
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
+}
+
+/// Once a session warned about has ended, its error no longer says "before then".
+#[test]
+fn an_ended_mfa_session_no_longer_says_before_then() {
+    let moto = Moto::start();
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/Short");
+    let gate = MfaGate::start(&moto.endpoint(), &[&role]);
+    let env = TestEnv::with_sts(&gate.endpoint());
+    let table = env.daemon_table();
+    env.write_config_text(&format!(
+        "{table}warn_before = \"25s\"\n\n[[profile]]\nname = \"r\"\nkind = \"assume_role\"\nrole_arn = \"{role}\"\nsource_profile = \"{BASE_PROFILE}\"\nmfa_serial = \"{SERIAL}\"\nduration = \"20s\"\n"
+    ));
+    let daemon = Daemon::start(&env);
+    daemon.wait_state("r", "login_required", WAIT);
+    let out = mfa(&env, "r", &totp(SECRET, 0));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let r = daemon.wait_state("r", "login_required", WAIT);
+    assert!(
+        r["last_error"].as_str().unwrap().contains("before then"),
+        "{r}"
+    );
+    let end = rfc3339(r["expires_at"].as_str().unwrap(), "expires_at");
+    let r = wait_for(WAIT, "the ended session's error to change", || {
+        let r = daemon.profile("r").unwrap();
+        let error = r["last_error"].as_str().unwrap_or_default().to_owned();
+        (!error.contains("before then")).then_some(r)
+    });
+    assert!(std::time::SystemTime::now() >= end, "{r}");
+    assert!(
+        r["last_error"].as_str().unwrap().contains("needs a code"),
+        "{r}"
+    );
+    record_issued(&env, &gate);
+    env.assert_secrets_never_logged(&daemon);
 }
 
 #[test]

@@ -8,7 +8,10 @@ use crate::config::{
     Mfa, Profile, ProfileSource, SessionToken, SourceRef, DEFAULT_SESSION_TOKEN_DURATION,
     ROLE_CHAINING_MAX, SESSION_TOKEN_DURATIONS,
 };
+use crate::env::Environment;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use toml::Spanned;
 
 impl Validator<'_> {
@@ -127,6 +130,11 @@ impl Validator<'_> {
                     "source_profile \"{src}\" is a [[profile]]: GetSessionToken needs an IAM user's long-term keys, so name the AWS profile that holds them"
                 );
                 self.error(span, Some(name), msg);
+            } else if let Some(why) = not_long_term_keys(src, aws_config, credentials) {
+                let msg = format!(
+                    "source_profile \"{src}\": {why}, and GetSessionToken needs an IAM user's long-term keys; name the AWS profile that holds them (a role with `mfa_serial` is an assume_role profile instead)"
+                );
+                self.error(span, Some(name), msg);
             } else if !aws_config.has_profile(src) && !credentials.has_section(src) {
                 let msg = format!(
                     "source_profile \"{src}\" is not a profile in {} or {}; name the AWS profile with the IAM user's long-term keys",
@@ -149,6 +157,36 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Why the AWS profile `src` cannot hold an IAM user's long-term keys, where the AWS files
+/// tell: a role, SSO or web identity profile gives role credentials, and a credentials file
+/// section with `aws_session_token` holds temporary ones.
+fn not_long_term_keys(
+    src: &str,
+    aws_config: &AwsConfigIndex,
+    credentials: &AwsConfigIndex,
+) -> Option<String> {
+    if aws_config.is_role(src) {
+        let (key, line) = aws_config.credential_key(src).unwrap_or((
+            "credential_source",
+            aws_config.header_line(&format!("profile {src}")),
+        ));
+        return Some(format!(
+            "{}:{line} defines [profile {src}] with `{key}`, so its credentials are a role's",
+            aws_config.path.display()
+        ));
+    }
+    let token = credentials
+        .section(src)?
+        .entries
+        .iter()
+        .find(|e| e.key == "aws_session_token")?;
+    Some(format!(
+        "{}:{} gives [{src}] an `aws_session_token`, so its keys are temporary",
+        credentials.path.display(),
+        token.line
+    ))
 }
 
 /// Cuts `duration` to the role-chaining limit (1 h) for roles assumed with role credentials,
@@ -186,4 +224,68 @@ pub(super) fn cap_role_chaining(
         }
     }
     notes
+}
+
+/// Notes about MFA profiles that are valid but will not behave as one may expect: a session
+/// not longer than `warn_before` (warned about after two thirds of it), and an `mfa_process`
+/// whose program is not found or not executable here (it may be on the service's PATH).
+pub(super) fn mfa_notes(
+    profiles: &[Profile],
+    warn_before: Duration,
+    env: &Environment,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for p in profiles {
+        let (mfa, duration) = match &p.source {
+            ProfileSource::SessionToken(st) => (&st.mfa, st.duration),
+            ProfileSource::AssumeRole(ar) => match &ar.mfa {
+                Some(m) => (m, ar.duration),
+                None => continue,
+            },
+            _ => continue,
+        };
+        match &mfa.process {
+            None if warn_before >= duration => notes.push(format!(
+                "profile \"{}\": its MFA session lasts {}, not longer than warn_before ({}), so the next code is asked for after two thirds of it, {} before it ends",
+                p.name,
+                humantime::format_duration(duration),
+                humantime::format_duration(warn_before),
+                humantime::format_duration(duration / 3)
+            )),
+            None => {}
+            Some(argv) => {
+                let Some(program) = argv.first() else { continue };
+                if let Some(why) = unusable_program(program, env) {
+                    notes.push(format!(
+                        "profile \"{}\": `mfa_process` program \"{program}\" {why}; until it runs, the profile retries (or run `credfresh mfa {}`)",
+                        p.name, p.name
+                    ));
+                }
+            }
+        }
+    }
+    notes
+}
+
+/// Why `program` (a path, or a name looked up on `PATH`) cannot be run, if it cannot.
+fn unusable_program(program: &str, env: &Environment) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return match std::fs::metadata(&path) {
+            Err(_) => Some("does not exist".into()),
+            Ok(_) if !executable(&path) => Some("is not an executable file".into()),
+            Ok(_) => None,
+        };
+    }
+    let found = env
+        .var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| executable(&Path::new(d).join(program)));
+    (!found).then(|| "is not found on PATH".to_owned())
 }

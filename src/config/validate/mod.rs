@@ -53,7 +53,8 @@ pub fn parse(path: &Path, text: &str, env: &Environment) -> Result<Config, Confi
         v.check_session_tokens(&raw.profile, &profiles, aws_config, credentials);
     }
     let mut profiles = v.order(&raw.profile, profiles);
-    let notes = mfa::cap_role_chaining(&mut profiles, aws_config.as_ref().unwrap_or(&empty));
+    let mut notes = mfa::cap_role_chaining(&mut profiles, aws_config.as_ref().unwrap_or(&empty));
+    notes.extend(mfa::mfa_notes(&profiles, daemon.warn_before, env));
     if v.errors.is_empty() {
         Ok(Config {
             path: path.to_owned(),
